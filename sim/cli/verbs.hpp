@@ -1,0 +1,10 @@
+// The verbs of the tailsim command line, callable from tests.
+#pragma once
+#include <ostream>
+
+namespace tailsim {
+
+// Parses argv and runs the verb; returns the exit code. Throws InputError / po::error on bad input.
+int cli_main(int argc, char** argv, std::ostream& out, std::ostream& err);
+
+}  // namespace tailsim

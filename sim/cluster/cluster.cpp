@@ -1,0 +1,99 @@
+#include "sim/cluster/cluster.hpp"
+
+#include "sim/scenario/configs.hpp"
+
+namespace tailsim {
+
+GpuSpec parse_gpu_spec(const JsonReader& n) {
+  GpuSpec g;
+  g.name = n.string("name");
+  n.string("description", "");
+  g.sm_count = static_cast<int>(n.integer("sm_count", {}, at_least(1)));
+  g.boost_clock_mhz = n.number("boost_clock_mhz", {}, above(0));
+  g.memory_bytes = n.size_bytes("memory", {}, above(0));
+  g.memory_bandwidth_bytes_per_s = n.bandwidth_bytes_per_s("memory_bandwidth", {}, above(0));
+  const JsonReader peak = n.child("peak_tflops");
+  peak.expect_object();
+  g.peak_flops_fp16 = peak.number("fp16", {}, above(0)) * 1e12;
+  g.peak_flops_bf16 = peak.number("bf16", {}, above(0)) * 1e12;
+  g.peak_flops_fp8 = peak.number("fp8", 0.0, at_least(0)) * 1e12;
+  peak.number("fp32", 0.0, at_least(0));
+  peak.finish();
+  g.nvlink_bandwidth_bytes_per_s = n.bandwidth_bytes_per_s("nvlink_bandwidth", {}, above(0));
+  g.source = n.string("source");
+  n.finish();
+  return g;
+}
+
+std::vector<std::string> gpu_names() { return config_names("gpus"); }
+
+std::vector<WorkerGroup> ClusterSpec::groups() const {
+  std::int64_t slow_total = 0;
+  for (const SlowGpus& s : slow_gpus) slow_total += s.count;
+  std::vector<WorkerGroup> out;
+  if (gpus - slow_total > 0) out.push_back({0, gpus - slow_total, 1.0});
+  std::int64_t first = gpus - slow_total;
+  for (const SlowGpus& s : slow_gpus) {
+    if (s.count > 0) out.push_back({first, s.count, s.factor});
+    first += s.count;
+  }
+  return out;
+}
+
+ClusterSpec parse_cluster(const JsonReader& n) {
+  n.expect_object();
+  ClusterSpec c;
+  c.gpus = n.integer("gpus", {}, Range{1.0, static_cast<double>(kMaxGpus)});
+  c.gpus_per_node = n.integer("gpus_per_node", 8, Range{1.0, 1024.0});
+  {
+    const JsonReader gpu = n.child("gpu");
+    if (gpu.is_string()) {
+      const ConfigDoc doc = load_config(gpu, "gpus", n.string("gpu"));
+      c.gpu = parse_gpu_spec(JsonReader(doc.json, doc.file));
+    } else {
+      c.gpu = parse_gpu_spec(gpu);
+    }
+  }
+  if (const auto noise = n.optional_child("noise")) {
+    std::optional<ConfigDoc> doc;
+    JsonReader node = *noise;
+    if (noise->is_string()) {
+      doc = load_config(*noise, "noise", n.string("noise"));
+      node = JsonReader(doc->json, doc->file);
+      node.mark_read("description");
+    }
+    node.expect_object();
+    if (node.has("type") && node.value().at("type") == "none") {
+      node.mark_read("type");
+      node.finish();
+    } else {
+      if (node.has("type") && node.value().at("type").is_string() &&
+          !distribution_registry().find(node.value().at("type").get<std::string>())) {
+        std::vector<std::string> names = distribution_registry().names();
+        names.insert(names.begin(), "none");
+        node.string("type", std::nullopt, names);
+      }
+      c.noise = make_distribution(node);
+      if (c.noise->min_value() < 0) node.fail("noise factors must be >= 0");
+    }
+  }
+  if (const auto slow = n.optional_child("slow_gpus")) {
+    std::int64_t total = 0;
+    for (const JsonReader& s : slow->elements()) {
+      s.expect_object();
+      SlowGpus g;
+      g.count = s.integer("count", {}, at_least(0));
+      g.factor = s.number("factor", {}, above(0));
+      s.finish();
+      total += g.count;
+      if (total > c.gpus)
+        s.fail("slow_gpus add up to " + std::to_string(total) + " GPUs but the cluster has only " +
+               std::to_string(c.gpus));
+      c.slow_gpus.push_back(g);
+    }
+  }
+  n.finish();
+  return c;
+}
+
+}  // namespace tailsim

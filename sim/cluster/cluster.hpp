@@ -1,0 +1,56 @@
+// The cluster a scenario runs on: K GPUs in nodes, a GPU type from configs/gpus/, per-task noise and
+// persistent slow GPUs. Workers are split into contiguous groups that share a slowdown factor.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/scenario/json_reader.hpp"
+#include "sim/stats/distribution.hpp"
+
+namespace tailsim {
+
+struct GpuSpec {
+  std::string name;
+  int sm_count = 0;
+  double boost_clock_mhz = 0;
+  double memory_bytes = 0;
+  double memory_bandwidth_bytes_per_s = 0;
+  double peak_flops_fp16 = 0;  // dense tensor FLOP/s
+  double peak_flops_bf16 = 0;
+  double peak_flops_fp8 = 0;   // 0 where the GPU has no FP8 tensor cores
+  double nvlink_bandwidth_bytes_per_s = 0;
+  std::string source;          // where the figures come from
+};
+GpuSpec parse_gpu_spec(const JsonReader& node);
+std::vector<std::string> gpu_names();
+
+struct SlowGpus {
+  std::int64_t count = 0;
+  double factor = 1.0;  // every task on these GPUs takes factor x longer
+};
+
+// A contiguous range of ranks [first, first + count) sharing a slowdown factor.
+struct WorkerGroup {
+  std::int64_t first = 0;
+  std::int64_t count = 0;
+  double factor = 1.0;
+};
+
+struct ClusterSpec {
+  std::int64_t gpus = 1;
+  std::int64_t gpus_per_node = 8;
+  GpuSpec gpu;
+  std::shared_ptr<const Distribution> noise;  // multiplicative per-task factor; null for none
+  std::vector<SlowGpus> slow_gpus;            // placed on the highest ranks
+
+  std::vector<WorkerGroup> groups() const;  // healthy ranks first, then each slow_gpus entry
+  std::int64_t nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
+};
+
+ClusterSpec parse_cluster(const JsonReader& node);
+
+inline constexpr std::int64_t kMaxGpus = 100'000'000;
+
+}  // namespace tailsim

@@ -1,0 +1,97 @@
+// `none`: every task runs once and the barrier waits for the slowest.
+#include <algorithm>
+
+#include "sim/policy/policy.hpp"
+
+namespace tailsim {
+
+namespace {
+
+// Reduces each worker to the first of `copies` attempts, then the barrier to the slowest worker. Shared by
+// `none` (copies = 1) and the fixed form of `backup`. Without per-draw times it works on the raw uniforms:
+// durations are monotone in them within a group, so one transform per group and step suffices, and the
+// busy time is its expectation (unbiased for iid workers).
+class FirstOfCopiesStepper final : public BspStepper {
+ public:
+  FirstOfCopiesStepper(const BspSetup& setup, int copies)
+      : setup_(setup), copies_(copies), max_key_(setup.groups.size()), seen_(setup.groups.size()),
+        expected_busy_s_(setup.per_draw_times ? 0.0 : setup.expected_busy_s(copies)) {}
+
+  void begin_step() override {
+    std::fill(max_key_.begin(), max_key_.end(), 0);
+    std::fill(seen_.begin(), seen_.end(), 0);
+    max_ns_ = 0;
+    busy_ns_ = 0;
+  }
+
+  void add_chunk(const BspChunk& c) override {
+    if (c.times_ns[0] != nullptr) {
+      SimTime mx = max_ns_, sum = 0;
+      for (std::int64_t i = 0; i < c.n; ++i) {
+        SimTime t = c.times_ns[0][i];
+        for (int a = 1; a < copies_; ++a) t = std::min(t, c.times_ns[a][i]);
+        mx = std::max(mx, t);
+        sum += t;
+      }
+      max_ns_ = mx;
+      busy_ns_ += sum;
+      return;
+    }
+    const std::size_t g = c.group_index;
+    std::uint64_t mx = max_key_[g];
+    const std::uint64_t* k0 = c.keys[0];
+    if (copies_ == 1) {
+      for (std::int64_t i = 0; i < c.n; ++i) mx = std::max(mx, k0[i]);
+    } else if (copies_ == 2) {
+      const std::uint64_t* k1 = c.keys[1];
+      for (std::int64_t i = 0; i < c.n; ++i) mx = std::max(mx, std::min(k0[i], k1[i]));
+    } else {
+      for (std::int64_t i = 0; i < c.n; ++i) {
+        std::uint64_t k = k0[i];
+        for (int a = 1; a < copies_; ++a) k = std::min(k, c.keys[a][i]);
+        mx = std::max(mx, k);
+      }
+    }
+    max_key_[g] = mx;
+    seen_[g] = 1;
+  }
+
+  BspStepResult end_step() override {
+    BspStepResult r;
+    r.step_ns = max_ns_;
+    for (std::size_t g = 0; g < max_key_.size(); ++g)
+      if (seen_[g]) r.step_ns = std::max(r.step_ns, setup_.key_ns(setup_.groups[g], max_key_[g]));
+    r.busy_s = setup_.per_draw_times ? static_cast<double>(busy_ns_) * 1e-9 : expected_busy_s_;
+    // Losing copies run until the winner finishes, then are cancelled.
+    r.extra_s = static_cast<double>(copies_ - 1) * r.busy_s;
+    return r;
+  }
+
+ private:
+  BspSetup setup_;
+  int copies_;
+  std::vector<std::uint64_t> max_key_;  // per group: largest (min over copies) raw uniform
+  std::vector<char> seen_;
+  double expected_busy_s_;
+  SimTime max_ns_ = 0;
+  SimTime busy_ns_ = 0;
+};
+
+class NonePolicy final : public Policy {
+ public:
+  NonePolicy() : Policy("none", "none") {}
+  bool applies_to_bsp() const override { return true; }
+  std::unique_ptr<BspStepper> make_bsp_stepper(const BspSetup& setup) const override {
+    return std::make_unique<FirstOfCopiesStepper>(setup, 1);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<BspStepper> make_first_of_copies_stepper(const BspSetup& setup, int copies) {
+  return std::make_unique<FirstOfCopiesStepper>(setup, copies);
+}
+
+std::unique_ptr<Policy> make_none_policy(const JsonReader&) { return std::make_unique<NonePolicy>(); }
+
+}  // namespace tailsim

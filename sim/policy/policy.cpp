@@ -1,0 +1,49 @@
+#include "sim/policy/policy.hpp"
+
+#include <stdexcept>
+
+namespace tailsim {
+
+double BspSetup::expected_busy_s(int copies) const {
+  double weighted = 0;
+  for (const WorkerGroup& g : groups) weighted += static_cast<double>(g.count) * g.factor;
+  return weighted * compute->expected_min(copies);
+}
+
+void Policy::fail(const std::string& key, const std::string& message) const {
+  throw InputError(file_, path_ + (key.empty() ? "" : "/" + key), message);
+}
+
+std::unique_ptr<BspStepper> Policy::make_bsp_stepper(const BspSetup&) const {
+  throw std::logic_error("policy '" + type_ + "' has no bsp stepper");
+}
+
+const PolicyRegistry& policy_registry() {
+  static const PolicyRegistry registry = [] {
+    PolicyRegistry r("policies");
+    r.add("none", "wait for the slowest worker at every barrier", {}, make_none_policy);
+    r.add("backup", "speculative copies: `copies` attempts per task keeping the first, or (with `quantile`) "
+                    "Spark-style backups for tasks slower than multiplier x the median",
+          {{"copies", "attempts per task, first finisher wins (integer 1..8, default 2); fixed form"},
+           {"quantile", "fraction of tasks finished before backups are considered, in (0, 1); trigger form"},
+           {"multiplier", "a task is slow once it has run multiplier x the median finished time (> 0, default 1.5)"}},
+          make_backup_policy);
+    r.add("drop_slowest", "finish each step with the first K - m arrivals, abandoning the last m",
+          {{"m", "workers dropped per step (integer >= 0, < K)"}}, make_drop_slowest_policy);
+    return r;
+  }();
+  return registry;
+}
+
+std::unique_ptr<Policy> make_policy(const JsonReader& node) {
+  node.expect_object();
+  const std::string label = node.string("name", node.has("type") && node.value().at("type").is_string()
+                                                    ? node.value().at("type").get<std::string>()
+                                                    : std::string());
+  std::unique_ptr<Policy> p = policy_registry().build(node);
+  p->set_label(label);
+  p->set_origin(node.file(), node.path());
+  return p;
+}
+
+}  // namespace tailsim

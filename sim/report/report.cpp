@@ -1,0 +1,151 @@
+#include "sim/report/report.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <unistd.h>
+
+#include "sim/scenario/error.hpp"
+
+namespace tailsim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Json step_time_json(const StepTimeSummary& s) {
+  return Json{{"mean", s.mean}, {"stddev", s.stddev}, {"ci95_low", s.ci95_low}, {"ci95_high", s.ci95_high},
+              {"p50", s.p50},   {"p90", s.p90},       {"p99", s.p99},           {"p999", s.p999},
+              {"max", s.max}};
+}
+
+std::string param_text(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (const char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// Shortest decimal text that reads back to the same double, as nlohmann writes numbers.
+std::string number(double v) { return Json(v).dump(); }
+
+}  // namespace
+
+Json results_json(const RunResults& r, const ReportOptions& options) {
+  Json records = Json::array();
+  for (const Record& rec : r.records) {
+    Json params = Json::object();
+    for (const auto& [k, v] : rec.params) params[k] = v;
+    Json j = {{"params", params}, {"policy", rec.policy}, {"steps", rec.step_time.count},
+              {"step_time", step_time_json(rec.step_time)}};
+    if (rec.slowdown_vs_k1) j["slowdown_vs_k1"] = *rec.slowdown_vs_k1;
+    j["idle_fraction"] = rec.idle_fraction;
+    if (rec.extra_work_fraction) j["extra_work_fraction"] = *rec.extra_work_fraction;
+    j["events"] = rec.events;
+    if (options.timing) j["wall_seconds"] = rec.wall_seconds;
+    records.push_back(std::move(j));
+  }
+  return Json{{"scenario", r.scenario}, {"seed", r.seed}, {"records", records}};
+}
+
+std::string results_csv(const RunResults& r, const ReportOptions& options) {
+  std::ostringstream os;
+  for (const std::string& p : r.param_names) os << csv_field(p) << ',';
+  os << "policy,steps,step_time.mean,step_time.stddev,step_time.ci95_low,step_time.ci95_high,step_time.p50,"
+        "step_time.p90,step_time.p99,step_time.p999,step_time.max,slowdown_vs_k1,idle_fraction,"
+        "extra_work_fraction,events";
+  if (options.timing) os << ",wall_seconds";
+  os << '\n';
+  for (const Record& rec : r.records) {
+    for (const auto& [k, v] : rec.params) os << csv_field(param_text(v)) << ',';
+    const StepTimeSummary& s = rec.step_time;
+    os << csv_field(rec.policy) << ',' << s.count;
+    for (const double v : {s.mean, s.stddev, s.ci95_low, s.ci95_high, s.p50, s.p90, s.p99, s.p999, s.max})
+      os << ',' << number(v);
+    os << ',' << (rec.slowdown_vs_k1 ? number(*rec.slowdown_vs_k1) : "") << ',' << number(rec.idle_fraction) << ','
+       << (rec.extra_work_fraction ? number(*rec.extra_work_fraction) : "") << ',' << rec.events;
+    if (options.timing) os << ',' << number(rec.wall_seconds);
+    os << '\n';
+  }
+  return os.str();
+}
+
+void print_table(std::ostream& out, const RunResults& r, const ReportOptions& options) {
+  std::vector<std::string> header = r.param_names;
+  for (const char* h : {"policy", "E[step] s", "p50 s", "p99 s", "p99.9 s", "slowdown", "idle", "extra work"})
+    header.emplace_back(h);
+  if (options.timing) header.emplace_back("wall s");
+  std::vector<std::vector<std::string>> rows;
+  auto fixed = [](double v, int digits) {
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(digits) << v;
+    return os.str();
+  };
+  for (const Record& rec : r.records) {
+    std::vector<std::string> row;
+    for (const auto& [k, v] : rec.params) row.push_back(param_text(v));
+    const StepTimeSummary& s = rec.step_time;
+    row.push_back(rec.policy);
+    for (const double v : {s.mean, s.p50, s.p99, s.p999}) row.push_back(fixed(v, v < 0.1 ? 6 : 3));
+    row.push_back(rec.slowdown_vs_k1 ? fixed(*rec.slowdown_vs_k1, 2) + "x" : "-");
+    row.push_back(fixed(100.0 * rec.idle_fraction, 1) + "%");
+    row.push_back(rec.extra_work_fraction ? fixed(100.0 * *rec.extra_work_fraction, 1) + "%" : "-");
+    if (options.timing) row.push_back(fixed(rec.wall_seconds, 3));
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  }
+  out << r.scenario << ": " << r.steps << " steps per point, seed " << r.seed << "\n";
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const bool text = c < r.param_names.size() + 1 && c >= r.param_names.size();  // policy: left-aligned
+      out << (c ? " | " : "") << (text ? std::left : std::right) << std::setw(static_cast<int>(width[c]))
+          << cells[c];
+    }
+    out << std::right << '\n';
+  };
+  line(header);
+  std::size_t total = 0;
+  for (const std::size_t w : width) total += w;
+  out << std::string(total + 3 * (width.size() - 1), '-') << '\n';
+  for (const auto& row : rows) line(row);
+}
+
+void write_atomically(const std::string& path, const std::string& content) {
+  const fs::path target(path);
+  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp" + std::to_string(::getpid()));
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw InputError("", path, "cannot write (permission denied or no such folder)");
+    f << content;
+    f.flush();
+    if (!f) {
+      fs::remove(tmp);
+      throw InputError("", path, "cannot write (disk full?)");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    fs::remove(tmp);
+    throw InputError("", path, "cannot write: " + ec.message());
+  }
+}
+
+void prepare_output_dir(const std::string& dir, const std::string& flag) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw InputError("", flag, "cannot create output folder '" + dir + "'" + (ec ? ": " + ec.message() : ""));
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw InputError("", flag, "output folder '" + dir + "' is not writable");
+}
+
+}  // namespace tailsim

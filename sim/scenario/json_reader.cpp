@@ -1,0 +1,316 @@
+#include "sim/scenario/json_reader.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+namespace tailsim {
+
+namespace {
+
+std::string number_text(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+std::string type_name(const Json& v) {
+  switch (v.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::boolean: return "a boolean";
+    case Json::value_t::string: return "a string";
+    case Json::value_t::array: return "an array";
+    case Json::value_t::object: return "an object";
+    default: return "a number";
+  }
+}
+
+enum UnitKind { kDuration = 0, kSize = 1, kBandwidth = 2 };
+
+struct Unit {
+  std::string_view suffix;
+  double factor;
+};
+
+double parse_with_units(std::string_view text, const std::vector<Unit>& units, std::string_view what) {
+  std::string s(text);
+  s.erase(std::remove_if(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); }), s.end());
+  std::size_t consumed = 0;
+  double value = 0;
+  try {
+    value = std::stod(s, &consumed);
+  } catch (const std::exception&) {
+    throw std::invalid_argument("expected " + std::string(what) + ", got '" + std::string(text) + "'");
+  }
+  const std::string suffix = s.substr(consumed);
+  for (const Unit& u : units)
+    if (suffix == u.suffix) return value * u.factor;
+  std::vector<std::string> names;
+  for (const Unit& u : units)
+    if (!u.suffix.empty()) names.emplace_back(u.suffix);
+  throw std::invalid_argument("unknown unit '" + suffix + "' in '" + std::string(text) +
+                              "' (known: " + join(names) + ")");
+}
+
+}  // namespace
+
+std::string Range::describe() const {
+  std::string out;
+  if (min) out += std::string(min_exclusive ? "> " : ">= ") + number_text(*min);
+  if (max) out += std::string(out.empty() ? "" : " and ") + (max_exclusive ? "< " : "<= ") + number_text(*max);
+  return out;
+}
+
+bool Range::contains(double v) const {
+  if (std::isnan(v)) return false;
+  if (min && (min_exclusive ? !(v > *min) : !(v >= *min))) return false;
+  if (max && (max_exclusive ? !(v < *max) : !(v <= *max))) return false;
+  return true;
+}
+
+JsonReader::JsonReader(const Json& value, std::string file, std::string path)
+    : value_(&value),
+      file_(std::make_shared<const std::string>(std::move(file))),
+      path_(std::move(path)),
+      read_(std::make_shared<std::set<std::string, std::less<>>>()) {}
+
+void JsonReader::fail(const std::string& message) const { throw InputError(*file_, path_or_root(), message); }
+
+void JsonReader::fail_expected(const std::string& expected) const {
+  fail("expected " + expected + ", got " + brief(*value_));
+}
+
+bool JsonReader::has(std::string_view key) const {
+  return value_->is_object() && value_->find(key) != value_->end();
+}
+
+void JsonReader::expect_object() const {
+  if (!value_->is_object()) fail_expected("an object");
+}
+
+void JsonReader::mark_read(std::string_view key) const { read_->emplace(key); }
+
+const Json& JsonReader::required(std::string_view key) const {
+  expect_object();
+  auto it = value_->find(key);
+  if (it == value_->end()) fail("missing required key '" + std::string(key) + "'");
+  mark_read(key);
+  return *it;
+}
+
+JsonReader JsonReader::child(std::string_view key) const {
+  const Json& v = required(key);
+  JsonReader r(v, *file_, path_ + "/" + pointer_token(key));
+  r.file_ = file_;
+  return r;
+}
+
+std::optional<JsonReader> JsonReader::optional_child(std::string_view key) const {
+  if (!has(key)) return std::nullopt;
+  return child(key);
+}
+
+std::vector<JsonReader> JsonReader::elements() const {
+  if (!value_->is_array()) fail_expected("an array");
+  std::vector<JsonReader> out;
+  for (std::size_t i = 0; i < value_->size(); ++i) {
+    JsonReader r((*value_)[i], *file_, path_ + "/" + std::to_string(i));
+    r.file_ = file_;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<JsonReader> JsonReader::array(std::string_view key) const { return child(key).elements(); }
+
+double JsonReader::as_number(Range range) const {
+  if (!value_->is_number()) fail_expected("a number" + (range.describe().empty() ? "" : " " + range.describe()));
+  const double v = value_->get<double>();
+  if (!std::isfinite(v) || !range.contains(v)) fail_expected("a number " + range.describe());
+  return v;
+}
+
+double JsonReader::number(std::string_view key, std::optional<double> fallback, Range range) const {
+  if (!has(key)) {
+    if (fallback) return *fallback;
+    required(key);
+  }
+  return child(key).as_number(range);
+}
+
+std::int64_t JsonReader::integer(std::string_view key, std::optional<std::int64_t> fallback, Range range) const {
+  if (!has(key)) {
+    if (fallback) return *fallback;
+    required(key);
+  }
+  const JsonReader c = child(key);
+  const Json& v = c.value();
+  const std::string want = "an integer" + (range.describe().empty() ? "" : " " + range.describe());
+  if (!v.is_number()) c.fail_expected(want);
+  const double d = v.get<double>();
+  if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9.0e15) c.fail_expected(want);
+  if (!range.contains(d)) c.fail_expected(want);
+  return v.is_number_integer() ? v.get<std::int64_t>() : static_cast<std::int64_t>(d);
+}
+
+bool JsonReader::boolean(std::string_view key, std::optional<bool> fallback) const {
+  if (!has(key)) {
+    if (fallback) return *fallback;
+    required(key);
+  }
+  const JsonReader c = child(key);
+  if (!c.value().is_boolean()) c.fail_expected("true or false");
+  return c.value().get<bool>();
+}
+
+std::string JsonReader::string(std::string_view key, std::optional<std::string> fallback,
+                               const std::vector<std::string>& choices) const {
+  if (!has(key)) {
+    if (fallback) return *fallback;
+    required(key);
+  }
+  const JsonReader c = child(key);
+  if (!c.value().is_string()) {
+    c.fail_expected(choices.empty() ? "a string" : "one of " + join(choices));
+  }
+  std::string s = c.value().get<std::string>();
+  if (!choices.empty() && std::find(choices.begin(), choices.end(), s) == choices.end()) {
+    const std::string hint = closest_match(s, choices);
+    c.fail("unknown value '" + s + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+           "; valid: " + join(choices));
+  }
+  return s;
+}
+
+double JsonReader::quantity(std::string_view key, std::optional<double> fallback, Range range,
+                            int unit_kind) const {
+  static const char* const kWhat[] = {"a duration (seconds, or a string such as \"20ms\")",
+                                      "a size (bytes, or a string such as \"352MiB\")",
+                                      "a bandwidth (bytes/s, or a string such as \"400Gbit/s\")"};
+  if (!has(key)) {
+    if (fallback) return *fallback;
+    required(key);
+  }
+  const JsonReader c = child(key);
+  double v = 0;
+  if (c.value().is_number()) {
+    v = c.value().get<double>();
+  } else if (c.value().is_string()) {
+    const std::string text = c.value().get<std::string>();
+    try {
+      v = unit_kind == kDuration ? parse_duration_s(text)
+          : unit_kind == kSize   ? parse_size_bytes(text)
+                                 : parse_bandwidth_bytes_per_s(text);
+    } catch (const std::invalid_argument& e) {
+      c.fail(e.what());
+    }
+  } else {
+    c.fail_expected(kWhat[unit_kind]);
+  }
+  if (!std::isfinite(v) || !range.contains(v))
+    c.fail_expected(std::string(kWhat[unit_kind]) + " " + range.describe());
+  return v;
+}
+
+double JsonReader::duration_s(std::string_view key, std::optional<double> fallback, Range range) const {
+  return quantity(key, fallback, range, kDuration);
+}
+double JsonReader::size_bytes(std::string_view key, std::optional<double> fallback, Range range) const {
+  return quantity(key, fallback, range, kSize);
+}
+double JsonReader::bandwidth_bytes_per_s(std::string_view key, std::optional<double> fallback,
+                                         Range range) const {
+  return quantity(key, fallback, range, kBandwidth);
+}
+
+void JsonReader::finish(const std::vector<std::string>& also_known) const {
+  if (!value_->is_object()) return;
+  std::vector<std::string> known(read_->begin(), read_->end());
+  known.insert(known.end(), also_known.begin(), also_known.end());
+  std::sort(known.begin(), known.end());
+  known.erase(std::unique(known.begin(), known.end()), known.end());
+  for (auto it = value_->begin(); it != value_->end(); ++it) {
+    if (read_->count(it.key()) || std::binary_search(known.begin(), known.end(), it.key())) continue;
+    const std::string hint = closest_match(it.key(), known);
+    fail("unknown key '" + it.key() + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?") +
+         (hint.empty() ? " (" : " ") + "known: " + join(known) + ")");
+  }
+}
+
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+  for (const std::string& c : candidates) {
+    // Levenshtein distance, two rows.
+    std::vector<std::size_t> prev(c.size() + 1), cur(c.size() + 1);
+    for (std::size_t j = 0; j <= c.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= word.size(); ++i) {
+      cur[0] = i;
+      for (std::size_t j = 1; j <= c.size(); ++j) {
+        const std::size_t sub = prev[j - 1] + (std::tolower(word[i - 1]) == std::tolower(c[j - 1]) ? 0 : 1);
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      }
+      std::swap(prev, cur);
+    }
+    std::size_t d = prev[c.size()];
+    // A prefix or containment match ("gpu_count" vs "gpus") is a strong hint too.
+    if (!word.empty() && (c.rfind(word.substr(0, 3), 0) == 0)) d = std::min(d, best_distance - 1);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += sep;
+    out += items[i];
+  }
+  return out;
+}
+
+std::string pointer_token(std::string_view key) {
+  std::string out;
+  for (const char c : key) {
+    if (c == '~') out += "~0";
+    else if (c == '/') out += "~1";
+    else out += c;
+  }
+  return out;
+}
+
+std::string brief(const Json& value) {
+  std::string s = value.dump();
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return type_name(value) == "a number" || value.is_boolean() || value.is_null() ? s : type_name(value) + " " + s;
+}
+
+double parse_duration_s(std::string_view text) {
+  static const std::vector<Unit> units = {{"", 1.0},    {"s", 1.0},    {"ms", 1e-3}, {"us", 1e-6},
+                                          {"µs", 1e-6}, {"ns", 1e-9}, {"min", 60.0}, {"h", 3600.0}};
+  return parse_with_units(text, units, "a duration");
+}
+
+double parse_size_bytes(std::string_view text) {
+  static const std::vector<Unit> units = {
+      {"", 1.0},     {"B", 1.0},           {"KB", 1e3},          {"MB", 1e6},
+      {"GB", 1e9},   {"TB", 1e12},         {"KiB", 1024.0},      {"MiB", 1048576.0},
+      {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+  return parse_with_units(text, units, "a size");
+}
+
+double parse_bandwidth_bytes_per_s(std::string_view text) {
+  static const std::vector<Unit> units = {
+      {"", 1.0},          {"B/s", 1.0},        {"KB/s", 1e3},        {"MB/s", 1e6},
+      {"GB/s", 1e9},      {"TB/s", 1e12},      {"GiB/s", 1073741824.0},
+      {"bit/s", 0.125},   {"Kbit/s", 125.0},   {"Mbit/s", 1.25e5},   {"Gbit/s", 1.25e8},
+      {"Tbit/s", 1.25e11}};
+  return parse_with_units(text, units, "a bandwidth");
+}
+
+}  // namespace tailsim

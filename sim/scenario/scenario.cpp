@@ -1,0 +1,174 @@
+#include "sim/scenario/scenario.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "sim/scenario/configs.hpp"
+
+namespace tailsim {
+
+namespace {
+
+const std::vector<std::string> kTopKeys = {"name",    "description", "seed",     "steps",  "replications", "cluster",
+                                           "workload", "policy",     "policies", "sweep",  "expect"};
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  int depth = 0;  // commas inside [] or {} belong to the value
+  for (const char c : text) {
+    if (c == '[' || c == '{') ++depth;
+    if (c == ']' || c == '}') --depth;
+    if (c == sep && depth == 0) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+std::pair<std::string, std::string> split_assignment(const std::string& arg, const std::string& flag) {
+  const auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw InputError("", flag, "expected PATH=VALUE (e.g. cluster.gpus=64), got '" + arg + "'");
+  return {arg.substr(0, eq), arg.substr(eq + 1)};
+}
+
+}  // namespace
+
+Json parse_cli_value(const std::string& text) {
+  const Json parsed = Json::parse(text, nullptr, false);
+  return parsed.is_discarded() ? Json(text) : parsed;
+}
+
+void set_dotted(Json& doc, const std::string& dotted, const Json& value, const std::string& origin) {
+  Json* node = &doc;
+  std::string walked;
+  const std::vector<std::string> tokens = split(dotted, '.');
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const std::string& t = tokens[i];
+    if (t.empty()) throw InputError("", origin, "empty component in path '" + dotted + "'");
+    walked += "/" + pointer_token(t);
+    const bool last = i + 1 == tokens.size();
+    if (node->is_array()) {
+      const bool digits = std::all_of(t.begin(), t.end(), [](unsigned char c) { return std::isdigit(c); });
+      if (!digits || std::stoul(t) >= node->size())
+        throw InputError("", origin, "'" + dotted + "': " + walked + " is not an index of an array of " +
+                                         std::to_string(node->size()));
+      node = &(*node)[std::stoul(t)];
+    } else {
+      if (node->is_null()) *node = Json::object();
+      if (!node->is_object())
+        throw InputError("", origin, "'" + dotted + "': cannot set a key inside " + brief(*node));
+      node = &(*node)[t];
+    }
+    if (last) *node = value;
+  }
+}
+
+Scenario load_scenario(const std::string& file, const ScenarioOptions& options) {
+  return load_scenario_json(parse_json_file(file), file, options);
+}
+
+Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOptions& options) {
+  for (const std::string& s : options.sets) {
+    const auto [path, value] = split_assignment(s, "--set");
+    set_dotted(doc, path, parse_cli_value(value), "--set " + s);
+  }
+  Scenario sc;
+  sc.file = file;
+  // Sweep axes: the scenario's, then the command line's (which replace a scenario axis of the same path).
+  {
+    const JsonReader root(doc, file);
+    root.expect_object();
+    if (const auto sweep = root.optional_child("sweep")) {
+      sweep->expect_object();
+      for (auto it = sweep->value().begin(); it != sweep->value().end(); ++it) {
+        const JsonReader axis = sweep->child(it.key());
+        if (!axis.value().is_array() || axis.value().empty()) axis.fail_expected("a non-empty array of values");
+        sc.axes.push_back({it.key(), std::vector<Json>(axis.value().begin(), axis.value().end())});
+      }
+    }
+  }
+  for (const std::string& s : options.sweeps) {
+    const auto [path, list] = split_assignment(s, "--sweep");
+    SweepAxis axis{path, {}};
+    for (const std::string& v : split(list, ',')) axis.values.push_back(parse_cli_value(v));
+    auto same = std::find_if(sc.axes.begin(), sc.axes.end(), [&](const SweepAxis& a) { return a.path == path; });
+    if (same != sc.axes.end()) *same = axis;
+    else sc.axes.push_back(axis);
+  }
+  if (options.seed) doc["seed"] = *options.seed;
+  if (options.replications) doc["replications"] = *options.replications;
+
+  const JsonReader root(doc, file);
+  sc.name = root.string("name", std::filesystem::path(file).stem().string());
+  root.string("description", "");
+  sc.seed = static_cast<std::uint64_t>(root.integer("seed", 1, at_least(0)));
+  sc.steps = root.integer("steps", {}, Range{1.0, 1e12});
+  sc.replications = root.integer("replications", 1, Range{1.0, 1e6});
+  if (sc.replications > sc.steps)
+    root.child("replications").fail("expected at most 'steps' (" + std::to_string(sc.steps) + ") replications, got " +
+                                    std::to_string(sc.replications));
+  if (root.has("expect")) sc.expect = root.child("expect").value();
+  root.mark_read("sweep");
+  for (const char* k : {"cluster", "workload", "policy", "policies"}) root.mark_read(k);
+  root.finish();
+
+  // Cartesian product, last axis varying fastest.
+  std::size_t total = 1;
+  for (const SweepAxis& a : sc.axes) total *= a.values.size();
+  if (total > 1'000'000) throw InputError(file, "/sweep", "the sweep expands to more than 1,000,000 points");
+  for (std::size_t index = 0; index < total; ++index) {
+    ScenarioPoint p;
+    p.doc = doc;
+    p.doc.erase("sweep");
+    std::size_t rest = index;
+    std::vector<std::size_t> digits(sc.axes.size());
+    for (std::size_t a = sc.axes.size(); a-- > 0;) {
+      digits[a] = rest % sc.axes[a].values.size();
+      rest /= sc.axes[a].values.size();
+    }
+    for (std::size_t a = 0; a < sc.axes.size(); ++a) {
+      const Json& v = sc.axes[a].values[digits[a]];
+      set_dotted(p.doc, sc.axes[a].path, v, "/sweep/" + pointer_token(sc.axes[a].path));
+      p.params.emplace_back(sc.axes[a].path, v);
+    }
+    sc.points.push_back(std::move(p));
+  }
+  return sc;
+}
+
+std::vector<const Policy*> PointModel::policy_views() const {
+  std::vector<const Policy*> out;
+  for (const auto& p : policies) out.push_back(p.get());
+  return out;
+}
+
+PointModel build_point(const Scenario& sc, const ScenarioPoint& point) {
+  const JsonReader root(point.doc, sc.file);
+  PointModel m;
+  m.cluster = parse_cluster(root.child("cluster"));
+  m.workload = workload_registry().build(root.child("workload"), m.cluster);
+  if (root.has("policy") == root.has("policies"))
+    root.fail("expected exactly one of 'policy' (an object) or 'policies' (a list)");
+  if (root.has("policy")) {
+    m.policies.push_back(make_policy(root.child("policy")));
+  } else {
+    const auto list = root.array("policies");
+    if (list.empty()) root.child("policies").fail_expected("a non-empty list of policies");
+    for (const JsonReader& p : list) m.policies.push_back(make_policy(p));
+  }
+  std::set<std::string> labels;
+  for (const auto& p : m.policies) {
+    if (!labels.insert(p->label()).second)
+      p->fail("", "policy label '" + p->label() + "' is used twice; give each policy a unique \"name\"");
+    m.workload->check_policy(*p);
+  }
+  return m;
+}
+
+}  // namespace tailsim

@@ -1,0 +1,327 @@
+#include "sim/stats/distribution.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <numeric>
+#include <sstream>
+
+namespace tailsim {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+class Constant final : public Distribution {
+ public:
+  explicit Constant(double v) : v_(v) {}
+  double from_uniform(double) const override { return v_; }
+  double mean() const override { return v_; }
+  double min_value() const override { return v_; }
+
+ private:
+  double v_;
+};
+
+class Uniform final : public Distribution {
+ public:
+  Uniform(double lo, double hi) : lo_(lo), hi_(hi) {}
+  double from_uniform(double u) const override { return lo_ + u * (hi_ - lo_); }
+  double mean() const override { return 0.5 * (lo_ + hi_); }
+  double min_value() const override { return lo_; }
+
+ private:
+  double lo_, hi_;
+};
+
+class Exponential final : public Distribution {
+ public:
+  explicit Exponential(double rate) : rate_(rate) {}
+  double from_uniform(double u) const override { return -std::log1p(-u) / rate_; }
+  double mean() const override { return 1.0 / rate_; }
+  double min_value() const override { return 0.0; }
+
+ private:
+  double rate_;
+};
+
+// Normal clipped at `min` (values below min become min), so durations stay non-negative.
+class Normal final : public Distribution {
+ public:
+  Normal(double mean, double sd, double min) : mu_(mean), sd_(sd), min_(min) {}
+  double from_uniform(double u) const override { return std::max(min_, mu_ + sd_ * normal_quantile(u)); }
+  double mean() const override {
+    if (sd_ == 0) return std::max(min_, mu_);
+    // E[max(a, X)] = a Phi(alpha) + mu (1 - Phi(alpha)) + sd phi(alpha), alpha = (a - mu) / sd.
+    const double alpha = (min_ - mu_) / sd_;
+    const double pdf = std::exp(-0.5 * alpha * alpha) / std::sqrt(2.0 * M_PI);
+    const double cdf = normal_cdf(alpha);
+    return min_ * cdf + mu_ * (1.0 - cdf) + sd_ * pdf;
+  }
+  double min_value() const override { return min_; }
+
+ private:
+  double mu_, sd_, min_;
+};
+
+class ShiftedLognormal final : public Distribution {
+ public:
+  ShiftedLognormal(double shift, double mu, double sigma) : shift_(shift), mu_(mu), sigma_(sigma) {}
+  double from_uniform(double u) const override { return shift_ + std::exp(mu_ + sigma_ * normal_quantile(u)); }
+  double mean() const override { return shift_ + std::exp(mu_ + 0.5 * sigma_ * sigma_); }
+  double min_value() const override { return shift_; }
+
+ private:
+  double shift_, mu_, sigma_;
+};
+
+class Pareto final : public Distribution {
+ public:
+  Pareto(double scale, double shape) : scale_(scale), shape_(shape) {}
+  double from_uniform(double u) const override { return scale_ * std::pow(1.0 - u, -1.0 / shape_); }
+  double mean() const override { return shape_ > 1 ? scale_ * shape_ / (shape_ - 1) : kInf; }
+  double min_value() const override { return scale_; }
+
+ private:
+  double scale_, shape_;
+};
+
+// A finite mixture: u picks the component by the cumulative weights and is rescaled inside it, so one
+// uniform gives one draw (not monotone in u across components).
+class Mixture final : public Distribution {
+ public:
+  Mixture(std::vector<double> weights, std::vector<std::unique_ptr<Distribution>> parts)
+      : parts_(std::move(parts)) {
+    const double total = std::accumulate(weights.begin(), weights.end(), 0.0);
+    double acc = 0;
+    for (double w : weights) {
+      acc += w / total;
+      cumulative_.push_back(acc);
+    }
+    cumulative_.back() = 1.0;
+  }
+  double from_uniform(double u) const override {
+    std::size_t i = std::upper_bound(cumulative_.begin(), cumulative_.end(), u) - cumulative_.begin();
+    if (i >= parts_.size()) i = parts_.size() - 1;
+    const double lo = i == 0 ? 0.0 : cumulative_[i - 1];
+    const double width = cumulative_[i] - lo;
+    const double v = std::clamp((u - lo) / width, 0x1.0p-53, 1.0 - 0x1.0p-53);
+    return parts_[i]->from_uniform(v);
+  }
+  bool monotone() const override { return parts_.size() == 1 && parts_[0]->monotone(); }
+  double mean() const override {
+    double m = 0, lo = 0;
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+      m += (cumulative_[i] - lo) * parts_[i]->mean();
+      lo = cumulative_[i];
+    }
+    return m;
+  }
+  double min_value() const override {
+    double m = kInf;
+    for (const auto& p : parts_) m = std::min(m, p->min_value());
+    return m;
+  }
+
+ private:
+  std::vector<std::unique_ptr<Distribution>> parts_;
+  std::vector<double> cumulative_;
+};
+
+// Resampling of observed values (the empirical distribution): u picks sample floor(u n) of the sorted
+// samples, so the mean is exactly the sample mean and draws are monotone in u.
+class Empirical final : public Distribution {
+ public:
+  explicit Empirical(std::vector<double> samples) : sorted_(std::move(samples)) {
+    std::sort(sorted_.begin(), sorted_.end());
+    mean_ = std::accumulate(sorted_.begin(), sorted_.end(), 0.0) / static_cast<double>(sorted_.size());
+  }
+  double from_uniform(double u) const override {
+    const auto i = std::min(sorted_.size() - 1, static_cast<std::size_t>(u * static_cast<double>(sorted_.size())));
+    return sorted_[i];
+  }
+  double mean() const override { return mean_; }
+  double min_value() const override { return sorted_.front(); }
+
+ private:
+  std::vector<double> sorted_;
+  double mean_ = 0;
+};
+
+std::vector<double> read_samples_file(const JsonReader& node, const std::string& file_key) {
+  const JsonReader at = node.child(file_key);
+  const std::string name = node.string(file_key);
+  std::filesystem::path path(name);
+  if (path.is_relative() && !node.file().empty())
+    path = std::filesystem::path(node.file()).parent_path() / path;
+  std::ifstream in(path);
+  if (!in) at.fail("cannot open samples file '" + path.string() + "'");
+  std::vector<double> out;
+  std::string line;
+  for (int line_no = 1; std::getline(in, line); ++line_no) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    const std::string field = line.substr(first, line.find_first_of(",; \t\r", first) - first);
+    char* end = nullptr;
+    const double v = std::strtod(field.c_str(), &end);
+    if (end == field.c_str() || *end != '\0') {
+      if (out.empty() && line_no == 1) continue;  // a header line
+      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a number, got '" + field + "'");
+    }
+    if (!std::isfinite(v) || v < 0)
+      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a finite number >= 0, got '" +
+              field + "'");
+    out.push_back(v);
+  }
+  if (out.empty()) at.fail("samples file '" + path.string() + "' holds no numbers");
+  return out;
+}
+
+DistributionRegistry build_registry() {
+  DistributionRegistry r("distributions");
+  r.add("constant", "always the same value", {{"value", "the value (seconds or a factor), >= 0"}},
+        [](const JsonReader& n) { return std::make_unique<Constant>(n.number("value", {}, at_least(0))); });
+  r.add("uniform", "uniform between min and max",
+        {{"min", "lower bound, >= 0"}, {"max", "upper bound, >= min"}}, [](const JsonReader& n) {
+          const double lo = n.number("min", {}, at_least(0));
+          const double hi = n.number("max", {}, at_least(lo));
+          return std::make_unique<Uniform>(lo, hi);
+        });
+  r.add("exponential", "exponential with a rate or a mean (memoryless; E[max of K] = H_K / rate)",
+        {{"rate", "events per unit, > 0 (or give mean)"}, {"mean", "1 / rate, > 0"}}, [](const JsonReader& n) {
+          if (n.has("rate") == n.has("mean")) n.fail("exponential needs exactly one of 'rate' or 'mean'");
+          const double rate = n.has("rate") ? n.number("rate", {}, above(0)) : 1.0 / n.number("mean", {}, above(0));
+          return std::make_unique<Exponential>(rate);
+        });
+  r.add("normal", "Gaussian clipped at min (default 0): a light tail",
+        {{"mean", "the mean before clipping"}, {"stddev", "standard deviation, >= 0"}, {"min", "clip value, default 0"}},
+        [](const JsonReader& n) {
+          return std::make_unique<Normal>(n.number("mean"), n.number("stddev", {}, at_least(0)),
+                                          n.number("min", 0.0));
+        });
+  r.add("lognormal", "exp(N(mu, sigma^2)): a heavy right tail",
+        {{"mu", "mean of the log"}, {"sigma", "stddev of the log, >= 0"}}, [](const JsonReader& n) {
+          return std::make_unique<ShiftedLognormal>(0.0, n.number("mu"), n.number("sigma", {}, at_least(0)));
+        });
+  r.add("shifted_lognormal", "shift + exp(N(mu, sigma^2)): a floor plus interference (the textbook model)",
+        {{"shift", "the floor, >= 0"}, {"mu", "mean of the log"}, {"sigma", "stddev of the log, >= 0"}},
+        [](const JsonReader& n) {
+          return std::make_unique<ShiftedLognormal>(n.number("shift", {}, at_least(0)), n.number("mu"),
+                                                    n.number("sigma", {}, at_least(0)));
+        });
+  r.add("pareto", "scale * U^(-1/shape): a power-law tail (mean infinite for shape <= 1)",
+        {{"scale", "the minimum, > 0"}, {"shape", "tail index, > 0"}}, [](const JsonReader& n) {
+          return std::make_unique<Pareto>(n.number("scale", {}, above(0)), n.number("shape", {}, above(0)));
+        });
+  r.add("mixture", "a weighted mixture of distributions (e.g. 99% healthy, 1% hiccup)",
+        {{"components", "array of {weight > 0, dist: a distribution}"}}, [](const JsonReader& n) {
+          std::vector<double> weights;
+          std::vector<std::unique_ptr<Distribution>> parts;
+          const auto items = n.array("components");
+          if (items.empty()) n.child("components").fail_expected("a non-empty array of {weight, dist}");
+          for (const JsonReader& c : items) {
+            c.expect_object();
+            weights.push_back(c.number("weight", {}, above(0)));
+            parts.push_back(make_distribution(c.child("dist")));
+            c.finish();
+          }
+          return std::make_unique<Mixture>(std::move(weights), std::move(parts));
+        });
+  r.add("empirical", "resample observed values, from a file (one number per line) or an inline list",
+        {{"file", "path relative to the scenario (one value per line, '#' comments)"},
+         {"samples", "inline array of values >= 0"}},
+        [](const JsonReader& n) {
+          if (n.has("file") == n.has("samples")) n.fail("empirical needs exactly one of 'file' or 'samples'");
+          std::vector<double> samples;
+          if (n.has("file")) {
+            samples = read_samples_file(n, "file");
+          } else {
+            for (const JsonReader& s : n.array("samples")) samples.push_back(s.as_number(at_least(0)));
+            if (samples.empty()) n.child("samples").fail_expected("a non-empty array of numbers");
+          }
+          return std::make_unique<Empirical>(std::move(samples));
+        });
+  return r;
+}
+
+}  // namespace
+
+const DistributionRegistry& distribution_registry() {
+  static const DistributionRegistry registry = build_registry();
+  return registry;
+}
+
+std::unique_ptr<Distribution> make_distribution(const JsonReader& node) {
+  return distribution_registry().build(node);
+}
+
+double Distribution::expected_min(int copies) const {
+  if (copies <= 1) return mean();
+  // Gauss-Legendre (10 points) on panels that shrink geometrically toward both ends of (0, 1), where
+  // quantile functions have their singularities; the weight c (1-u)^(c-1) tames the upper tail.
+  static constexpr double kX[5] = {0.1488743389816312, 0.4333953941292472, 0.6794095682990244,
+                                   0.8650633666889845, 0.9739065285171717};
+  static constexpr double kW[5] = {0.2955242247147529, 0.2692667193099963, 0.2190863625159820,
+                                   0.1494513491505806, 0.0666713443086881};
+  std::vector<double> edges = {0.0};
+  for (int e = -16; e <= -1; ++e) edges.push_back(std::pow(10.0, e));
+  for (double x : {0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}) edges.push_back(x);
+  for (int e = -1; e >= -16; --e) edges.push_back(1.0 - std::pow(10.0, e));
+  edges.push_back(1.0);
+  const double c = copies;
+  double total = 0;
+  for (std::size_t p = 0; p + 1 < edges.size(); ++p) {
+    const double a = edges[p], b = edges[p + 1], half = 0.5 * (b - a), mid = 0.5 * (a + b);
+    if (!(b > a)) continue;
+    for (int i = 0; i < 5; ++i) {
+      for (const double sign : {-1.0, 1.0}) {
+        const double u = mid + sign * half * kX[i];
+        if (u <= 0 || u >= 1) continue;
+        total += half * kW[i] * from_uniform(u) * c * std::pow(1.0 - u, c - 1.0);
+      }
+    }
+  }
+  return total;
+}
+
+double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+
+double normal_quantile(double p) {
+  // Wichura, M. J. (1988) Algorithm AS 241: The percentage points of the normal distribution (PPND16).
+  const double q = p - 0.5;
+  if (std::fabs(q) <= 0.425) {
+    const double r = 0.180625 - q * q;
+    return q *
+           (((((((2509.0809287301226727 * r + 33430.575583588128105) * r + 67265.770927008700853) * r +
+                45921.953931549871457) * r + 13731.693765509461125) * r + 1971.5909503065514427) * r +
+             133.14166789178437745) * r + 3.387132872796366608) /
+           (((((((5226.495278852545925 * r + 28729.085735721942674) * r + 39307.89580009271061) * r +
+                21213.794301586595867) * r + 5394.1960214247511077) * r + 687.1870074920579083) * r +
+             42.313330701600911252) * r + 1.0);
+  }
+  double r = q < 0 ? p : 1.0 - p;
+  r = std::sqrt(-std::log(r));
+  double val;
+  if (r <= 5.0) {
+    r -= 1.6;
+    val = (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r + 0.24178072517745061177) * r +
+               1.27045825245236838258) * r + 3.64784832476320460504) * r + 5.7694972214606914055) * r +
+            4.6303378461565452959) * r + 1.42343711074968357734) /
+          (((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r + 0.0151986665636164571966) * r +
+               0.14810397642748007459) * r + 0.68976733498510000455) * r + 1.6763848301838038494) * r +
+            2.05319162663775882187) * r + 1.0);
+  } else {
+    r -= 5.0;
+    val = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r + 0.0012426609473880784386) * r +
+               0.026532189526576123093) * r + 0.29656057182850489123) * r + 1.7848265399172913358) * r +
+            5.4637849111641143699) * r + 6.6579046435011037772) /
+          (((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r + 1.8463183175100546818e-5) * r +
+               7.868691311456132591e-4) * r + 0.0148753612908506148525) * r + 0.13692988092273580531) * r +
+            0.59983220655588793769) * r + 1.0);
+  }
+  return q < 0 ? -val : val;
+}
+
+}  // namespace tailsim

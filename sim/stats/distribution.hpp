@@ -1,0 +1,42 @@
+// Probability distributions, implemented in the project so draws are identical on every standard library.
+// Every draw is x = from_uniform(u) for one uniform u in (0, 1). For all but `mixture` from_uniform is the
+// quantile function F^-1, monotone in u: then the maximum (or minimum) of several draws can be taken on the
+// uniforms and transformed once, which is what makes the bsp fast path cheap.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/scenario/json_reader.hpp"
+#include "sim/scenario/registry.hpp"
+
+namespace tailsim {
+
+class Distribution {
+ public:
+  virtual ~Distribution() = default;
+  // A draw from one uniform u in the open interval (0, 1).
+  virtual double from_uniform(double u) const = 0;
+  // True when from_uniform is non-decreasing in u (it is then the quantile function).
+  virtual bool monotone() const { return true; }
+  // E[X]; +infinity where it does not exist.
+  virtual double mean() const = 0;
+  // Smallest and largest values a draw can take (the support), used to validate factors.
+  virtual double min_value() const = 0;
+
+  // E[min of `copies` independent draws] (copies >= 1), by quadrature of the quantile function
+  // against the density of the minimum's uniform, c (1 - u)^(c - 1). Exact for copies == 1.
+  double expected_min(int copies) const;
+};
+
+using DistributionRegistry = Registry<Distribution>;
+const DistributionRegistry& distribution_registry();
+
+// Builds a distribution from a JSON object with a "type" (see `tailsim list distributions`).
+std::unique_ptr<Distribution> make_distribution(const JsonReader& node);
+
+// The standard normal quantile (Wichura's AS 241, relative error about 1e-16).
+double normal_quantile(double p);
+double normal_cdf(double x);
+
+}  // namespace tailsim

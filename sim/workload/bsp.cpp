@@ -1,0 +1,295 @@
+#include "sim/workload/bsp.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include "sim/cluster/components.hpp"
+#include "sim/engine/rng.hpp"
+#include "sim/engine/simulator.hpp"
+
+namespace tailsim {
+
+void PolicyTally::merge(const PolicyTally& other) {
+  step_ns.insert(step_ns.end(), other.step_ns.begin(), other.step_ns.end());
+  gpu_time_s += other.gpu_time_s;
+  busy_s += other.busy_s;
+  extra_s += other.extra_s;
+  events += other.events;
+}
+
+namespace {
+
+// The random inputs of a bsp run: one stream per attempt for compute draws and one per attempt for noise,
+// each consumed in rank order, so the fast path (chunks) and the event path (whole steps) see the same
+// numbers, and every policy sees the same numbers (common random numbers).
+class BspDraws {
+ public:
+  BspDraws(const RunRequest& req, int attempts, const Distribution& compute, const Distribution* noise,
+           bool per_draw_times)
+      : attempts_(attempts), compute_(compute), noise_(noise), per_draw_times_(per_draw_times) {
+    for (int a = 0; a < attempts; ++a) {
+      const std::string suffix = a == 0 ? "compute" : "backup/" + std::to_string(a);
+      compute_streams_[a] = RngStream(req.seed, "bsp/" + suffix, req.point, req.replication);
+      noise_streams_[a] = RngStream(req.seed, "bsp/noise/" + std::to_string(a), req.point, req.replication);
+    }
+  }
+
+  // Draws workers [0, n) of a range of group `g`: raw uniforms into keys[a], and durations into times[a]
+  // when per-draw times are on. `scratch` holds n noise uniforms.
+  void draw(const WorkerGroup& g, std::int64_t n, std::uint64_t* const* keys, SimTime* const* times,
+            std::uint64_t* scratch) {
+    for (int a = 0; a < attempts_; ++a) {
+      compute_streams_[a].fill({keys[a], static_cast<std::size_t>(n)});
+      if (!per_draw_times_) continue;
+      if (noise_) noise_streams_[a].fill({scratch, static_cast<std::size_t>(n)});
+      for (std::int64_t i = 0; i < n; ++i) {
+        const double noise = noise_ ? noise_->from_uniform(raw_to_open_uniform(scratch[i])) : 1.0;
+        times[a][i] = BspSetup::task_ns(g.factor, noise, compute_.from_uniform(raw_to_open_uniform(keys[a][i])));
+      }
+    }
+  }
+
+ private:
+  int attempts_;
+  const Distribution& compute_;
+  const Distribution* noise_;
+  bool per_draw_times_;
+  std::array<RngStream, kMaxAttempts> compute_streams_;
+  std::array<RngStream, kMaxAttempts> noise_streams_;
+};
+
+constexpr std::int64_t kChunk = 2048;  // workers drawn and reduced at a time: fits L1 for every attempt
+
+// The event-driven engine for one policy: each step starts every task's attempts on the GpuArray, arrivals
+// go to a Barrier whose release starts the next step, and speculative launches are events too.
+class BspEventRun final : public EventHandler, public GpuListener {
+ public:
+  enum Kind : std::uint32_t { kStepStart, kRelease, kLaunchBackups };
+
+  BspEventRun(const BspSetup& setup, const Policy& policy, BspDraws& draws, int attempts, std::int64_t steps,
+              PolicyTally& tally)
+      : setup_(setup), policy_(policy), draws_(draws), attempts_(attempts), steps_(steps), tally_(tally),
+        self_(sim_.add_handler(this)), gpus_(sim_, setup.gpus, *this), barrier_(sim_, self_, kRelease) {
+    const auto k = static_cast<std::size_t>(setup.gpus);
+    for (int a = 0; a < attempts; ++a) {
+      keys_[a].resize(k);
+      times_[a].resize(k);
+    }
+    scratch_.resize(k);
+    finish_ns_.resize(k);
+    launched_at_.resize(k * kMaxAttempts);
+  }
+
+  void run() {
+    sim_.schedule_in(0, self_, kStepStart);
+    sim_.run();
+    tally_.events += sim_.events_executed();
+  }
+
+  void handle(Simulator& sim, const Event& e) override {
+    switch (e.kind) {
+      case kStepStart: start_step(sim); break;
+      case kLaunchBackups: launch_backups(sim); break;
+      case kRelease: release(sim); break;
+    }
+  }
+
+  void on_task_done(Simulator& sim, std::int64_t gpu, int) override {
+    const SimTime rel = sim.now() - step_start_;
+    finish_ns_[gpu] = rel;
+    finished_.push_back(rel);
+    if (!launch_event_) {
+      if (const auto at = policy_.speculate(finished_, setup_.gpus, rel))
+        launch_event_ = sim.schedule_at(step_start_ + *at, self_, kLaunchBackups);
+    }
+    barrier_.arrive();
+  }
+
+ private:
+  void start_step(Simulator& sim) {
+    step_start_ = sim.now();
+    std::array<std::uint64_t*, kMaxAttempts> keys{};
+    std::array<SimTime*, kMaxAttempts> times{};
+    for (const WorkerGroup& g : setup_.groups) {
+      for (int a = 0; a < attempts_; ++a) {
+        keys[a] = keys_[a].data() + g.first;
+        times[a] = times_[a].data() + g.first;
+      }
+      draws_.draw(g, g.count, keys.data(), times.data(), scratch_.data());
+    }
+    finished_.clear();
+    launch_event_.reset();
+    for (std::int64_t k = 0; k < setup_.gpus; ++k) {
+      gpus_.start_task(k);
+      finish_ns_[k] = -1;
+      for (int a = 0; a < policy_.attempts_at_start(); ++a) {
+        gpus_.start_attempt(k, a, times_[a][k]);
+        launched_at_[k * kMaxAttempts + a] = 0;
+      }
+      for (int a = policy_.attempts_at_start(); a < kMaxAttempts; ++a) launched_at_[k * kMaxAttempts + a] = -1;
+    }
+    barrier_.arm(policy_.barrier_quorum(setup_.gpus));
+  }
+
+  void launch_backups(Simulator& sim) {
+    const SimTime rel = sim.now() - step_start_;
+    const int a = policy_.attempts_at_start();
+    for (std::int64_t k = 0; k < setup_.gpus; ++k) {
+      if (gpus_.done(k)) continue;
+      gpus_.start_attempt(k, a, times_[a][k]);
+      launched_at_[k * kMaxAttempts + a] = rel;
+    }
+  }
+
+  void release(Simulator& sim) {
+    const SimTime step = sim.now() - step_start_;
+    if (launch_event_) sim.cancel(*launch_event_);  // backups not yet launched are moot
+    SimTime busy = 0, extra = 0;
+    for (std::int64_t k = 0; k < setup_.gpus; ++k) {
+      if (!gpus_.done(k)) gpus_.abandon(k);
+      const SimTime end = finish_ns_[k] < 0 ? step : finish_ns_[k];
+      busy += end;
+      for (int a = 1; a < kMaxAttempts; ++a)
+        if (const SimTime at = launched_at_[k * kMaxAttempts + a]; at >= 0) extra += end - at;
+    }
+    tally_.add_step(step, setup_.gpus, static_cast<double>(busy) * 1e-9, static_cast<double>(extra) * 1e-9);
+    if (++step_index_ < steps_) sim.schedule_in(0, self_, kStepStart);
+  }
+
+  BspSetup setup_;
+  const Policy& policy_;
+  BspDraws& draws_;
+  int attempts_;
+  std::int64_t steps_;
+  PolicyTally& tally_;
+  Simulator sim_;
+  std::uint32_t self_;
+  GpuArray gpus_;
+  Barrier barrier_;
+  std::array<std::vector<std::uint64_t>, kMaxAttempts> keys_;
+  std::array<std::vector<SimTime>, kMaxAttempts> times_;
+  std::vector<std::uint64_t> scratch_;
+  std::vector<SimTime> finish_ns_;    // per GPU: finish time relative to the step start, -1 while running
+  std::vector<SimTime> launched_at_;  // per GPU and attempt: launch time relative to the step start, -1 if none
+  std::vector<SimTime> finished_;     // finish times in arrival order
+  std::optional<EventId> launch_event_;
+  SimTime step_start_ = 0;
+  std::int64_t step_index_ = 0;
+};
+
+}  // namespace
+
+BspSetup BspWorkload::setup(std::span<const Policy* const> policies) const {
+  BspSetup s;
+  s.gpus = cluster_.gpus;
+  s.groups = cluster_.groups();
+  s.compute = compute_.get();
+  s.per_draw_times = cluster_.noise != nullptr || !compute_->monotone() ||
+                     std::any_of(policies.begin(), policies.end(),
+                                 [](const Policy* p) { return p->needs_worker_times(); });
+  return s;
+}
+
+int BspWorkload::attempts_drawn(std::span<const Policy* const> policies) const {
+  int attempts = 1;
+  for (const Policy* p : policies) attempts = std::max(attempts, p->attempts_drawn());
+  return attempts;
+}
+
+void BspWorkload::check_policy(const Policy& policy) const {
+  if (!policy.applies_to_bsp()) policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'bsp'");
+  policy.check_bsp(cluster_.gpus);
+}
+
+std::vector<PolicyTally> BspWorkload::run(const RunRequest& request) const {
+  return engine_ == BspEngine::kFast ? run_fast(request) : run_events(request);
+}
+
+std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
+  const BspSetup s = setup(req.policies);
+  const int attempts = attempts_drawn(req.policies);
+  BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), s.per_draw_times);
+  std::vector<std::unique_ptr<BspStepper>> steppers;
+  for (const Policy* p : req.policies) steppers.push_back(p->make_bsp_stepper(s));
+  std::vector<PolicyTally> tallies(req.policies.size());
+  for (PolicyTally& t : tallies) t.step_ns.reserve(static_cast<std::size_t>(req.steps));
+
+  std::vector<std::uint64_t> key_buffer(static_cast<std::size_t>(kChunk) * attempts);
+  std::vector<SimTime> time_buffer(s.per_draw_times ? static_cast<std::size_t>(kChunk) * attempts : 0);
+  std::vector<std::uint64_t> scratch(kChunk);
+  BspChunk chunk;
+  std::array<std::uint64_t*, kMaxAttempts> keys{};
+  std::array<SimTime*, kMaxAttempts> times{};
+  for (int a = 0; a < attempts; ++a) {
+    keys[a] = key_buffer.data() + a * kChunk;
+    chunk.keys[a] = keys[a];
+    if (s.per_draw_times) {
+      times[a] = time_buffer.data() + a * kChunk;
+      chunk.times_ns[a] = times[a];
+    }
+  }
+  for (std::int64_t step = 0; step < req.steps; ++step) {
+    for (auto& st : steppers) st->begin_step();
+    for (std::size_t gi = 0; gi < s.groups.size(); ++gi) {
+      const WorkerGroup& g = s.groups[gi];
+      chunk.group = &g;
+      chunk.group_index = gi;
+      for (std::int64_t first = g.first; first < g.first + g.count; first += kChunk) {
+        chunk.first = first;
+        chunk.n = std::min(kChunk, g.first + g.count - first);
+        draws.draw(g, chunk.n, keys.data(), times.data(), scratch.data());
+        for (auto& st : steppers) st->add_chunk(chunk);
+      }
+    }
+    for (std::size_t p = 0; p < steppers.size(); ++p) {
+      const BspStepResult r = steppers[p]->end_step();
+      tallies[p].add_step(r.step_ns, s.gpus, r.busy_s, r.extra_s);
+      tallies[p].events += 1;  // the barrier release: the only event that interacts
+    }
+  }
+  return tallies;
+}
+
+std::vector<PolicyTally> BspWorkload::run_events(const RunRequest& req) const {
+  const BspSetup s = setup(req.policies);
+  BspSetup with_times = s;
+  with_times.per_draw_times = true;  // the event path always needs each attempt's duration
+  const int attempts = attempts_drawn(req.policies);
+  std::vector<PolicyTally> tallies(req.policies.size());
+  for (std::size_t p = 0; p < req.policies.size(); ++p) {
+    // Each policy replays the same streams from their start: common random numbers.
+    BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), true);
+    BspEventRun run(with_times, *req.policies[p], draws, attempts, req.steps, tallies[p]);
+    if (req.steps > 0) run.run();
+    if (!s.per_draw_times) {
+      // Match the fast path's estimator: with iid workers it reports the expected busy time.
+      const double expected = s.expected_busy_s(req.policies[p]->attempts_at_start());
+      tallies[p].busy_s = expected * static_cast<double>(req.steps);
+      tallies[p].extra_s = static_cast<double>(req.policies[p]->attempts_at_start() - 1) * tallies[p].busy_s;
+    }
+  }
+  return tallies;
+}
+
+std::unique_ptr<Workload> make_bsp_workload(const JsonReader& n, const ClusterSpec& cluster) {
+  auto compute = std::shared_ptr<const Distribution>(make_distribution(n.child("compute")));
+  if (compute->min_value() < 0) n.child("compute").fail("compute times must be >= 0");
+  const std::string engine = n.string("engine", "fast", {"fast", "events"});
+  return std::make_unique<BspWorkload>(cluster, std::move(compute),
+                                       engine == "fast" ? BspEngine::kFast : BspEngine::kEvents);
+}
+
+const WorkloadRegistry& workload_registry() {
+  static const WorkloadRegistry registry = [] {
+    WorkloadRegistry r("workloads");
+    r.add("bsp", "bulk-synchronous steps: K workers compute, then meet at a barrier (the tail-at-scale model)",
+          {{"compute", "distribution of a worker's compute time per step, seconds"},
+           {"engine", "\"fast\" (batched draws, default) or \"events\" (every completion through the event queue)"}},
+          make_bsp_workload);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace tailsim

@@ -1,0 +1,53 @@
+// Workloads turn a cluster, random draws and policies into per-step outcomes. A run simulates one
+// replication of one sweep point for every policy of the scenario on the same random draws.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sim/cluster/cluster.hpp"
+#include "sim/engine/time.hpp"
+#include "sim/policy/policy.hpp"
+#include "sim/scenario/registry.hpp"
+
+namespace tailsim {
+
+struct RunRequest {
+  std::uint64_t seed = 0;
+  std::uint64_t point = 0;        // sweep point index (seeds the streams)
+  std::uint64_t replication = 0;  // replication index (seeds the streams)
+  std::int64_t steps = 0;
+  std::span<const Policy* const> policies;
+};
+
+// One policy's outcome over one replication; tallies of replications merge in a fixed order.
+struct PolicyTally {
+  std::vector<SimTime> step_ns;  // barrier release time of every step, relative to its start
+  double gpu_time_s = 0;         // sum over steps of K x step time
+  double busy_s = 0;             // GPU-time spent computing (the rest of gpu_time_s waits at barriers)
+  double extra_s = 0;            // speculative or replica compute beyond the K primary tasks
+  std::uint64_t events = 0;      // events executed by the engine
+
+  void add_step(SimTime step, std::int64_t gpus, double busy, double extra) {
+    step_ns.push_back(step);
+    gpu_time_s += static_cast<double>(gpus) * ns_to_seconds(step);
+    busy_s += busy;
+    extra_s += extra;
+  }
+  void merge(const PolicyTally& other);
+};
+
+class Workload {
+ public:
+  virtual ~Workload() = default;
+  // Fails (InputError) when a policy cannot run on this workload; called for every point before any run.
+  virtual void check_policy(const Policy& policy) const = 0;
+  virtual std::vector<PolicyTally> run(const RunRequest& request) const = 0;
+};
+
+using WorkloadRegistry = Registry<Workload, const ClusterSpec&>;
+const WorkloadRegistry& workload_registry();
+
+}  // namespace tailsim
