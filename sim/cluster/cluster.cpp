@@ -43,7 +43,6 @@ std::vector<WorkerGroup> ClusterSpec::groups() const {
 ClusterSpec parse_cluster(const JsonReader& n) {
   n.expect_object();
   ClusterSpec c;
-  c.gpus = n.integer("gpus", {}, Range{1.0, static_cast<double>(kMaxGpus)});
   c.gpus_per_node = n.integer("gpus_per_node", 8, Range{1.0, 1024.0});
   {
     const JsonReader gpu = n.child("gpu");
@@ -54,6 +53,10 @@ ClusterSpec parse_cluster(const JsonReader& n) {
       c.gpu = parse_gpu_spec(gpu);
     }
   }
+  n.has("noise");
+  n.has("slow_gpus");
+  // Read last, so that a misspelt 'gpus' is found among keys nobody asked for.
+  c.gpus = n.integer("gpus", {}, Range{1.0, static_cast<double>(kMaxGpus)});
   if (const auto noise = n.optional_child("noise")) {
     std::optional<ConfigDoc> doc;
     JsonReader node = *noise;

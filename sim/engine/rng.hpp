@@ -39,8 +39,9 @@ inline constexpr std::uint64_t stream_seed(std::uint64_t seed, std::string_view 
 
 // A raw 64-bit draw to a uniform in the open interval (0, 1); monotone non-decreasing in the raw value,
 // so the largest raw value maps to the largest uniform.
+// 52 bits: the largest value, 1 - 2^-53, is still below 1 in double precision.
 inline double raw_to_open_uniform(std::uint64_t raw) {
-  return (static_cast<double>(raw >> 11) + 0.5) * 0x1.0p-53;
+  return (static_cast<double>(raw >> 12) + 0.5) * 0x1.0p-52;
 }
 
 class RngStream {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 
@@ -74,7 +75,8 @@ JsonReader::JsonReader(const Json& value, std::string file, std::string path)
     : value_(&value),
       file_(std::make_shared<const std::string>(std::move(file))),
       path_(std::move(path)),
-      read_(std::make_shared<std::set<std::string, std::less<>>>()) {}
+      read_(std::make_shared<std::set<std::string, std::less<>>>()),
+      asked_(std::make_shared<std::set<std::string, std::less<>>>()) {}
 
 void JsonReader::fail(const std::string& message) const { throw InputError(*file_, path_or_root(), message); }
 
@@ -83,6 +85,7 @@ void JsonReader::fail_expected(const std::string& expected) const {
 }
 
 bool JsonReader::has(std::string_view key) const {
+  asked_->emplace(key);
   return value_->is_object() && value_->find(key) != value_->end();
 }
 
@@ -94,8 +97,19 @@ void JsonReader::mark_read(std::string_view key) const { read_->emplace(key); }
 
 const Json& JsonReader::required(std::string_view key) const {
   expect_object();
+  asked_->emplace(key);
   auto it = value_->find(key);
-  if (it == value_->end()) fail("missing required key '" + std::string(key) + "'");
+  if (it == value_->end()) {
+    // A near miss among the keys nobody asked for is more likely a typo than an omission.
+    std::vector<std::string> unasked;
+    for (auto k = value_->begin(); k != value_->end(); ++k)
+      if (!asked_->count(k.key())) unasked.push_back(k.key());
+    for (const std::string& candidate : unasked)
+      if (closest_match(candidate, {std::string(key)}) == key)
+        fail("unknown key '" + candidate + "' (did you mean '" + std::string(key) + "'?); '" + std::string(key) +
+             "' is required");
+    fail("missing required key '" + std::string(key) + "'");
+  }
   mark_read(key);
   return *it;
 }
@@ -227,7 +241,7 @@ double JsonReader::bandwidth_bytes_per_s(std::string_view key, std::optional<dou
 
 void JsonReader::finish(const std::vector<std::string>& also_known) const {
   if (!value_->is_object()) return;
-  std::vector<std::string> known(read_->begin(), read_->end());
+  std::vector<std::string> known(asked_->begin(), asked_->end());
   known.insert(known.end(), also_known.begin(), also_known.end());
   std::sort(known.begin(), known.end());
   known.erase(std::unique(known.begin(), known.end()), known.end());
@@ -240,10 +254,12 @@ void JsonReader::finish(const std::vector<std::string>& also_known) const {
 }
 
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates) {
+  // Edit distance, credited for a shared prefix of 3 or more ("gpu_count" -> "gpus"); ties go to the
+  // candidate of the closest length.
+  const std::size_t threshold = std::max<std::size_t>(2, word.size() / 3);
   std::string best;
-  std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+  std::size_t best_score = SIZE_MAX, best_len_diff = SIZE_MAX;
   for (const std::string& c : candidates) {
-    // Levenshtein distance, two rows.
     std::vector<std::size_t> prev(c.size() + 1), cur(c.size() + 1);
     for (std::size_t j = 0; j <= c.size(); ++j) prev[j] = j;
     for (std::size_t i = 1; i <= word.size(); ++i) {
@@ -254,12 +270,16 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
       }
       std::swap(prev, cur);
     }
-    std::size_t d = prev[c.size()];
-    // A prefix or containment match ("gpu_count" vs "gpus") is a strong hint too.
-    if (!word.empty() && (c.rfind(word.substr(0, 3), 0) == 0)) d = std::min(d, best_distance - 1);
-    if (d < best_distance) {
-      best_distance = d;
+    const std::size_t distance = prev[c.size()];
+    std::size_t prefix = 0;
+    while (prefix < word.size() && prefix < c.size() && word[prefix] == c[prefix]) ++prefix;
+    if (distance > threshold && prefix < 3) continue;
+    const std::size_t score = distance - std::min(distance, prefix >= 3 ? prefix : 0);
+    const std::size_t len_diff = c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+    if (score < best_score || (score == best_score && len_diff < best_len_diff)) {
       best = c;
+      best_score = score;
+      best_len_diff = len_diff;
     }
   }
   return best;

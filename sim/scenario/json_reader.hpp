@@ -78,7 +78,8 @@ class JsonReader {
   const Json* value_;
   std::shared_ptr<const std::string> file_;
   std::string path_;
-  std::shared_ptr<std::set<std::string, std::less<>>> read_;
+  std::shared_ptr<std::set<std::string, std::less<>>> read_;   // keys read
+  std::shared_ptr<std::set<std::string, std::less<>>> asked_;  // keys looked for, present or not
 };
 
 // Closest candidate by edit distance, or "" when none is close.

@@ -39,6 +39,8 @@ std::pair<std::string, std::string> split_assignment(const std::string& arg, con
 
 }  // namespace
 
+PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point);
+
 Json parse_cli_value(const std::string& text) {
   const Json parsed = Json::parse(text, nullptr, false);
   return parsed.is_discarded() ? Json(text) : parsed;
@@ -149,6 +151,18 @@ std::vector<const Policy*> PointModel::policy_views() const {
 }
 
 PointModel build_point(const Scenario& sc, const ScenarioPoint& point) {
+  try {
+    return build_point_unlabelled(sc, point);
+  } catch (const InputError& e) {
+    if (point.params.empty()) throw;
+    std::string where;
+    for (const auto& [path, value] : point.params)
+      where += (where.empty() ? "" : ", ") + path + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+    throw InputError(e.file(), e.path(), e.message() + " (at sweep point " + where + ")");
+  }
+}
+
+PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point) {
   const JsonReader root(point.doc, sc.file);
   PointModel m;
   m.cluster = parse_cluster(root.child("cluster"));

@@ -1,0 +1,190 @@
+// The command line as users meet it: exit codes, error messages that name the file and JSON path, atomic
+// outputs, and bit-identical results for any thread count.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "tests/helpers.hpp"
+
+namespace tailsim {
+
+namespace {
+
+const std::string kGood = R"({
+  "name": "small",
+  "seed": 7,
+  "steps": 4000,
+  "replications": 4,
+  "cluster": {"gpus": 64, "gpu": "h100-sxm"},
+  "workload": {"type": "bsp", "compute": {"type": "shifted_lognormal", "shift": 1.0, "mu": -0.7, "sigma": 0.9}},
+  "policies": [{"type": "none"}, {"type": "backup", "copies": 2}, {"type": "backup", "quantile": 0.9, "name": "spec"}],
+  "sweep": {"cluster.gpus": [1, 16, 64]}
+})";
+
+// kGood with one substring replaced.
+std::string variant(const std::string& from, const std::string& to) {
+  std::string s = kGood;
+  const auto pos = s.find(from);
+  REQUIRE(pos != std::string::npos);
+  s.replace(pos, from.size(), to);
+  return s;
+}
+
+test::CommandResult run_text(const std::string& text, const std::string& extra = "") {
+  return test::run_cli("run " + test::write_temp("scenario.json", text) + " --quiet " + extra);
+}
+
+}  // namespace
+
+TEST_CASE("a valid scenario runs, prints the table and exits 0") {
+  const auto r = test::run_cli("run " + test::write_temp("good.json", kGood));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("cluster.gpus | policy") != std::string::npos);
+  CHECK(r.out.find("spec") != std::string::npos);
+  CHECK(r.err.empty());
+}
+
+TEST_CASE("--threads 1 and --threads 2 write identical bytes") {
+  const std::string file = test::write_temp("det.json", kGood);
+  const auto dir = test::temp_dir("det");
+  REQUIRE(test::run_cli("run " + file + " --quiet --threads 1 --out " + (dir / "t1").string()).exit_code == 0);
+  REQUIRE(test::run_cli("run " + file + " --quiet --threads 2 --out " + (dir / "t2").string()).exit_code == 0);
+  for (const char* f : {"results.json", "results.csv"}) {
+    const std::string a = test::read_file(dir / "t1" / f), b = test::read_file(dir / "t2" / f);
+    CHECK(!a.empty());
+    CHECK(a == b);
+  }
+  // No temporary files are left beside the results.
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir / "t1")) ++files;
+  CHECK(files == 2);
+  const Json j = Json::parse(test::read_file(dir / "t1" / "results.json"));
+  CHECK(j["scenario"] == "small");
+  CHECK(j["records"].size() == 9);
+  CHECK(j["records"][0]["params"]["cluster.gpus"] == 1);
+  CHECK(j["records"][0]["slowdown_vs_k1"] == 1.0);
+  CHECK(j["records"][5]["step_time"].contains("p999"));
+  CHECK(j["records"][1].contains("extra_work_fraction"));
+  CHECK_FALSE(j["records"][0].contains("extra_work_fraction"));
+  CHECK_FALSE(j["records"][0].contains("wall_seconds"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("--set and --sweep override the scenario and --format csv prints the results") {
+  const auto r = test::run_cli("run " + test::write_temp("s.json", kGood) +
+                               " --set steps=500 --set policies.1.copies=3 --sweep cluster.gpus=2,8 --format csv");
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.rfind("cluster.gpus,policy,steps,step_time.mean", 0) == 0);
+  CHECK(r.out.find("\n2,none,500,") != std::string::npos);
+  CHECK(r.out.find("\n8,backup,500,") != std::string::npos);
+  CHECK(r.out.find("\n8,backup,500,") != std::string::npos);
+}
+
+TEST_CASE("malformed JSON is reported with its line and column and exit code 2") {
+  const auto r = run_text("{\n  \"steps\": 10,\n  \"seed\": ,\n}");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("scenario.json: invalid JSON at line 3, column 11") != std::string::npos);
+}
+
+TEST_CASE("an unknown key is an error with a suggestion and the known keys") {
+  const auto r = run_text(variant(R"("gpus": 64)", R"("gpu_count": 64)"));
+  CHECK(r.exit_code == 2);
+  // The sweep sets cluster.gpus, so gpu_count is simply unknown here...
+  CHECK(r.err.find("/cluster: unknown key 'gpu_count' (did you mean 'gpus'? known: gpu, gpus, gpus_per_node, noise, "
+                   "slow_gpus)") != std::string::npos);
+  // ...and without the sweep it stands where a required key is missing.
+  const auto required = run_text(variant(R"("sweep": {"cluster.gpus": [1, 16, 64]})", R"("description": "")")
+                                     .replace(kGood.find(R"("gpus": 64)"), 10, R"("gpu_count": 64)"));
+  CHECK(required.exit_code == 2);
+  CHECK(required.err.find("/cluster: unknown key 'gpu_count' (did you mean 'gpus'?); 'gpus' is required") !=
+        std::string::npos);
+  const auto optional = run_text(variant(R"("gpu": "h100-sxm")", R"("gpu": "h100-sxm", "gpus_per_nod": 4)"));
+  CHECK(optional.exit_code == 2);
+  CHECK(optional.err.find("/cluster: unknown key 'gpus_per_nod' (did you mean 'gpus_per_node'? known: gpu, gpus, "
+                          "gpus_per_node, noise, slow_gpus)") != std::string::npos);
+  const auto top = run_text(variant(R"("seed": 7)", R"("sed": 7)"));
+  CHECK(top.exit_code == 2);
+  CHECK(top.err.find("/: unknown key 'sed' (did you mean 'seed'?") != std::string::npos);
+}
+
+TEST_CASE("wrong types and out-of-range values name the JSON path, what was expected and what was found") {
+  struct Case {
+    std::string from, to, message;
+  };
+  const std::vector<Case> cases = {
+      {R"("steps": 4000)", R"("steps": "many")", R"(/steps: expected an integer >= 1 and <= 1e+12, got a string "many")"},
+      {R"("steps": 4000)", R"("steps": 2.5)", "/steps: expected an integer >= 1 and <= 1e+12, got 2.5"},
+      {R"("sigma": 0.9)", R"("sigma": -0.9)", "/workload/compute/sigma: expected a number >= 0, got -0.9"},
+      {"[1, 16, 64]", "[1, 0, 64]", "/cluster/gpus: expected an integer >= 1 and <= 1e+08, got 0 (at sweep point cluster.gpus=0)"},
+      {R"("quantile": 0.9)", R"("quantile": 1.5)", "/policies/2/quantile: expected a number > 0 and < 1, got 1.5"},
+      {R"("copies": 2)", R"("copies": 0)", "/policies/1/copies: expected an integer >= 1 and <= 8, got 0"},
+      {R"({"type": "none"}, )", R"({"type": "drop_slowest", "m": 1}, )", "/policies/0/m: expected m < K = 1"},
+      {R"("gpu": "h100-sxm")", R"("gpu": "h100")", "/cluster/gpu: unknown gpu 'h100' (did you mean 'h100-sxm'?); valid: "
+                                                      "a100-sxm-80gb, h100-sxm, h200, h800"},
+      {R"("type": "bsp")", R"("type": "bspp")", "/workload/type: unknown value 'bspp' (did you mean 'bsp'?); valid: bsp"},
+      {R"({"type": "none"})", R"({"type": "nonee"})", "/policies/0/type: unknown value 'nonee' (did you mean 'none'?); "
+                                                      "valid: none, backup, drop_slowest"},
+      {R"("shift": 1.0)", R"("shift": 1.0, "shfit": 2)", "/workload/compute: unknown key 'shfit' (did you mean 'shift'?"},
+      {R"("replications": 4)", R"("replications": 5000)", "/replications: expected at most 'steps' (4000) replications"},
+      {R"({"type": "none"}, )", R"({"type": "backup", "copies": 2}, )", "/policies/1: policy label 'backup' is used twice"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.to);
+    const auto r = run_text(variant(c.from, c.to));
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("scenario.json: " + c.message) != std::string::npos);
+  }
+}
+
+TEST_CASE("a missing scenario file and a bad command line exit 2 with a clear message") {
+  const auto missing = test::run_cli("run /nonexistent/scenario.json");
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.err.find("/nonexistent/scenario.json: cannot open file") != std::string::npos);
+  const auto verb = test::run_cli("rnu x.json");
+  CHECK(verb.exit_code == 2);
+  CHECK(verb.err.find("unknown command 'rnu' (did you mean 'run'?)") != std::string::npos);
+  const auto set = test::run_cli("run " + test::write_temp("g.json", kGood) + " --set steps");
+  CHECK(set.exit_code == 2);
+  CHECK(set.err.find("--set: expected PATH=VALUE") != std::string::npos);
+  const auto sweep_bad = test::run_cli("run " + test::write_temp("g.json", kGood) + " --sweep cluster.gpus=1,0");
+  CHECK(sweep_bad.exit_code == 2);
+  CHECK(sweep_bad.err.find("/cluster/gpus: expected an integer >= 1 and <= 1e+08, got 0 (at sweep point cluster.gpus=0)") !=
+        std::string::npos);
+}
+
+TEST_CASE("an unwritable --out is an error before any simulation, and bad input leaves nothing behind") {
+  const std::string file = test::write_temp("g.json", kGood);
+  const auto r = test::run_cli("run " + file + " --out /proc/version/results");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--out: cannot create output folder '/proc/version/results'") != std::string::npos);
+  const auto dir = test::temp_dir("nothing");
+  const auto bad = test::run_cli("run " + test::write_temp("bad.json", variant(R"("sigma": 0.9)", R"("sigma": -1)")) +
+                                 " --out " + (dir / "out").string());
+  CHECK(bad.exit_code == 2);
+  CHECK_FALSE(std::filesystem::exists(dir / "out" / "results.json"));
+  CHECK_FALSE(std::filesystem::exists(dir / "out" / "results.csv"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("validate checks every point without simulating and list shows each registry") {
+  const auto ok = test::run_cli("validate " + test::write_temp("v.json", kGood));
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("ok (3 points)") != std::string::npos);
+  const auto list = test::run_cli("list");
+  CHECK(list.exit_code == 0);
+  for (const char* s : {"policies:", "backup", "distributions:", "shifted_lognormal", "workloads:", "bsp", "h100-sxm"})
+    CHECK(list.out.find(s) != std::string::npos);
+  const auto bad = test::run_cli("list polices");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("did you mean 'policies'?") != std::string::npos);
+}
+
+TEST_CASE("every shipped scenario validates") {
+  for (const auto& e : std::filesystem::recursive_directory_iterator(std::string(TAILSIM_SOURCE_DIR) + "/scenarios")) {
+    if (e.path().extension() != ".json") continue;
+    INFO(e.path().string());
+    CHECK(test::run_cli("validate " + e.path().string()).exit_code == 0);
+  }
+}
+
+}  // namespace tailsim

@@ -1,0 +1,26 @@
+#include <doctest/doctest.h>
+
+#include "sim/stats/summary.hpp"
+
+namespace tailsim {
+
+TEST_CASE("quantiles interpolate linearly between order statistics like numpy.percentile") {
+  // numpy.percentile([1, 2, 3, 4, 10], [50, 90, 99]) == [3.0, 7.6, 9.76]
+  const std::vector<double> sorted = {1, 2, 3, 4, 10};
+  CHECK(quantile_sorted(sorted, 0.5) == doctest::Approx(3.0));
+  CHECK(quantile_sorted(sorted, 0.9) == doctest::Approx(7.6));
+  CHECK(quantile_sorted(sorted, 0.99) == doctest::Approx(9.76));
+}
+
+TEST_CASE("a step-time summary reports mean, sample stddev, CI and quantiles in seconds") {
+  const std::vector<SimTime> ns = {4'000'000'000, 1'000'000'000, 3'000'000'000, 2'000'000'000};
+  const StepTimeSummary s = summarize_steps(ns);
+  CHECK(s.count == 4);
+  CHECK(s.mean == doctest::Approx(2.5));
+  CHECK(s.stddev == doctest::Approx(std::sqrt(5.0 / 3.0)));
+  CHECK(s.ci95_low == doctest::Approx(2.5 - 1.959963984540054 * std::sqrt(5.0 / 3.0) / 2));
+  CHECK(s.p50 == doctest::Approx(2.5));
+  CHECK(s.max == doctest::Approx(4.0));
+}
+
+}  // namespace tailsim
