@@ -4,12 +4,6 @@
 
 namespace tailsim {
 
-double BspSetup::expected_busy_s(int copies) const {
-  double weighted = 0;
-  for (const WorkerGroup& g : groups) weighted += static_cast<double>(g.count) * g.factor;
-  return weighted * compute->expected_min(copies);
-}
-
 void Policy::fail(const std::string& key, const std::string& message) const {
   throw InputError(file_, path_ + (key.empty() ? "" : "/" + key), message);
 }

@@ -26,17 +26,17 @@ struct BspSetup {
   const Distribution* compute = nullptr;  // worker compute time, seconds
   bool per_draw_times = false;            // chunks carry per-attempt durations (noise, non-monotone draws)
 
-  // The duration of one attempt: group factor x noise factor x compute draw, in integer ns.
-  static SimTime task_ns(double group_factor, double noise_factor, double compute_s) {
-    return seconds_to_ns(group_factor * noise_factor * compute_s);
+  // The duration of one attempt: GPU factor x noise factor x compute draw, in integer ns. Backup attempts
+  // (attempt > 0) run on spare, healthy GPUs: factor 1, whatever the slowdown of the task's own GPU.
+  static SimTime task_ns(double gpu_factor, double noise_factor, double compute_s) {
+    return seconds_to_ns(gpu_factor * noise_factor * compute_s);
   }
-  // Duration from a raw uniform when there is no noise (key mode): equal to task_ns(factor, 1, draw).
-  SimTime key_ns(const WorkerGroup& g, std::uint64_t key) const {
-    return task_ns(g.factor, 1.0, compute->from_uniform(raw_to_open_uniform(key)));
+  static double attempt_factor(const WorkerGroup& g, int attempt) { return attempt == 0 ? g.factor : 1.0; }
+  // An attempt's duration from its raw uniform when there is no noise (key mode); equal to the per-draw
+  // duration with a noise factor of 1.
+  SimTime key_ns(const WorkerGroup& g, int attempt, std::uint64_t key) const {
+    return task_ns(attempt_factor(g, attempt), 1.0, compute->from_uniform(raw_to_open_uniform(key)));
   }
-  // E[sum over the K primary GPUs of their busy seconds] when each task keeps the first of `copies` iid
-  // attempts and nothing is dropped: sum_g count_g factor_g E[min of copies draws].
-  double expected_busy_s(int copies) const;
 };
 
 // One step's draws for a contiguous chunk of workers of one group. Shared by every policy of the
@@ -46,7 +46,7 @@ struct BspChunk {
   std::size_t group_index = 0;  // index of `group` in BspSetup::groups
   std::int64_t first = 0;  // rank of the chunk's first worker
   std::int64_t n = 0;
-  const std::uint64_t* keys[kMaxAttempts] = {};  // raw uniforms (monotone in duration within the group)
+  const std::uint64_t* keys[kMaxAttempts] = {};  // raw uniforms (duration is monotone in them per attempt)
   const SimTime* times_ns[kMaxAttempts] = {};    // per-attempt durations; null unless per_draw_times
 };
 

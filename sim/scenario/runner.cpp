@@ -86,16 +86,19 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
     std::vector<PolicyTally> merged(policies.size());
     double wall = 0;
     for (std::int64_t r = 0; r < sc.replications; ++r, ++u) {
-      for (std::size_t k = 0; k < policies.size(); ++k) merged[k].merge(results[u].tallies[k]);
+      for (std::size_t k = 0; k < policies.size(); ++k) {
+        if (r == 0) merged[k] = std::move(results[u].tallies[k]);
+        else merged[k].merge(results[u].tallies[k]);
+      }
       wall += results[u].wall_seconds;
-      results[u].tallies.clear();
+      std::vector<PolicyTally>().swap(results[u].tallies);  // free the steps as soon as they are merged
     }
     for (std::size_t k = 0; k < policies.size(); ++k) {
       Record rec;
       rec.params = sc.points[p].params;
       rec.policy = policies[k]->label();
-      const PolicyTally& t = merged[k];
-      rec.step_time = summarize_steps(t.step_ns);
+      PolicyTally& t = merged[k];
+      rec.step_time = summarize_steps(std::move(t.step_ns));
       rec.idle_fraction = t.gpu_time_s > 0 ? std::max(0.0, (t.gpu_time_s - t.busy_s) / t.gpu_time_s) : 0.0;
       if (policies[k]->attempts_drawn() > 1) rec.extra_work_fraction = t.busy_s > 0 ? t.extra_s / t.busy_s : 0.0;
       rec.events = t.events;

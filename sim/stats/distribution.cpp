@@ -182,24 +182,24 @@ std::vector<double> read_samples_file(const JsonReader& node, const std::string&
 DistributionRegistry build_registry() {
   DistributionRegistry r("distributions");
   r.add("constant", "always the same value", {{"value", "the value (seconds or a factor), >= 0"}},
-        [](const JsonReader& n) { return std::make_unique<Constant>(n.number("value", {}, at_least(0))); });
+        [](const JsonReader& n) { return std::make_unique<Constant>(n.duration_s("value", {}, at_least(0))); });
   r.add("uniform", "uniform between min and max",
         {{"min", "lower bound, >= 0"}, {"max", "upper bound, >= min"}}, [](const JsonReader& n) {
-          const double lo = n.number("min", {}, at_least(0));
-          const double hi = n.number("max", {}, at_least(lo));
+          const double lo = n.duration_s("min", {}, at_least(0));
+          const double hi = n.duration_s("max", {}, at_least(lo));
           return std::make_unique<Uniform>(lo, hi);
         });
   r.add("exponential", "exponential with a rate or a mean (memoryless; E[max of K] = H_K / rate)",
         {{"rate", "events per unit, > 0 (or give mean)"}, {"mean", "1 / rate, > 0"}}, [](const JsonReader& n) {
           if (n.has("rate") == n.has("mean")) n.fail("exponential needs exactly one of 'rate' or 'mean'");
-          const double rate = n.has("rate") ? n.number("rate", {}, above(0)) : 1.0 / n.number("mean", {}, above(0));
+          const double rate = n.has("rate") ? n.number("rate", {}, above(0)) : 1.0 / n.duration_s("mean", {}, above(0));
           return std::make_unique<Exponential>(rate);
         });
   r.add("normal", "Gaussian clipped at min (default 0): a light tail",
         {{"mean", "the mean before clipping"}, {"stddev", "standard deviation, >= 0"}, {"min", "clip value, default 0"}},
         [](const JsonReader& n) {
-          return std::make_unique<Normal>(n.number("mean"), n.number("stddev", {}, at_least(0)),
-                                          n.number("min", 0.0));
+          return std::make_unique<Normal>(n.duration_s("mean"), n.duration_s("stddev", {}, at_least(0)),
+                                          n.duration_s("min", 0.0));
         });
   r.add("lognormal", "exp(N(mu, sigma^2)): a heavy right tail",
         {{"mu", "mean of the log"}, {"sigma", "stddev of the log, >= 0"}}, [](const JsonReader& n) {
@@ -208,12 +208,12 @@ DistributionRegistry build_registry() {
   r.add("shifted_lognormal", "shift + exp(N(mu, sigma^2)): a floor plus interference (the textbook model)",
         {{"shift", "the floor, >= 0"}, {"mu", "mean of the log"}, {"sigma", "stddev of the log, >= 0"}},
         [](const JsonReader& n) {
-          return std::make_unique<ShiftedLognormal>(n.number("shift", {}, at_least(0)), n.number("mu"),
+          return std::make_unique<ShiftedLognormal>(n.duration_s("shift", {}, at_least(0)), n.number("mu"),
                                                     n.number("sigma", {}, at_least(0)));
         });
   r.add("pareto", "scale * U^(-1/shape): a power-law tail (mean infinite for shape <= 1)",
         {{"scale", "the minimum, > 0"}, {"shape", "tail index, > 0"}}, [](const JsonReader& n) {
-          return std::make_unique<Pareto>(n.number("scale", {}, above(0)), n.number("shape", {}, above(0)));
+          return std::make_unique<Pareto>(n.duration_s("scale", {}, above(0)), n.number("shape", {}, above(0)));
         });
   r.add("mixture", "a weighted mixture of distributions (e.g. 99% healthy, 1% hiccup)",
         {{"components", "array of {weight > 0, dist: a distribution}"}}, [](const JsonReader& n) {

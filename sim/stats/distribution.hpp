@@ -1,7 +1,8 @@
 // Probability distributions, implemented in the project so draws are identical on every standard library.
 // Every draw is x = from_uniform(u) for one uniform u in (0, 1). For all but `mixture` from_uniform is the
 // quantile function F^-1, monotone in u: then the maximum (or minimum) of several draws can be taken on the
-// uniforms and transformed once, which is what makes the bsp fast path cheap.
+// uniforms and transformed once, which is what makes the bsp fast path cheap. Location and scale
+// parameters (value, min, max, mean, stddev, shift, scale) are durations: seconds or "20ms"-style strings.
 #pragma once
 #include <memory>
 #include <string>

@@ -45,7 +45,8 @@ class BspDraws {
       if (noise_) noise_streams_[a].fill({scratch, static_cast<std::size_t>(n)});
       for (std::int64_t i = 0; i < n; ++i) {
         const double noise = noise_ ? noise_->from_uniform(raw_to_open_uniform(scratch[i])) : 1.0;
-        times[a][i] = BspSetup::task_ns(g.factor, noise, compute_.from_uniform(raw_to_open_uniform(keys[a][i])));
+        times[a][i] = BspSetup::task_ns(BspSetup::attempt_factor(g, a), noise,
+                                        compute_.from_uniform(raw_to_open_uniform(keys[a][i])));
       }
     }
   }
@@ -252,9 +253,8 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
 }
 
 std::vector<PolicyTally> BspWorkload::run_events(const RunRequest& req) const {
-  const BspSetup s = setup(req.policies);
-  BspSetup with_times = s;
-  with_times.per_draw_times = true;  // the event path always needs each attempt's duration
+  BspSetup with_times = setup(req.policies);
+  with_times.per_draw_times = true;  // the event path always knows each attempt's duration
   const int attempts = attempts_drawn(req.policies);
   std::vector<PolicyTally> tallies(req.policies.size());
   for (std::size_t p = 0; p < req.policies.size(); ++p) {
@@ -262,12 +262,6 @@ std::vector<PolicyTally> BspWorkload::run_events(const RunRequest& req) const {
     BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), true);
     BspEventRun run(with_times, *req.policies[p], draws, attempts, req.steps, tallies[p]);
     if (req.steps > 0) run.run();
-    if (!s.per_draw_times) {
-      // Match the fast path's estimator: with iid workers it reports the expected busy time.
-      const double expected = s.expected_busy_s(req.policies[p]->attempts_at_start());
-      tallies[p].busy_s = expected * static_cast<double>(req.steps);
-      tallies[p].extra_s = static_cast<double>(req.policies[p]->attempts_at_start() - 1) * tallies[p].busy_s;
-    }
   }
   return tallies;
 }

@@ -102,7 +102,8 @@ TEST_CASE("bad distribution parameters name the JSON path and the valid choices"
   CHECK(message(R"({"type":"lognormal","mu":0,"sigma":1,"sigam":2})").find("unknown key 'sigam' (did you mean 'sigma'?") !=
         std::string::npos);
   CHECK(message(R"({"type":"exponential","rate":1,"mean":1})").find("exactly one of 'rate' or 'mean'") != std::string::npos);
-  CHECK(message(R"({"type":"pareto","scale":0,"shape":1})") == "test.json: /d/scale: expected a number > 0, got 0");
+  CHECK(message(R"({"type":"pareto","scale":0,"shape":1})") == "test.json: /d/scale: expected a duration (seconds, or a string such as \"20ms\") > 0, got 0");
+  CHECK(dist(R"({"type":"normal","mean":"410ms","stddev":"4ms"})")->mean() == doctest::Approx(0.41));
   CHECK(message(R"({"type":"empirical","file":"does-not-exist.txt"})").find("cannot open samples file") != std::string::npos);
 }
 
