@@ -40,6 +40,37 @@ std::vector<WorkerGroup> ClusterSpec::groups() const {
   return out;
 }
 
+namespace {
+
+LinkSpec parse_link(const JsonReader& n, LinkSpec defaults) {
+  n.expect_object();
+  LinkSpec l;
+  l.bandwidth_bytes_per_s = n.bandwidth_bytes_per_s("bandwidth", defaults.bandwidth_bytes_per_s, above(0));
+  l.latency_s = n.duration_s("latency", defaults.latency_s, at_least(0));
+  n.finish();
+  return l;
+}
+
+}  // namespace
+
+Json resolve_cluster_config(const JsonReader& n) {
+  if (n.is_string()) {
+    const ConfigDoc doc = load_config(n, "clusters", n.value().get<std::string>());
+    Json out = doc.json;
+    out.erase("description");
+    out.erase("source");
+    return out;
+  }
+  if (!n.value().is_object() || !n.has("config")) return n.value();
+  const ConfigDoc doc = load_config(n.child("config"), "clusters", n.string("config"));
+  Json out = doc.json;
+  out.erase("description");
+  out.erase("source");
+  for (auto it = n.value().begin(); it != n.value().end(); ++it)
+    if (it.key() != "config") out[it.key()] = it.value();
+  return out;
+}
+
 ClusterSpec parse_cluster(const JsonReader& n) {
   n.expect_object();
   ClusterSpec c;
@@ -55,6 +86,10 @@ ClusterSpec parse_cluster(const JsonReader& n) {
   }
   n.has("noise");
   n.has("slow_gpus");
+  c.nvlink = {c.gpu.nvlink_bandwidth_bytes_per_s / 2, 2e-6};
+  c.nic = {400e9 / 8, 5e-6};
+  if (const auto link = n.optional_child("nvlink")) c.nvlink = parse_link(*link, c.nvlink);
+  if (const auto link = n.optional_child("nic")) c.nic = parse_link(*link, c.nic);
   // Read last, so that a misspelt 'gpus' is found among keys nobody asked for.
   c.gpus = n.integer("gpus", {}, Range{1.0, static_cast<double>(kMaxGpus)});
   if (const auto noise = n.optional_child("noise")) {

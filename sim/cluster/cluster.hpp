@@ -38,10 +38,18 @@ struct WorkerGroup {
   double factor = 1.0;
 };
 
+// A link resource: one direction of a GPU's NVLink or NIC port.
+struct LinkSpec {
+  double bandwidth_bytes_per_s = 0;
+  double latency_s = 0;
+};
+
 struct ClusterSpec {
   std::int64_t gpus = 1;
   std::int64_t gpus_per_node = 8;
   GpuSpec gpu;
+  LinkSpec nvlink;  // per GPU and direction, inside a node (default: half the GPU's bidirectional NVLink)
+  LinkSpec nic;     // per GPU and direction, between nodes (default: 400 Gbit/s InfiniBand, 5 us)
   std::shared_ptr<const Distribution> noise;  // multiplicative per-task factor; null for none
   std::vector<SlowGpus> slow_gpus;            // placed on the highest ranks
 
@@ -50,6 +58,9 @@ struct ClusterSpec {
 };
 
 ClusterSpec parse_cluster(const JsonReader& node);
+// Replaces a cluster named by a string ("h100-nvlink-ib400") or an object with "config" by the object in
+// configs/clusters/, keys given next to "config" overriding it. Done before --set and sweeps apply.
+Json resolve_cluster_config(const JsonReader& node);
 
 inline constexpr std::int64_t kMaxGpus = 100'000'000;
 

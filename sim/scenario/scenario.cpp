@@ -76,6 +76,10 @@ Scenario load_scenario(const std::string& file, const ScenarioOptions& options) 
 }
 
 Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOptions& options) {
+  if (doc.is_object() && doc.contains("cluster")) {
+    const JsonReader root(doc, file);
+    doc["cluster"] = resolve_cluster_config(root.child("cluster"));
+  }
   for (const std::string& s : options.sets) {
     const auto [path, value] = split_assignment(s, "--set");
     set_dotted(doc, path, parse_cli_value(value), "--set " + s);

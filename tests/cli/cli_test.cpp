@@ -90,7 +90,7 @@ TEST_CASE("an unknown key is an error with a suggestion and the known keys") {
   const auto r = run_text(variant(R"("gpus": 64)", R"("gpu_count": 64)"));
   CHECK(r.exit_code == 2);
   // The sweep sets cluster.gpus, so gpu_count is simply unknown here...
-  CHECK(r.err.find("/cluster: unknown key 'gpu_count' (did you mean 'gpus'? known: gpu, gpus, gpus_per_node, noise, "
+  CHECK(r.err.find("/cluster: unknown key 'gpu_count' (did you mean 'gpus'? known: gpu, gpus, gpus_per_node, nic, noise, nvlink, "
                    "slow_gpus)") != std::string::npos);
   // ...and without the sweep it stands where a required key is missing.
   const auto required = run_text(variant(R"("sweep": {"cluster.gpus": [1, 16, 64]})", R"("description": "")")
@@ -101,7 +101,7 @@ TEST_CASE("an unknown key is an error with a suggestion and the known keys") {
   const auto optional = run_text(variant(R"("gpu": "h100-sxm")", R"("gpu": "h100-sxm", "gpus_per_nod": 4)"));
   CHECK(optional.exit_code == 2);
   CHECK(optional.err.find("/cluster: unknown key 'gpus_per_nod' (did you mean 'gpus_per_node'? known: gpu, gpus, "
-                          "gpus_per_node, noise, slow_gpus)") != std::string::npos);
+                          "gpus_per_node, nic, noise, nvlink, slow_gpus)") != std::string::npos);
   const auto top = run_text(variant(R"("seed": 7)", R"("sed": 7)"));
   CHECK(top.exit_code == 2);
   CHECK(top.err.find("/: unknown key 'sed' (did you mean 'seed'?") != std::string::npos);
