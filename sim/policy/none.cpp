@@ -99,6 +99,7 @@ class NonePolicy final : public Policy {
  public:
   NonePolicy() : Policy("none", "none") {}
   bool applies_to_bsp() const override { return true; }
+  bool applies_to_moe() const override { return true; }
   std::unique_ptr<BspStepper> make_bsp_stepper(const BspSetup& setup) const override {
     return std::make_unique<FirstOfCopiesStepper>(setup, 1);
   }

@@ -78,6 +78,9 @@ class Policy {
   }
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;
 
+  // --- moe workload ---
+  virtual bool applies_to_moe() const { return false; }
+
   // --- bsp workload ---
   virtual bool applies_to_bsp() const { return false; }
   // Attempts drawn per task each step (1 + the most backup copies this policy may launch).

@@ -1,5 +1,6 @@
 #include "sim/report/report.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +46,13 @@ Json results_json(const RunResults& r, const ReportOptions& options) {
     if (rec.slowdown_vs_k1) j["slowdown_vs_k1"] = *rec.slowdown_vs_k1;
     j["idle_fraction"] = rec.idle_fraction;
     if (rec.extra_work_fraction) j["extra_work_fraction"] = *rec.extra_work_fraction;
+    if (rec.moe) {
+      j["load_imbalance"] = rec.moe->load_imbalance;
+      j["time_split"] = {{"compute", rec.moe->compute_fraction},
+                         {"communication", rec.moe->communication_fraction},
+                         {"barrier_wait", rec.moe->barrier_wait_fraction}};
+      j["bytes_moved"] = rec.moe->bytes_moved;
+    }
     j["events"] = rec.events;
     if (options.timing) j["wall_seconds"] = rec.wall_seconds;
     records.push_back(std::move(j));
@@ -57,7 +65,8 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
   for (const std::string& p : r.param_names) os << csv_field(p) << ',';
   os << "policy,steps,step_time.mean,step_time.stddev,step_time.ci95_low,step_time.ci95_high,step_time.p50,"
         "step_time.p90,step_time.p99,step_time.p999,step_time.max,slowdown_vs_k1,idle_fraction,"
-        "extra_work_fraction,events";
+        "extra_work_fraction,load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,"
+        "bytes_moved,events";
   if (options.timing) os << ",wall_seconds";
   os << '\n';
   for (const Record& rec : r.records) {
@@ -67,7 +76,15 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
     for (const double v : {s.mean, s.stddev, s.ci95_low, s.ci95_high, s.p50, s.p90, s.p99, s.p999, s.max})
       os << ',' << number(v);
     os << ',' << (rec.slowdown_vs_k1 ? number(*rec.slowdown_vs_k1) : "") << ',' << number(rec.idle_fraction) << ','
-       << (rec.extra_work_fraction ? number(*rec.extra_work_fraction) : "") << ',' << rec.events;
+       << (rec.extra_work_fraction ? number(*rec.extra_work_fraction) : "") << ',';
+    if (rec.moe) {
+      os << number(rec.moe->load_imbalance) << ',' << number(rec.moe->compute_fraction) << ','
+         << number(rec.moe->communication_fraction) << ',' << number(rec.moe->barrier_wait_fraction) << ','
+         << number(rec.moe->bytes_moved) << ',';
+    } else {
+      os << ",,,,,";
+    }
+    os << rec.events;
     if (options.timing) os << ',' << number(rec.wall_seconds);
     os << '\n';
   }
@@ -78,6 +95,9 @@ void print_table(std::ostream& out, const RunResults& r, const ReportOptions& op
   std::vector<std::string> header = r.param_names;
   for (const char* h : {"policy", "E[step] s", "p50 s", "p99 s", "p99.9 s", "slowdown", "idle", "extra work"})
     header.emplace_back(h);
+  const bool moe = std::any_of(r.records.begin(), r.records.end(), [](const Record& rec) { return rec.moe.has_value(); });
+  if (moe)
+    for (const char* h : {"imbalance", "compute", "comm", "wait"}) header.emplace_back(h);
   if (options.timing) header.emplace_back("wall s");
   std::vector<std::vector<std::string>> rows;
   auto fixed = [](double v, int digits) {
@@ -94,6 +114,15 @@ void print_table(std::ostream& out, const RunResults& r, const ReportOptions& op
     row.push_back(rec.slowdown_vs_k1 ? fixed(*rec.slowdown_vs_k1, 2) + "x" : "-");
     row.push_back(fixed(100.0 * rec.idle_fraction, 1) + "%");
     row.push_back(rec.extra_work_fraction ? fixed(100.0 * *rec.extra_work_fraction, 1) + "%" : "-");
+    if (moe) {
+      if (rec.moe) {
+        row.push_back(fixed(rec.moe->load_imbalance, 2));
+        for (const double f : {rec.moe->compute_fraction, rec.moe->communication_fraction, rec.moe->barrier_wait_fraction})
+          row.push_back(fixed(100.0 * f, 1) + "%");
+      } else {
+        row.insert(row.end(), 4, "-");
+      }
+    }
     if (options.timing) row.push_back(fixed(rec.wall_seconds, 3));
     rows.push_back(std::move(row));
   }

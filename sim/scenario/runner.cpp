@@ -102,6 +102,17 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
       rec.idle_fraction = t.gpu_time_s > 0 ? std::max(0.0, (t.gpu_time_s - t.busy_s) / t.gpu_time_s) : 0.0;
       if (policies[k]->attempts_drawn() > 1) rec.extra_work_fraction = t.busy_s > 0 ? t.extra_s / t.busy_s : 0.0;
       rec.events = t.events;
+      if (t.moe.layer_steps > 0) {
+        const MoeTally& m = t.moe;
+        const double total = m.compute_s + m.communication_s + m.wait_s;
+        MoeRecord mr;
+        mr.load_imbalance = m.load_imbalance_sum / static_cast<double>(m.layer_steps);
+        mr.compute_fraction = total > 0 ? m.compute_s / total : 0;
+        mr.communication_fraction = total > 0 ? m.communication_s / total : 0;
+        mr.barrier_wait_fraction = total > 0 ? m.wait_s / total : 0;
+        mr.bytes_moved = m.bytes_moved;
+        rec.moe = mr;
+      }
       rec.wall_seconds = wall;
       out.records.push_back(std::move(rec));
     }

@@ -12,6 +12,13 @@
 
 namespace tailsim {
 
+// MoE metrics of a record, averaged over layer-steps or as fractions of GPU-time.
+struct MoeRecord {
+  double load_imbalance = 0;  // mean over layer-steps of max/mean (token, expert) pairs per GPU
+  double compute_fraction = 0, communication_fraction = 0, barrier_wait_fraction = 0;  // of GPU-time
+  double bytes_moved = 0;     // over NVLink and NICs, whole run
+};
+
 struct Record {
   std::vector<std::pair<std::string, Json>> params;  // swept path -> value
   std::string policy;                                // label
@@ -20,6 +27,7 @@ struct Record {
   double idle_fraction = 0;                   // GPU-time waiting at barriers / total GPU-time
   std::optional<double> extra_work_fraction;  // backup compute / useful compute (policies that copy)
   std::uint64_t events = 0;
+  std::optional<MoeRecord> moe;
   double wall_seconds = 0;  // summed over the point's replications
 };
 

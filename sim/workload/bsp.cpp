@@ -16,6 +16,7 @@ void PolicyTally::merge(const PolicyTally& other) {
   busy_s += other.busy_s;
   extra_s += other.extra_s;
   events += other.events;
+  moe.merge(other.moe);
 }
 
 namespace {

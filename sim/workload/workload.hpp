@@ -22,6 +22,22 @@ struct RunRequest {
   std::span<const Policy* const> policies;
 };
 
+// MoE metrics, summed over every layer-step of a run (zero for other workloads).
+struct MoeTally {
+  double load_imbalance_sum = 0;  // sum over layer-steps of max/mean tokens per GPU
+  std::int64_t layer_steps = 0;
+  double compute_s = 0, communication_s = 0, wait_s = 0;  // GPU-seconds
+  double bytes_moved = 0;                                 // over links (NVLink and NIC)
+  void merge(const MoeTally& o) {
+    load_imbalance_sum += o.load_imbalance_sum;
+    layer_steps += o.layer_steps;
+    compute_s += o.compute_s;
+    communication_s += o.communication_s;
+    wait_s += o.wait_s;
+    bytes_moved += o.bytes_moved;
+  }
+};
+
 // One policy's outcome over one replication; tallies of replications merge in a fixed order.
 struct PolicyTally {
   std::vector<SimTime> step_ns;  // barrier release time of every step, relative to its start
@@ -29,6 +45,7 @@ struct PolicyTally {
   double busy_s = 0;             // GPU-time spent computing (the rest of gpu_time_s waits at barriers)
   double extra_s = 0;            // speculative or replica compute beyond the K primary tasks
   std::uint64_t events = 0;      // events executed by the engine
+  MoeTally moe;
 
   void add_step(SimTime step, std::int64_t gpus, double busy, double extra) {
     step_ns.push_back(step);

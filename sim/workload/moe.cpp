@@ -1,0 +1,335 @@
+#include "sim/workload/moe.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "sim/cluster/all_to_all.hpp"
+#include "sim/engine/rng.hpp"
+#include "sim/engine/simulator.hpp"
+#include "sim/scenario/configs.hpp"
+
+namespace tailsim {
+
+MoeModel parse_moe_model(const JsonReader& at) {
+  std::optional<ConfigDoc> doc;
+  JsonReader n = at;
+  if (at.is_string()) {
+    doc = load_config(at, "models", at.value().get<std::string>());
+    n = JsonReader(doc->json, doc->file);
+  }
+  n.expect_object();
+  MoeModel m;
+  m.name = n.string("name");
+  n.string("description", "");
+  n.string("source", "");
+  m.layers = static_cast<int>(n.integer("layers", {}, Range{1.0, 10000.0}));
+  m.dense_layers = static_cast<int>(n.integer("dense_layers", 0, Range{0.0, static_cast<double>(m.layers - 1)}));
+  m.experts = static_cast<int>(n.integer("experts", {}, Range{1.0, 65536.0}));
+  m.top_k = static_cast<int>(n.integer("top_k", {}, Range{1.0, static_cast<double>(m.experts)}));
+  m.shared_experts = static_cast<int>(n.integer("shared_experts", 0, Range{0.0, 64.0}));
+  m.hidden = n.integer("hidden", {}, Range{1.0, 1e6});
+  m.expert_intermediate = n.integer("expert_intermediate", {}, Range{1.0, 1e6});
+  m.shared_intermediate = n.integer("shared_intermediate", m.shared_experts ? m.expert_intermediate : 0, Range{0.0, 1e6});
+  m.dense_intermediate = n.integer("dense_intermediate", 0, Range{0.0, 1e6});
+  if (m.dense_layers > 0 && m.dense_intermediate == 0)
+    n.fail("a model with dense_layers needs 'dense_intermediate' (the dense FFN size)");
+  m.gated = n.boolean("gated", true);
+  m.dtype = n.string("dtype", "bf16", {"fp16", "bf16", "fp8"});
+  m.attention_params_per_layer = n.number("attention_params_per_layer", 0.0, at_least(0));
+  n.finish();
+  return m;
+}
+
+std::vector<std::string> moe_model_names() { return config_names("models"); }
+
+namespace {
+
+// A dense GEMM block of `params` weights seen by the cost model as an ungated FFN (same FLOPs and bytes).
+ExpertShape dense_block(std::int64_t hidden, double params, const std::string& dtype) {
+  return {hidden, std::max<std::int64_t>(1, std::llround(params / (2.0 * static_cast<double>(hidden)))), false, dtype};
+}
+
+// Per-GPU state of one layer, reused across layers (no allocation per layer-step).
+struct LayerArrays {
+  std::vector<std::int64_t> counts;       // tokens per expert
+  std::vector<std::int64_t> gpu_tokens;   // (token, expert) pairs hosted per GPU
+  std::vector<double> expert_s;           // expert compute per GPU, before noise
+  std::vector<double> noise;              // per-GPU factor this layer (noise x slowdown)
+  std::vector<double> pairs;              // the same as doubles, for the all-to-all
+  std::vector<double> node_pairs;         // scratch: pairs per node
+  std::vector<PortTraffic> ports;         // per-GPU port traffic of the dispatch
+  std::vector<std::int64_t> replica_tokens;  // scratch for replicas
+};
+
+class MoeRun final : public EventHandler {
+ public:
+  enum Kind : std::uint32_t { kDenseDone, kExpertsDone, kLayerDone };
+
+  MoeRun(const MoeWorkload::Config& c, double attention_s, double shared_s, double dense_ffn_s, const RunRequest& req,
+         PolicyTally& tally)
+      : c_(c), attention_s_(attention_s), shared_s_(shared_s), dense_ffn_s_(dense_ffn_s), tally_(tally),
+        gpus_(c.cluster.gpus), experts_(c.model.experts),
+        noise_stream_(req.seed, "moe/noise", req.point, req.replication) {
+    RouterContext rc;
+    rc.layers = c.model.moe_layers();
+    rc.experts = experts_;
+    rc.top_k = c.model.top_k;
+    rc.seed = req.seed;
+    rc.point = req.point;
+    rc.replication = req.replication;
+    const JsonReader router_node(c.router, c.router_file, c.router_path);
+    router_ = make_router(router_node, rc);
+    a_.counts.resize(static_cast<std::size_t>(experts_));
+    a_.gpu_tokens.resize(static_cast<std::size_t>(gpus_));
+    a_.expert_s.resize(static_cast<std::size_t>(gpus_));
+    a_.noise.assign(static_cast<std::size_t>(gpus_), 1.0);
+    slow_.assign(static_cast<std::size_t>(gpus_), 1.0);
+    for (const WorkerGroup& g : c.cluster.groups())
+      std::fill(slow_.begin() + g.first, slow_.begin() + g.first + g.count, g.factor);
+    node_size_ = std::min(c.cluster.gpus_per_node, gpus_);
+    nodes_ = (gpus_ + node_size_ - 1) / node_size_;
+    a_.pairs.resize(static_cast<std::size_t>(gpus_));
+    a_.ports.resize(static_cast<std::size_t>(gpus_));
+    a_.node_pairs.resize(static_cast<std::size_t>(nodes_));
+    if (c.mode == MoeMode::kTraining)
+      saved_counts_.resize(static_cast<std::size_t>(c.model.moe_layers()) * static_cast<std::size_t>(experts_));
+    dispatch_bytes_ = c.model.dtype == "fp8" ? 1.0 : 2.0;  // FP8 dispatch, BF16 combine (as DeepEP)
+    self_ = sim_.add_handler(this);
+  }
+
+  void run(std::int64_t steps) {
+    for (step_ = 0; step_ < steps; ++step_) {
+      step_start_ = sim_.now();
+      simulate_step();
+      sim_.run();
+      const SimTime step_ns = sim_.now() - step_start_;
+      tally_.add_step(step_ns, gpus_, busy_s_, 0.0);
+      busy_s_ = 0;
+    }
+    tally_.events += sim_.events_executed();
+  }
+
+  void handle(Simulator&, const Event&) override {}  // the synchronisation events only advance time
+
+ private:
+  // Advances simulated time by `seconds` through one synchronisation event.
+  void sync_after(double seconds, Kind kind) {
+    sim_.schedule_in(seconds_to_ns(seconds), self_, kind);
+    sim_.run();
+  }
+
+  void draw_noise() {
+    if (!c_.cluster.noise) {
+      std::copy(slow_.begin(), slow_.end(), a_.noise.begin());
+      return;
+    }
+    for (std::int64_t g = 0; g < gpus_; ++g)
+      a_.noise[g] = slow_[g] * c_.cluster.noise->from_uniform(noise_stream_.uniform());
+  }
+
+  // A layer without experts (a dense layer, or the all-reduce): every GPU computes `seconds` x its factor.
+  void dense_layer(double seconds) {
+    draw_noise();
+    double slowest = 0, sum = 0;
+    for (std::int64_t g = 0; g < gpus_; ++g) {
+      slowest = std::max(slowest, seconds * a_.noise[g]);
+      sum += seconds * a_.noise[g];
+    }
+    tally_.moe.compute_s += sum;
+    tally_.moe.wait_s += slowest * static_cast<double>(gpus_) - sum;
+    busy_s_ += sum;
+    sync_after(slowest, kLayerDone);
+  }
+
+  void moe_layer(int layer, double compute_factor, bool backward) {
+    draw_noise();
+    std::int64_t* counts = a_.counts.data();
+    if (!backward) {
+      router_->route(step_, layer, gpus_ * c_.tokens_per_gpu, a_.counts);
+      if (!saved_counts_.empty())
+        std::copy(a_.counts.begin(), a_.counts.end(), saved_counts_.begin() + static_cast<std::ptrdiff_t>(layer) * experts_);
+    } else {
+      counts = saved_counts_.data() + static_cast<std::ptrdiff_t>(layer) * experts_;  // backward: same routing
+    }
+    place(counts);
+
+    // Dense part, then the dispatch collective.
+    const double dense_s = (attention_s_ + shared_s_) * compute_factor;
+    double dense_max = 0;
+    for (std::int64_t g = 0; g < gpus_; ++g) dense_max = std::max(dense_max, dense_s * a_.noise[g]);
+
+    // Dispatch (hidden x dispatch bytes per pair) and combine (BF16) all-to-alls, aggregated per GPU port.
+    const double hidden = static_cast<double>(c_.model.hidden);
+    const double k = static_cast<double>(gpus_);
+    double total_pairs = 0, max_pairs = 0;
+    for (std::int64_t g = 0; g < gpus_; ++g) {
+      a_.pairs[g] = static_cast<double>(a_.gpu_tokens[g]);
+      total_pairs += a_.pairs[g];
+      max_pairs = std::max(max_pairs, a_.pairs[g]);
+    }
+    all_to_all_traffic(a_.pairs, node_size_, a_.node_pairs, a_.ports);
+    double dispatch_compute_max = 0, combine_max = 0, comm_sum = 0, compute_sum = 0, moved = 0;
+    for (std::int64_t g = 0; g < gpus_; ++g) {
+      const PortTraffic& port = a_.ports[g];
+      const double dispatch = all_to_all_seconds(port, hidden * dispatch_bytes_, c_.cluster.nvlink, c_.cluster.nic);
+      const double combine = all_to_all_seconds(port.reversed(), hidden * 2.0, c_.cluster.nvlink, c_.cluster.nic);
+      const double expert = a_.expert_s[g] * compute_factor * a_.noise[g];
+      dispatch_compute_max = std::max(dispatch_compute_max, dispatch + expert);
+      combine_max = std::max(combine_max, combine);
+      comm_sum += dispatch + combine;
+      compute_sum += dense_s * a_.noise[g] + expert;
+      moved += port.moved();
+    }
+    const double bytes = moved * hidden * (dispatch_bytes_ + 2.0);
+    const double max_tokens = max_pairs;
+    const double layer_s = dense_max + dispatch_compute_max + combine_max;
+    sync_after(dense_max, kDenseDone);
+    sync_after(dispatch_compute_max, kExpertsDone);
+    sync_after(combine_max, kLayerDone);
+    busy_s_ += compute_sum + comm_sum;  // idle_fraction counts only barrier waits
+    MoeTally& t = tally_.moe;
+    t.compute_s += compute_sum;
+    t.communication_s += comm_sum;
+    t.wait_s += layer_s * k - compute_sum - comm_sum;
+    t.bytes_moved += bytes;
+    t.load_imbalance_sum += total_pairs > 0 ? max_tokens / (total_pairs / k) : 1.0;
+    ++t.layer_steps;
+  }
+
+  // Expert placement: K <= E gives each GPU a contiguous block of E/K experts (one grouped kernel); K > E
+  // gives each expert K/E replicas (GPUs e, e + E, ...) that share its tokens evenly.
+  void place(const std::int64_t* counts) {
+    if (gpus_ <= experts_) {
+      const std::int64_t per_gpu = experts_ / gpus_;
+      for (std::int64_t g = 0; g < gpus_; ++g) {
+        const std::span<const std::int64_t> local(counts + g * per_gpu, static_cast<std::size_t>(per_gpu));
+        std::int64_t sum = 0;
+        for (const std::int64_t n : local) sum += n;
+        a_.gpu_tokens[g] = sum;
+        a_.expert_s[g] = c_.expert_cost->grouped_time_s(local);
+      }
+      return;
+    }
+    const std::int64_t replicas = gpus_ / experts_;
+    for (std::int64_t g = 0; g < gpus_; ++g) {
+      const std::int64_t e = g % experts_, j = g / experts_;
+      const std::int64_t n = counts[e] / replicas + (j < counts[e] % replicas ? 1 : 0);
+      a_.gpu_tokens[g] = n;
+      a_.expert_s[g] = c_.expert_cost->grouped_time_s(std::span<const std::int64_t>(&n, 1));
+    }
+  }
+
+  void simulate_step() {
+    const int moe_layers = c_.model.moe_layers();
+    for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer(attention_s_ + dense_ffn_s_);
+    for (int l = 0; l < moe_layers; ++l) moe_layer(l, 1.0, false);
+    if (c_.mode != MoeMode::kTraining) return;
+    for (int l = moe_layers - 1; l >= 0; --l) moe_layer(l, c_.backward_factor, true);
+    for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer((attention_s_ + dense_ffn_s_) * c_.backward_factor);
+    all_reduce();
+  }
+
+  // Ring all-reduce of the gradients of the replicated (non-expert) weights over all K GPUs, limited by the
+  // slowest link in the ring: 2 (K-1)/K x bytes / bandwidth plus a latency per ring step.
+  void all_reduce() {
+    if (gpus_ == 1) return;
+    const MoeModel& m = c_.model;
+    const double params = m.attention_params_per_layer * m.layers +
+                          3.0 * m.hidden * (m.shared_experts * m.shared_intermediate * m.moe_layers() +
+                                            m.dense_intermediate * m.dense_layers);
+    const LinkSpec& link = gpus_ > node_size_ ? c_.cluster.nic : c_.cluster.nvlink;
+    const double k = static_cast<double>(gpus_);
+    const double seconds = 2.0 * (k - 1.0) / k * params * 2.0 / link.bandwidth_bytes_per_s + 2.0 * (k - 1.0) * link.latency_s;
+    tally_.moe.communication_s += seconds * k;
+    busy_s_ += seconds * k;
+    tally_.moe.bytes_moved += 2.0 * (k - 1.0) * params * 2.0;
+    sync_after(seconds, kLayerDone);
+  }
+
+  const MoeWorkload::Config& c_;
+  double attention_s_, shared_s_, dense_ffn_s_;
+  PolicyTally& tally_;
+  std::int64_t gpus_, experts_;
+  RngStream noise_stream_;
+  std::unique_ptr<Router> router_;
+  LayerArrays a_;
+  std::vector<double> slow_;
+  std::vector<std::int64_t> saved_counts_;  // training: forward routing, replayed by the backward pass
+  std::int64_t node_size_ = 1, nodes_ = 1;
+  double dispatch_bytes_ = 2.0;
+  Simulator sim_;
+  std::uint32_t self_ = 0;
+  std::int64_t step_ = 0;
+  SimTime step_start_ = 0;
+  double busy_s_ = 0;
+};
+
+}  // namespace
+
+MoeWorkload::MoeWorkload(Config config) : config_(std::move(config)) {
+  const MoeModel& m = config_.model;
+  const double tokens = static_cast<double>(config_.tokens_per_gpu);
+  const auto t = static_cast<std::int64_t>(tokens);
+  attention_s_ = m.attention_params_per_layer > 0
+                     ? make_cost_model(JsonReader(Json{{"type", "roofline"}}, ""),
+                                       CostContext{config_.cluster.gpu, dense_block(m.hidden, m.attention_params_per_layer, m.dtype)})
+                           ->expert_time_s(t)
+                     : 0.0;
+  if (m.shared_experts > 0)
+    shared_s_ = m.shared_experts *
+                make_cost_model(JsonReader(Json{{"type", "roofline"}}, ""),
+                                CostContext{config_.cluster.gpu, {m.hidden, m.shared_intermediate, m.gated, m.dtype}})
+                    ->expert_time_s(t);
+  if (m.dense_layers > 0)
+    dense_ffn_s_ = make_cost_model(JsonReader(Json{{"type", "roofline"}}, ""),
+                                   CostContext{config_.cluster.gpu, {m.hidden, m.dense_intermediate, m.gated, m.dtype}})
+                       ->expert_time_s(t);
+}
+
+void MoeWorkload::check_policy(const Policy& policy) const {
+  if (!policy.applies_to_moe()) policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'moe'");
+}
+
+std::vector<PolicyTally> MoeWorkload::run(const RunRequest& req) const {
+  std::vector<PolicyTally> tallies(req.policies.size());
+  for (PolicyTally& tally : tallies) {
+    tally.step_ns.reserve(static_cast<std::size_t>(req.steps));
+    MoeRun run(config_, attention_s_, shared_s_, dense_ffn_s_, req, tally);
+    run.run(req.steps);
+  }
+  return tallies;
+}
+
+std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSpec& cluster) {
+  MoeWorkload::Config c;
+  c.cluster = cluster;
+  c.model = parse_moe_model(n.child("model"));
+  const std::int64_t k = cluster.gpus, e = c.model.experts;
+  if ((k <= e && e % k != 0) || (k > e && k % e != 0))
+    n.child("model").fail("impossible placement: " + std::to_string(e) + " experts cannot be spread evenly over " +
+                          std::to_string(k) + " GPUs (the GPU count must divide the expert count, or be a multiple of it)");
+  c.mode = n.string("mode", "inference", {"inference", "training"}) == "training" ? MoeMode::kTraining : MoeMode::kInference;
+  c.tokens_per_gpu = n.integer("tokens_per_gpu", 4096, Range{1.0, 1e8});
+  c.backward_factor = n.number("backward_factor", 2.0, above(0));
+  const std::string preset = c.model.top_k >= 4 ? "olmoe" : "mixtral";
+  if (const auto r = n.optional_child("routing")) {
+    c.router = r->value();
+    c.router_file = r->file();
+    c.router_path = r->path();
+  } else {
+    c.router = Json{{"type", "generated"}, {"preset", preset}};
+    c.router_file = n.file();
+    c.router_path = n.path() + "/routing";
+  }
+  RouterContext probe;  // builds one router now so bad routing input fails before any run
+  probe.layers = c.model.moe_layers();
+  probe.experts = c.model.experts;
+  probe.top_k = c.model.top_k;
+  make_router(JsonReader(c.router, c.router_file, c.router_path), probe);
+  const CostContext ctx{cluster.gpu, c.model.expert_shape()};
+  if (const auto cost = n.optional_child("cost")) c.expert_cost = make_cost_model(*cost, ctx);
+  else c.expert_cost = make_cost_model(JsonReader(Json{{"type", "roofline"}}, n.file(), n.path() + "/cost"), ctx);
+  return std::make_unique<MoeWorkload>(std::move(c));
+}
+
+}  // namespace tailsim

@@ -1,0 +1,71 @@
+// Mixture-of-Experts expert parallelism over the cluster. Per MoE layer of a step:
+//   dense part (attention, shared experts) on every GPU -> gate/routing -> dispatch all-to-all over NVLink
+//   and NICs -> each GPU runs its local experts (grouped-kernel cost model) -> combine all-to-all -> the
+//   layer's barrier.
+// The two all-to-alls are collectives: dispatch starts when every GPU has finished its dense part, combine
+// when every GPU has finished its experts, so the most burdened GPU sets the pace of each layer. Per-GPU
+// work is computed in arrays (O(K) per layer: one multinomial draw of expert counts, K cost look-ups,
+// per-GPU aggregated traffic, never a K x K matrix); the three synchronisations of a layer are events.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/cost/cost_model.hpp"
+#include "sim/workload/routing.hpp"
+#include "sim/workload/workload.hpp"
+
+namespace tailsim {
+
+struct MoeModel {
+  std::string name;
+  int layers = 0;        // transformer layers
+  int dense_layers = 0;  // leading layers with a dense FFN instead of experts
+  int experts = 0;       // routed experts per MoE layer
+  int top_k = 0;
+  int shared_experts = 0;
+  std::int64_t hidden = 0;
+  std::int64_t expert_intermediate = 0;
+  std::int64_t shared_intermediate = 0;
+  std::int64_t dense_intermediate = 0;
+  bool gated = true;
+  std::string dtype = "bf16";
+  double attention_params_per_layer = 0;
+
+  int moe_layers() const { return layers - dense_layers; }
+  ExpertShape expert_shape() const { return {hidden, expert_intermediate, gated, dtype}; }
+};
+MoeModel parse_moe_model(const JsonReader& node);  // an object, or a name in configs/models/
+std::vector<std::string> moe_model_names();
+
+enum class MoeMode { kInference, kTraining };
+
+class MoeWorkload final : public Workload {
+ public:
+  struct Config {
+    ClusterSpec cluster;
+    MoeModel model;
+    MoeMode mode = MoeMode::kInference;
+    std::int64_t tokens_per_gpu = 4096;  // tokens each GPU holds per step (and sends through each layer)
+    Json router;                         // the router object, built per run (routers hold state)
+    std::string router_file;             // where it was read, for relative trace paths and errors
+    std::string router_path;
+    std::shared_ptr<const CostModel> expert_cost;  // the routed experts
+    std::shared_ptr<const CostModel> dense_cost;   // attention and shared / dense FFNs (roofline kind)
+    double backward_factor = 2.0;                  // backward compute / forward compute (training)
+  };
+  explicit MoeWorkload(Config config);
+  void check_policy(const Policy& policy) const override;
+  std::vector<PolicyTally> run(const RunRequest& request) const override;
+  const Config& config() const { return config_; }
+
+ private:
+  Config config_;
+  // Per-layer times that do not depend on routing, seconds (before noise and slowdown factors).
+  double attention_s_ = 0, shared_s_ = 0, dense_ffn_s_ = 0;
+};
+
+std::unique_ptr<Workload> make_moe_workload(const JsonReader& node, const ClusterSpec& cluster);
+
+}  // namespace tailsim
