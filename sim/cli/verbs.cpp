@@ -31,7 +31,7 @@ usage:
                             [--threads N] [--seed N] [--replications N] [--format table|json|csv]
                             [--quiet] [--timing] [--log-level LEVEL]
   tailsim validate SCENARIO.json...
-  tailsim list [policies|distributions|workloads|gpus]
+  tailsim list [policies|distributions|workloads|gpus|models|clusters]
 
 Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error.
 )";
@@ -53,16 +53,16 @@ void set_log_level(const std::string& level) {
 }
 
 int verb_list(const std::vector<std::string>& args, std::ostream& out) {
-  const std::vector<std::string> kinds = {"policies", "distributions", "workloads", "gpus"};
+  const std::vector<std::string> kinds = {"policies", "distributions", "workloads", "gpus", "models", "clusters"};
   std::vector<std::string> wanted = args.empty() ? kinds : args;
   for (const std::string& w : wanted) {
     if (w == "policies") list_registry(out, policy_registry());
     else if (w == "distributions") list_registry(out, distribution_registry());
     else if (w == "workloads") list_registry(out, workload_registry());
-    else if (w == "gpus") {
-      out << "gpus (configs/gpus):\n";
-      for (const std::string& name : gpu_names()) {
-        const ConfigDoc doc = load_config(JsonReader(Json::object(), ""), "gpus", name);
+    else if (w == "gpus" || w == "models" || w == "clusters") {
+      out << w << " (configs/" << w << "):\n";
+      for (const std::string& name : config_names(w)) {
+        const ConfigDoc doc = load_config(JsonReader(Json::object(), ""), w, name);
         out << "  " << std::left << std::setw(18) << name << doc.json.value("description", "") << '\n';
       }
     } else {
