@@ -10,12 +10,14 @@
 #include <spdlog/spdlog.h>
 
 #include "sim/cluster/cluster.hpp"
+#include "sim/cost/cost_model.hpp"
 #include "sim/policy/policy.hpp"
 #include "sim/report/report.hpp"
 #include "sim/scenario/configs.hpp"
 #include "sim/scenario/error.hpp"
 #include "sim/scenario/runner.hpp"
 #include "sim/stats/distribution.hpp"
+#include "sim/workload/routing.hpp"
 #include "sim/workload/workload.hpp"
 
 namespace po = boost::program_options;
@@ -31,7 +33,7 @@ usage:
                             [--threads N] [--seed N] [--replications N] [--format table|json|csv]
                             [--quiet] [--timing] [--log-level LEVEL]
   tailsim validate SCENARIO.json...
-  tailsim list [policies|distributions|workloads|gpus|models|clusters]
+  tailsim list [policies|distributions|workloads|routers|cost_models|gpus|models|clusters]
 
 Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error.
 )";
@@ -53,12 +55,14 @@ void set_log_level(const std::string& level) {
 }
 
 int verb_list(const std::vector<std::string>& args, std::ostream& out) {
-  const std::vector<std::string> kinds = {"policies", "distributions", "workloads", "gpus", "models", "clusters"};
+  const std::vector<std::string> kinds = {"policies", "distributions", "workloads", "routers", "cost_models", "gpus", "models", "clusters"};
   std::vector<std::string> wanted = args.empty() ? kinds : args;
   for (const std::string& w : wanted) {
     if (w == "policies") list_registry(out, policy_registry());
     else if (w == "distributions") list_registry(out, distribution_registry());
     else if (w == "workloads") list_registry(out, workload_registry());
+    else if (w == "routers") list_registry(out, router_registry());
+    else if (w == "cost_models") list_registry(out, cost_model_registry());
     else if (w == "gpus" || w == "models" || w == "clusters") {
       out << w << " (configs/" << w << "):\n";
       for (const std::string& name : config_names(w)) {

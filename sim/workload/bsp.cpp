@@ -1,4 +1,5 @@
 #include "sim/workload/bsp.hpp"
+#include "sim/workload/moe.hpp"
 
 #include <algorithm>
 #include <array>
@@ -282,6 +283,15 @@ const WorkloadRegistry& workload_registry() {
           {{"compute", "distribution of a worker's compute time per step, seconds"},
            {"engine", "\"fast\" (batched draws, default) or \"events\" (every completion through the event queue)"}},
           make_bsp_workload);
+    r.add("moe",
+          "Mixture-of-Experts expert parallelism: per layer dense part, routing, dispatch, grouped experts, combine, barrier",
+          {{"model", "a name in configs/models/ (see `tailsim list models`) or a model object"},
+           {"mode", "\"inference\" (default: forward only) or \"training\" (forward, backward, gradient all-reduce)"},
+           {"tokens_per_gpu", "tokens each GPU holds per step (integer >= 1, default 4096)"},
+           {"routing", "router object (see `tailsim list routers`; default: generated, preset by top-k)"},
+           {"cost", "expert cost model object (see `tailsim list cost_models`; default roofline)"},
+           {"backward_factor", "backward compute / forward compute in training (> 0, default 2)"}},
+          make_moe_workload);
     return r;
   }();
   return registry;

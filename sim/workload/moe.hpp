@@ -52,7 +52,6 @@ class MoeWorkload final : public Workload {
     std::string router_file;             // where it was read, for relative trace paths and errors
     std::string router_path;
     std::shared_ptr<const CostModel> expert_cost;  // the routed experts
-    std::shared_ptr<const CostModel> dense_cost;   // attention and shared / dense FFNs (roofline kind)
     double backward_factor = 2.0;                  // backward compute / forward compute (training)
   };
   explicit MoeWorkload(Config config);

@@ -1,0 +1,191 @@
+#include "sim/cost/profile_table.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "sim/scenario/error.hpp"
+#include "sim/scenario/json_reader.hpp"
+
+namespace tailsim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> split_commas(std::string_view line) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = line.find(',', start);
+    out.push_back(trim(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
+    if (comma == std::string_view::npos) return out;
+    start = comma + 1;
+  }
+}
+
+std::string line_ref(std::size_t line) { return "line " + std::to_string(line); }
+
+}  // namespace
+
+fs::path models_root() {
+  if (const char* env = std::getenv("TAILSIM_MODELS_DIR"); env && *env) return fs::path(env);
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const fs::path& candidate : {exe.parent_path().parent_path() / "models",
+                                      exe.parent_path().parent_path() / "share" / "tailsim" / "models"})
+      if (fs::is_directory(candidate)) return candidate;
+  }
+  return fs::path(TAILSIM_SOURCE_DIR) / "models";
+}
+
+fs::path resolve_model_file(const std::string& name, const fs::path& base_dir, const std::string& file,
+                            const std::string& path) {
+  if (name.empty()) throw InputError(file, path, "expected a table file name, got an empty string");
+  const fs::path p(name);
+  std::vector<fs::path> tried;
+  if (p.is_absolute()) {
+    tried.push_back(p);
+  } else {
+    tried.push_back(models_root() / p);
+    if (!base_dir.empty()) tried.push_back(base_dir / p);
+  }
+  for (const fs::path& candidate : tried)
+    if (fs::is_regular_file(candidate)) return candidate;
+  std::vector<std::string> names;
+  for (const fs::path& candidate : tried) names.push_back(candidate.string());
+  throw InputError(file, path, "no table file '" + name + "' (looked for " + join(names, " and ") + ")");
+}
+
+std::optional<std::string> ProfileTable::meta(const std::string& key) const {
+  for (const auto& [k, v] : metadata)
+    if (k == key) return v;
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> ProfileTable::meta_integer(const std::string& key) const {
+  const auto v = meta(key);
+  if (!v) return std::nullopt;
+  std::int64_t out = 0;
+  const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || ptr != v->data() + v->size() || out < 1)
+    throw InputError(this->file, "metadata '" + key + "'", "expected an integer >= 1, got '" + *v + "'");
+  return out;
+}
+
+std::optional<bool> ProfileTable::meta_bool(const std::string& key) const {
+  const auto v = meta(key);
+  if (!v) return std::nullopt;
+  // The CUDA profiler writes "gated: true (SiLU(w1 x) * (w3 x))": the first word decides.
+  const std::string word = v->substr(0, v->find_first_of(" \t("));
+  if (word == "true") return true;
+  if (word == "false") return false;
+  throw InputError(this->file, "metadata '" + key + "'", "expected true or false, got '" + *v + "'");
+}
+
+ProfileTable parse_profile_table(const std::string& text, const std::string& file) {
+  ProfileTable t;
+  t.file = file;
+  std::vector<std::string_view> header;
+  std::size_t tokens_col = 0, time_col = 0, header_line = 0;
+  std::vector<std::size_t> row_lines;  // line of each row, for the duplicate message
+  std::size_t line_no = 0, pos = 0;
+  const std::string_view all(text);
+  while (pos <= all.size()) {
+    const std::size_t end = all.find('\n', pos);
+    const std::string_view raw = all.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    pos = end == std::string_view::npos ? all.size() + 1 : end + 1;
+    ++line_no;
+    const std::string_view line = trim(raw);
+    if (line.empty()) continue;
+    if (line.front() == '#') {
+      const std::string_view body = trim(line.substr(1));
+      const std::size_t colon = body.find(':');
+      if (colon != std::string_view::npos && header.empty())
+        t.metadata.emplace_back(std::string(trim(body.substr(0, colon))), std::string(trim(body.substr(colon + 1))));
+      continue;
+    }
+    if (header.empty()) {
+      header = split_commas(line);
+      header_line = line_no;
+      const auto find = [&](std::string_view name) -> std::size_t {
+        const auto it = std::find(header.begin(), header.end(), name);
+        if (it == header.end()) {
+          std::vector<std::string> names(header.begin(), header.end());
+          throw InputError(file, line_ref(line_no),
+                           "the header has no column '" + std::string(name) + "' (columns: " + join(names) +
+                               "; a table needs tokens and time_us)");
+        }
+        return static_cast<std::size_t>(it - header.begin());
+      };
+      tokens_col = find("tokens");
+      time_col = find("time_us");
+      continue;
+    }
+    const std::vector<std::string_view> fields = split_commas(line);
+    if (fields.size() != header.size())
+      throw InputError(file, line_ref(line_no),
+                       "expected " + std::to_string(header.size()) + " comma-separated fields (as in the header on " +
+                           line_ref(header_line) + "), got " + std::to_string(fields.size()));
+    const std::string_view tok_text = fields[tokens_col];
+    std::int64_t tokens = 0;
+    {
+      const auto [ptr, ec] = std::from_chars(tok_text.data(), tok_text.data() + tok_text.size(), tokens);
+      if (tok_text.empty() || ec != std::errc() || ptr != tok_text.data() + tok_text.size() || tokens < 1 ||
+          tokens > kMaxTableTokens)
+        throw InputError(file, line_ref(line_no),
+                         "column 'tokens': expected an integer from 1 to " + std::to_string(kMaxTableTokens) +
+                             ", got '" + std::string(tok_text) + "'");
+    }
+    const std::string_view time_text = fields[time_col];
+    double time_us = 0;
+    {
+      const auto [ptr, ec] = std::from_chars(time_text.data(), time_text.data() + time_text.size(), time_us);
+      if (time_text.empty() || ec != std::errc() || ptr != time_text.data() + time_text.size())
+        throw InputError(file, line_ref(line_no),
+                         "column 'time_us': expected a number of microseconds, got '" + std::string(time_text) + "'");
+      if (!std::isfinite(time_us))
+        throw InputError(file, line_ref(line_no),
+                         "column 'time_us': expected a finite number, got '" + std::string(time_text) + "'");
+      if (time_us <= 0)
+        throw InputError(file, line_ref(line_no),
+                         "column 'time_us': expected a time > 0, got '" + std::string(time_text) + "'" +
+                             (time_us < 0 ? " (negative)" : ""));
+    }
+    if (!t.tokens.empty() && tokens <= t.tokens.back()) {
+      if (tokens == t.tokens.back())
+        throw InputError(file, line_ref(line_no),
+                         "column 'tokens': duplicate token count " + std::to_string(tokens) + " (also on " +
+                             line_ref(row_lines.back()) + ")");
+      throw InputError(file, line_ref(line_no),
+                       "column 'tokens': token counts must increase, got " + std::to_string(tokens) + " after " +
+                           std::to_string(t.tokens.back()) + " (" + line_ref(row_lines.back()) + ")");
+    }
+    t.tokens.push_back(tokens);
+    t.time_s.push_back(time_us * 1e-6);
+    row_lines.push_back(line_no);
+  }
+  if (header.empty()) throw InputError(file, "", "no CSV header (expected a line such as 'tokens,time_us')");
+  if (t.tokens.empty()) throw InputError(file, "", "no data rows after the header on " + line_ref(header_line));
+  return t;
+}
+
+ProfileTable read_profile_table(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(file, "", "cannot open table (does it exist and is it readable?)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_profile_table(text.str(), file);
+}
+
+}  // namespace tailsim

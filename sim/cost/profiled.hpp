@@ -1,0 +1,54 @@
+// The `profiled` cost model: a measured table (tokens -> time of one expert FFN) looked up in O(1).
+//   - at a measured token count: the measured value, exactly;
+//   - between two measured counts: linear interpolation;
+//   - below the first measured count: the first value (a kernel never gets faster with fewer tokens than the
+//     smallest measured, and the flat weight-streaming region starts at 1 token);
+//   - past the last measured count: the last value plus the slope of a least-squares line through the
+//     table's upper half (token counts >= half the largest), never negative, so one noisy last point does not
+//     set the slope.
+// Every integer token count up to the table's largest is precomputed into an array.
+//
+// Grouped call (all of one GPU's local experts): the measured per-expert times add up, with the fixed
+// per-call overhead paid once instead of per expert:
+//   grouped = grouped_overhead + sum over activated experts of (time(n_e) - grouped_overhead)
+// so one activated expert costs exactly its measured time. A per-expert table cannot tell how a grouped
+// kernel would overlap experts; this is the sequential-experts-in-one-launch approximation. The default
+// grouped_overhead is the part of the first measured time that weight streaming at the GPU's datasheet
+// bandwidth cannot explain: time(first) - weight_bytes / bandwidth (clamped to [0, time(first)]).
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "sim/cost/cost_model.hpp"
+#include "sim/cost/profile_table.hpp"
+
+namespace tailsim {
+
+class ProfiledCostModel final : public CostModel {
+ public:
+  ProfiledCostModel(ProfileTable table, double grouped_overhead_s);
+  std::string kind() const override { return "profiled"; }
+  double expert_time_s(std::int64_t tokens) const override {
+    if (tokens <= 0) return 0.0;
+    if (tokens <= max_tokens_) return by_tokens_[static_cast<std::size_t>(tokens)];
+    return by_tokens_.back() + slope_s_per_token_ * static_cast<double>(tokens - max_tokens_);
+  }
+  double grouped_time_s(std::span<const std::int64_t> tokens_per_local_expert) const override;
+
+  const ProfileTable& table() const { return table_; }
+  double extrapolation_slope_s_per_token() const { return slope_s_per_token_; }
+  double grouped_overhead_s() const { return grouped_overhead_s_; }
+
+ private:
+  ProfileTable table_;
+  std::int64_t max_tokens_ = 0;
+  std::vector<double> by_tokens_;  // [0, max_tokens_]; index 0 is 0 s
+  double slope_s_per_token_ = 0;
+  double grouped_overhead_s_ = 0;
+};
+
+// The default grouped overhead of a table measured for `shape` on `gpu` (see above).
+double estimated_overhead_s(const ProfileTable& table, const ExpertShape& shape, const GpuSpec& gpu);
+
+}  // namespace tailsim
