@@ -4,6 +4,7 @@
 #include <thread>
 
 #include <boost/program_options.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "sim/cli/verbs.hpp"
@@ -12,6 +13,7 @@
 namespace po = boost::program_options;
 
 int main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("tailsim"));  // stdout carries results only
   spdlog::set_level(spdlog::level::warn);
   spdlog::set_pattern("[%l] %v");
   try {

@@ -1,10 +1,14 @@
 #include "sim/cli/verbs.hpp"
 
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <iomanip>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
@@ -12,9 +16,12 @@
 #include "sim/cluster/cluster.hpp"
 #include "sim/cost/cost_model.hpp"
 #include "sim/policy/policy.hpp"
+#include "sim/cli/progress.hpp"
+#include "sim/report/records.hpp"
 #include "sim/report/report.hpp"
 #include "sim/scenario/configs.hpp"
 #include "sim/scenario/error.hpp"
+#include "sim/scenario/expect.hpp"
 #include "sim/scenario/runner.hpp"
 #include "sim/stats/distribution.hpp"
 #include "sim/workload/routing.hpp"
@@ -29,11 +36,14 @@ namespace {
 constexpr const char* kUsage = R"(tailsim: a discrete-event simulator of GPU clusters (tail at scale, MoE, straggler policies)
 
 usage:
-  tailsim run SCENARIO.json [--set PATH=VALUE]... [--sweep PATH=V1,V2,...]... [--out DIR]
+  tailsim run SCENARIO.json [--set PATH=VALUE]... [--sweep PATH=V1,V2,...]... [--out DIR [--resume]]
                             [--threads N] [--seed N] [--replications N] [--format table|json|csv]
+                            [--shard I/N] [--trace FILE [--trace-steps N]] [--progress auto|always|never]
                             [--quiet] [--timing] [--log-level LEVEL]
+  tailsim merge DIR... --out DIR
+  tailsim check SCENARIO.json|DIR... [--junit FILE] [--threads N]
   tailsim validate SCENARIO.json...
-  tailsim list [policies|distributions|workloads|routers|cost_models|gpus|models|clusters]
+  tailsim list [policies|distributions|workloads|routers|cost-models|gpus|models|clusters]
 
 Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error.
 )";
@@ -41,9 +51,19 @@ Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error.
 template <class Reg>
 void list_registry(std::ostream& out, const Reg& reg) {
   out << reg.kind() << ":\n";
+  // A name wider than its column still gets two spaces before its text.
+  const auto column = [&](const std::string& name, std::size_t width) {
+    out << name << std::string(name.size() + 2 > width ? 2 : width - name.size(), ' ');
+  };
   for (const auto& e : reg.entries()) {
-    out << "  " << std::left << std::setw(18) << e.name << e.description << '\n';
-    for (const ParamDoc& p : e.params) out << "      " << std::setw(14) << p.name << p.help << '\n';
+    out << "  ";
+    column(e.name, 18);
+    out << e.description << '\n';
+    for (const ParamDoc& p : e.params) {
+      out << "      ";
+      column(p.name, 14);
+      out << p.help << '\n';
+    }
   }
 }
 
@@ -55,14 +75,14 @@ void set_log_level(const std::string& level) {
 }
 
 int verb_list(const std::vector<std::string>& args, std::ostream& out) {
-  const std::vector<std::string> kinds = {"policies", "distributions", "workloads", "routers", "cost_models", "gpus", "models", "clusters"};
+  const std::vector<std::string> kinds = {"policies", "distributions", "workloads", "routers", "cost-models", "gpus", "models", "clusters"};
   std::vector<std::string> wanted = args.empty() ? kinds : args;
   for (const std::string& w : wanted) {
     if (w == "policies") list_registry(out, policy_registry());
     else if (w == "distributions") list_registry(out, distribution_registry());
     else if (w == "workloads") list_registry(out, workload_registry());
     else if (w == "routers") list_registry(out, router_registry());
-    else if (w == "cost_models") list_registry(out, cost_model_registry());
+    else if (w == "cost-models") list_registry(out, cost_model_registry());
     else if (w == "gpus" || w == "models" || w == "clusters") {
       out << w << " (configs/" << w << "):\n";
       for (const std::string& name : config_names(w)) {
@@ -82,17 +102,44 @@ int verb_validate(const std::vector<std::string>& files, std::ostream& out) {
   if (files.empty()) throw InputError("", "validate", "expected at least one scenario file");
   for (const std::string& f : files) {
     const Scenario sc = load_scenario(f);
-    build_all_points(sc);
+    check_expectations_match(sc, build_all_points(sc), parse_expectations(sc));
     out << f << ": ok (" << sc.points.size() << " point" << (sc.points.size() == 1 ? "" : "s") << ")\n";
   }
   return 0;
 }
 
-int verb_run(const std::vector<std::string>& args, std::ostream& out) {
+// Shard "I/N" (1 <= I <= N): the points p with p % N == I - 1.
+std::vector<bool> shard_points(const std::string& spec, std::size_t points) {
+  const std::size_t slash = spec.find('/');
+  std::size_t i = 0, n = 0;
+  try {
+    std::size_t used_i = 0, used_n = 0;
+    if (slash == std::string::npos) throw std::invalid_argument("no slash");
+    i = std::stoul(spec.substr(0, slash), &used_i);
+    n = std::stoul(spec.substr(slash + 1), &used_n);
+    if (used_i != slash || used_n != spec.size() - slash - 1) throw std::invalid_argument("trailing text");
+  } catch (const std::exception&) {
+    throw InputError("", "--shard", "expected I/N with integers 1 <= I <= N (e.g. 2/8), got '" + spec + "'");
+  }
+  if (n < 1 || i < 1 || i > n)
+    throw InputError("", "--shard", "expected I/N with 1 <= I <= N (shards are numbered from 1), got '" + spec + "'");
+  std::vector<bool> mine(points);
+  for (std::size_t p = 0; p < points; ++p) mine[p] = p % n == i - 1;
+  return mine;
+}
+
+void write_results(const std::string& dir, const RunResults& results, const ReportOptions& ro) {
+  write_atomically((std::filesystem::path(dir) / "results.json").string(), results_json(results, ro).dump(2) + "\n");
+  write_atomically((std::filesystem::path(dir) / "results.csv").string(), results_csv(results, ro));
+}
+
+bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   po::options_description opts("run options");
   std::vector<std::string> positional;
   ScenarioOptions so;
-  std::string out_dir, format = "table", log_level = "warn";
+  std::string out_dir, format = "table", log_level = "warn", shard, progress = "auto";
   int threads = 0;
   std::uint64_t seed = 0;
   std::int64_t replications = 0;
@@ -100,12 +147,15 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out) {
       ("scenario", po::value(&positional), "scenario file")
       ("set", po::value(&so.sets), "override a scenario value: PATH=VALUE (repeatable)")
       ("sweep", po::value(&so.sweeps), "sweep a value: PATH=V1,V2,... (repeatable; cartesian product)")
-      ("out", po::value(&out_dir), "write results.json and results.csv to DIR (atomically)")
+      ("out", po::value(&out_dir), "write records.jsonl (per point, as it completes), results.json and results.csv to DIR")
+      ("resume", po::bool_switch(), "skip the points already complete in --out DIR")
+      ("shard", po::value(&shard), "run only shard I/N of the points (join the shards with tailsim merge)")
       ("threads", po::value(&threads), "worker threads (default: all cores); results do not depend on it")
       ("seed", po::value(&seed), "override the scenario's seed")
       ("replications", po::value(&replications), "override the scenario's replications")
       ("format", po::value(&format), "stdout format: table, json or csv")
       ("quiet", po::bool_switch(), "print nothing on stdout")
+      ("progress", po::value(&progress), "auto (a bar on a terminal, periodic lines otherwise), always or never")
       ("timing", po::bool_switch(), "add wall_seconds to the results (they then differ from run to run)")
       ("log-level", po::value(&log_level), "trace, debug, info, warn (default), error, off");
   po::positional_options_description pos;
@@ -118,6 +168,9 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out) {
   if (format != "table" && format != "json" && format != "csv")
     throw InputError("", "--format", "unknown format '" + format + "'; valid: table, json, csv");
   if (vm.count("threads") && threads < 1) throw InputError("", "--threads", "expected an integer >= 1, got " + std::to_string(threads));
+  const bool resume = vm["resume"].as<bool>();
+  if (resume && out_dir.empty()) throw InputError("", "--resume", "needs --out DIR (the folder of the run to resume)");
+  const Progress::Mode progress_mode = Progress::mode_for(progress, stderr_is_terminal());
   if (vm.count("seed")) so.seed = seed;
   if (vm.count("replications")) {
     if (replications < 1) throw InputError("", "--replications", "expected an integer >= 1");
@@ -127,16 +180,32 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out) {
 
   const Scenario sc = load_scenario(positional[0], so);
   const std::vector<PointModel> models = build_all_points(sc);  // all validation before any simulation
-  if (!out_dir.empty()) prepare_output_dir(out_dir, "--out");
+  check_expectations_match(sc, models, parse_expectations(sc));
+  RunOptions options(threads);
+  if (!shard.empty()) options.run_point = shard_points(shard, sc.points.size());
+  std::unique_ptr<RecordWriter> writer;
+  if (!out_dir.empty()) {
+    prepare_output_dir(out_dir, "--out");
+    writer = std::make_unique<RecordWriter>(out_dir, records_header(sc, shard), resume);
+    if (options.run_point.empty()) options.run_point.assign(sc.points.size(), true);
+    for (const auto& [point, records] : writer->completed()) options.run_point[point] = false;
+    options.on_point = [&](const std::vector<Record>& records) { writer->append(records); };
+    if (resume) spdlog::info("resuming: {} of {} points already complete", writer->completed().size(), sc.points.size());
+  }
   spdlog::info("{}: {} points x {} replications, {} threads", sc.name, sc.points.size(), sc.replications, threads);
 
-  const RunResults results = run_scenario(sc, models, RunOptions{threads});
+  Progress bar(err, progress_mode, sc.name);
+  options.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
+  RunResults results = run_scenario(sc, models, options);
+  bar.finish();
+  if (writer) {
+    for (const auto& [point, records] : writer->completed())
+      results.records.insert(results.records.end(), records.begin(), records.end());
+    assemble_results(results);
+  }
   ReportOptions ro;
   ro.timing = vm["timing"].as<bool>();
-  if (!out_dir.empty()) {
-    write_atomically((std::filesystem::path(out_dir) / "results.json").string(), results_json(results, ro).dump(2) + "\n");
-    write_atomically((std::filesystem::path(out_dir) / "results.csv").string(), results_csv(results, ro));
-  }
+  if (!out_dir.empty()) write_results(out_dir, results, ro);
   if (!vm["quiet"].as<bool>()) {
     if (format == "table") {
       print_table(out, results, ro);
@@ -152,9 +221,69 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out) {
   return 0;
 }
 
+// Joins the records.jsonl of shard (or partial) runs of one scenario into results as if run at once.
+int verb_merge(const std::vector<std::string>& args, std::ostream& out) {
+  po::options_description opts("merge options");
+  std::vector<std::string> dirs;
+  std::string out_dir;
+  opts.add_options()("dirs", po::value(&dirs), "folders written by tailsim run --out")(
+      "out", po::value(&out_dir), "folder for the merged records.jsonl, results.json and results.csv");
+  po::positional_options_description pos;
+  pos.add("dirs", -1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+  po::notify(vm);
+  if (dirs.empty()) throw InputError("", "merge", "expected at least one folder to merge");
+  if (out_dir.empty()) throw InputError("", "--out", "merge needs --out DIR");
+  std::vector<RecordLog> logs;
+  for (const std::string& d : dirs) logs.push_back(read_record_log((std::filesystem::path(d) / "records.jsonl").string()));
+  const Json& first = logs.front().header;
+  std::map<std::size_t, std::vector<Record>> points;
+  std::map<std::size_t, std::string> origin;
+  for (const RecordLog& log : logs) {
+    if (log.header.at("fingerprint") != first.at("fingerprint"))
+      throw InputError(log.file, "",
+                       "comes from another scenario or other settings than " + logs.front().file + " (scenario '" +
+                           log.header.value("scenario", "?") + "' fingerprint " + log.header.value("fingerprint", "?") +
+                           " vs '" + first.value("scenario", "?") + "' " + first.value("fingerprint", "?") + ")");
+    for (const auto& [p, records] : log.points) {
+      if (points.count(p) && records_line(points[p], false) != records_line(records, false))
+        throw InputError(log.file, "", "point " + std::to_string(p) + " differs from the same point in " + origin[p]);
+      points[p] = records;
+      origin[p] = log.file;
+    }
+  }
+  const std::size_t total = first.at("points").get<std::size_t>();
+  std::vector<std::string> missing;
+  for (std::size_t p = 0; p < total; ++p)
+    if (!points.count(p)) missing.push_back(std::to_string(p));
+  if (!missing.empty())
+    throw InputError("", "merge", std::to_string(missing.size()) + " of " + std::to_string(total) +
+                                      " points are in none of the folders (points " + join(missing) +
+                                      "); is a shard missing or unfinished? (finish it with tailsim run --resume)");
+  RunResults results;
+  results.scenario = first.at("scenario").get<std::string>();
+  results.seed = first.at("seed").get<std::uint64_t>();
+  results.steps = first.at("steps").get<std::int64_t>();
+  results.param_names = first.at("param_names").get<std::vector<std::string>>();
+  Json header = first;
+  header["shard"] = nullptr;
+  prepare_output_dir(out_dir, "--out");
+  std::string log_text = header.dump() + "\n";
+  for (const auto& [p, records] : points) {
+    results.records.insert(results.records.end(), records.begin(), records.end());
+    log_text += records_line(records);
+  }
+  assemble_results(results);
+  write_atomically((std::filesystem::path(out_dir) / "records.jsonl").string(), log_text);
+  write_results(out_dir, results, ReportOptions{});
+  out << "merged " << dirs.size() << " folder" << (dirs.size() == 1 ? "" : "s") << ", " << total << " points into " << out_dir << "\n";
+  return 0;
+}
+
 }  // namespace
 
-int cli_main(int argc, char** argv, std::ostream& out, std::ostream&) {
+int cli_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     out << kUsage;
@@ -162,10 +291,12 @@ int cli_main(int argc, char** argv, std::ostream& out, std::ostream&) {
   }
   const std::string verb = args[0];
   args.erase(args.begin());
-  if (verb == "run") return verb_run(args, out);
+  if (verb == "run") return verb_run(args, out, err);
+  if (verb == "merge") return verb_merge(args, out);
+  if (verb == "check") return verb_check(args, out, err);
   if (verb == "validate") return verb_validate(args, out);
   if (verb == "list") return verb_list(args, out);
-  const std::vector<std::string> verbs = {"run", "validate", "list"};
+  const std::vector<std::string> verbs = {"run", "merge", "check", "validate", "list", "cost"};
   const std::string hint = closest_match(verb, verbs);
   throw InputError("", "", "unknown command '" + verb + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
                                "; valid: " + join(verbs) + " (see tailsim --help)");

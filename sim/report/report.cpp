@@ -8,6 +8,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "sim/report/records.hpp"
 #include "sim/scenario/error.hpp"
 
 namespace tailsim {
@@ -15,12 +16,6 @@ namespace tailsim {
 namespace fs = std::filesystem;
 
 namespace {
-
-Json step_time_json(const StepTimeSummary& s) {
-  return Json{{"mean", s.mean}, {"stddev", s.stddev}, {"ci95_low", s.ci95_low}, {"ci95_high", s.ci95_high},
-              {"p50", s.p50},   {"p90", s.p90},       {"p99", s.p99},           {"p999", s.p999},
-              {"max", s.max}};
-}
 
 std::string param_text(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
@@ -38,25 +33,7 @@ std::string number(double v) { return Json(v).dump(); }
 
 Json results_json(const RunResults& r, const ReportOptions& options) {
   Json records = Json::array();
-  for (const Record& rec : r.records) {
-    Json params = Json::object();
-    for (const auto& [k, v] : rec.params) params[k] = v;
-    Json j = {{"params", params}, {"policy", rec.policy}, {"steps", rec.step_time.count},
-              {"step_time", step_time_json(rec.step_time)}};
-    if (rec.slowdown_vs_k1) j["slowdown_vs_k1"] = *rec.slowdown_vs_k1;
-    j["idle_fraction"] = rec.idle_fraction;
-    if (rec.extra_work_fraction) j["extra_work_fraction"] = *rec.extra_work_fraction;
-    if (rec.moe) {
-      j["load_imbalance"] = rec.moe->load_imbalance;
-      j["time_split"] = {{"compute", rec.moe->compute_fraction},
-                         {"communication", rec.moe->communication_fraction},
-                         {"barrier_wait", rec.moe->barrier_wait_fraction}};
-      j["bytes_moved"] = rec.moe->bytes_moved;
-    }
-    j["events"] = rec.events;
-    if (options.timing) j["wall_seconds"] = rec.wall_seconds;
-    records.push_back(std::move(j));
-  }
+  for (const Record& rec : r.records) records.push_back(record_json(rec, options.timing));
   return Json{{"scenario", r.scenario}, {"seed", r.seed}, {"records", records}};
 }
 

@@ -2,6 +2,7 @@
 // fixed order, so the output is bit-identical for any thread count.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -20,10 +21,12 @@ struct MoeRecord {
 };
 
 struct Record {
+  std::size_t point = 0;                             // sweep point index
   std::vector<std::pair<std::string, Json>> params;  // swept path -> value
   std::string policy;                                // label
   StepTimeSummary step_time;
-  std::optional<double> slowdown_vs_k1;       // mean / mean at cluster.gpus == 1, same policy and params
+  std::optional<double> slowdown_vs_k1;       // mean / mean at cluster.gpus == 1, same policy and params (set by
+                                              // assemble_results)
   double idle_fraction = 0;                   // GPU-time waiting at barriers / total GPU-time
   std::optional<double> extra_work_fraction;  // backup compute / useful compute (policies that copy)
   std::uint64_t events = 0;
@@ -41,10 +44,25 @@ struct RunResults {
 };
 
 struct RunOptions {
+  explicit RunOptions(int thread_count = 1) : threads(thread_count) {}
   int threads = 1;
+  // Points to run (empty: all); the others are left out of the results (resumed, or another shard's).
+  std::vector<bool> run_point;
+  // Called once per completed point with its records (policies in scenario order), one call at a time, in
+  // completion order (which depends on the thread count; the final results do not).
+  std::function<void(const std::vector<Record>&)> on_point;
+  // Called after every (point, replication) unit, one call at a time: units done and in all.
+  std::function<void(std::size_t, std::size_t)> on_progress;
 };
 
+// Runs the selected points and returns their records, assembled (see assemble_results).
 RunResults run_scenario(const Scenario& scenario, const std::vector<PointModel>& models, const RunOptions& options);
+
+// Sorts records by point (policies keep their order) and sets slowdown_vs_k1 against the K = 1 point with
+// the same other parameters and policy.
+void assemble_results(RunResults& results);
+// The results header of a scenario (name, seed, steps, swept parameter names), without records.
+RunResults results_header(const Scenario& scenario);
 
 // Validates every point (throws InputError on the first bad one).
 std::vector<PointModel> build_all_points(const Scenario& scenario);

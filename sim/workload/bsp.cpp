@@ -289,7 +289,7 @@ const WorkloadRegistry& workload_registry() {
            {"mode", "\"inference\" (default: forward only) or \"training\" (forward, backward, gradient all-reduce)"},
            {"tokens_per_gpu", "tokens each GPU holds per step (integer >= 1, default 4096)"},
            {"routing", "router object (see `tailsim list routers`; default: generated, preset by top-k)"},
-           {"cost", "expert cost model object (see `tailsim list cost_models`; default roofline)"},
+           {"cost", "expert cost model object (see `tailsim list cost-models`; default roofline)"},
            {"backward_factor", "backward compute / forward compute in training (> 0, default 2)"}},
           make_moe_workload);
     return r;

@@ -1,0 +1,159 @@
+// `tailsim check`: runs scenarios with "expect" blocks, prints a verdict per expectation, writes JUnit XML
+// with --junit, and exits 1 when any expectation fails.
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include <boost/program_options.hpp>
+#include <unistd.h>
+
+#include "sim/cli/progress.hpp"
+#include "sim/cli/verbs.hpp"
+#include "sim/report/report.hpp"
+#include "sim/scenario/configs.hpp"
+#include "sim/scenario/error.hpp"
+#include "sim/scenario/expect.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace tailsim {
+
+namespace {
+
+// Scenario files named on the command line: files as given, folders searched (recursively, sorted) for
+// scenarios that have an "expect" block.
+std::vector<std::string> scenario_files(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const std::string& p : paths) {
+    if (!fs::is_directory(p)) {
+      if (!fs::exists(p)) throw InputError(p, "", "no such file or folder");
+      files.push_back(p);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& e : fs::recursive_directory_iterator(p))
+      if (e.is_regular_file() && e.path().extension() == ".json" && parse_json_file(e.path().string()).contains("expect"))
+        found.push_back(e.path().string());
+    if (found.empty()) throw InputError(p, "", "no scenario with an \"expect\" block in this folder");
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+struct SuiteResult {
+  std::string name, file;
+  std::vector<Verdict> verdicts;
+  double seconds = 0;
+};
+
+std::string junit_xml(const std::vector<SuiteResult>& suites) {
+  std::size_t tests = 0, failures = 0;
+  for (const SuiteResult& s : suites) {
+    tests += s.verdicts.size();
+    for (const Verdict& v : s.verdicts) failures += v.passed ? 0 : 1;
+  }
+  std::ostringstream x;
+  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"tailsim check\" tests=\"" << tests
+    << "\" failures=\"" << failures << "\">\n";
+  for (const SuiteResult& s : suites) {
+    std::size_t f = 0;
+    for (const Verdict& v : s.verdicts) f += v.passed ? 0 : 1;
+    x << "  <testsuite name=\"" << xml_escape(s.name) << "\" file=\"" << xml_escape(s.file) << "\" tests=\""
+      << s.verdicts.size() << "\" failures=\"" << f << "\" time=\"" << s.seconds << "\">\n";
+    for (const Verdict& v : s.verdicts) {
+      x << "    <testcase classname=\"" << xml_escape(s.name) << "\" name=\"" << xml_escape(v.name) << "\"";
+      if (v.passed) {
+        x << ">\n      <system-out>" << xml_escape(v.detail) << "</system-out>\n    </testcase>\n";
+      } else {
+        x << ">\n      <failure message=\"" << xml_escape(v.detail) << "\"/>\n    </testcase>\n";
+      }
+    }
+    x << "  </testsuite>\n";
+  }
+  x << "</testsuites>\n";
+  return x.str();
+}
+
+}  // namespace
+
+int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description opts("check options");
+  std::vector<std::string> paths;
+  std::string junit, progress = "never";
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ScenarioOptions so;
+  opts.add_options()("paths", po::value(&paths), "scenario files or folders")(
+      "junit", po::value(&junit), "write a JUnit XML report (one test case per expectation and record)")(
+      "set", po::value(&so.sets), "override a scenario value: PATH=VALUE (repeatable)")(
+      "threads", po::value(&threads), "worker threads (default: all cores)")(
+      "progress", po::value(&progress), "auto, always or never (default)");
+  po::positional_options_description pos;
+  pos.add("paths", -1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+  po::notify(vm);
+  if (paths.empty()) throw InputError("", "check", "expected scenario files or folders");
+  if (threads < 1) throw InputError("", "--threads", "expected an integer >= 1, got " + std::to_string(threads));
+  const Progress::Mode mode = Progress::mode_for(progress, false);
+
+  // Validate everything (scenarios, expectations, where clauses) before running anything.
+  struct Loaded {
+    Scenario scenario;
+    std::vector<PointModel> models;
+    std::vector<Expectation> expectations;
+  };
+  std::vector<Loaded> loaded;
+  for (const std::string& f : scenario_files(paths)) {
+    Loaded l{load_scenario(f, so), {}, {}};
+    l.models = build_all_points(l.scenario);
+    l.expectations = parse_expectations(l.scenario);
+    if (l.expectations.empty()) throw InputError(f, "/expect", "no expectations to check (add an \"expect\" block)");
+    check_expectations_match(l.scenario, l.models, l.expectations);
+    loaded.push_back(std::move(l));
+  }
+  if (!junit.empty()) {  // fail on an unwritable path before the runs
+    const fs::path dir = fs::path(junit).parent_path().empty() ? fs::path(".") : fs::path(junit).parent_path();
+    if (!fs::is_directory(dir) || ::access(dir.c_str(), W_OK) != 0)
+      throw InputError("", "--junit", "cannot write '" + junit + "': its folder does not exist or is not writable");
+  }
+
+  std::vector<SuiteResult> suites;
+  std::size_t passed = 0, failed = 0;
+  for (const Loaded& l : loaded) {
+    Progress bar(err, mode, l.scenario.name);
+    RunOptions options(threads);
+    options.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
+    const RunResults results = run_scenario(l.scenario, l.models, options);
+    bar.finish();
+    SuiteResult s{l.scenario.name, l.scenario.file, evaluate_expectations(l.scenario, results, l.expectations),
+                  results.wall_seconds};
+    out << l.scenario.name << " (" << l.scenario.file << "):\n";
+    for (const Verdict& v : s.verdicts) {
+      out << "  " << (v.passed ? "PASS" : "FAIL") << "  " << v.name << ": " << v.detail << '\n';
+      (v.passed ? passed : failed)++;
+    }
+    suites.push_back(std::move(s));
+  }
+  out << (failed ? "FAILED: " : "ok: ") << passed << " passed, " << failed << " failed\n";
+  if (!junit.empty()) write_atomically(junit, junit_xml(suites));
+  return failed ? 1 : 0;
+}
+
+}  // namespace tailsim

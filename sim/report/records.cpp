@@ -1,0 +1,200 @@
+#include "sim/report/records.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "sim/report/report.hpp"
+#include "sim/scenario/error.hpp"
+
+namespace tailsim {
+
+namespace fs = std::filesystem;
+
+Json record_json(const Record& rec, bool timing, bool slowdown) {
+  Json params = Json::object();
+  for (const auto& [k, v] : rec.params) params[k] = v;
+  const StepTimeSummary& s = rec.step_time;
+  Json j = {{"params", params},
+            {"policy", rec.policy},
+            {"steps", s.count},
+            {"step_time",
+             {{"mean", s.mean}, {"stddev", s.stddev}, {"ci95_low", s.ci95_low}, {"ci95_high", s.ci95_high}, {"p50", s.p50},
+              {"p90", s.p90}, {"p99", s.p99}, {"p999", s.p999}, {"max", s.max}}}};
+  if (slowdown && rec.slowdown_vs_k1) j["slowdown_vs_k1"] = *rec.slowdown_vs_k1;
+  j["idle_fraction"] = rec.idle_fraction;
+  if (rec.extra_work_fraction) j["extra_work_fraction"] = *rec.extra_work_fraction;
+  if (rec.moe) {
+    j["load_imbalance"] = rec.moe->load_imbalance;
+    j["time_split"] = {{"compute", rec.moe->compute_fraction},
+                       {"communication", rec.moe->communication_fraction},
+                       {"barrier_wait", rec.moe->barrier_wait_fraction}};
+    j["bytes_moved"] = rec.moe->bytes_moved;
+  }
+  j["events"] = rec.events;
+  if (timing) j["wall_seconds"] = rec.wall_seconds;
+  return j;
+}
+
+Record record_from_json(const Json& j, std::size_t point, const std::vector<std::string>& param_names,
+                        const std::string& file, const std::string& where) {
+  try {
+    Record rec;
+    rec.point = point;
+    const Json& params = j.at("params");
+    for (const std::string& name : param_names) rec.params.emplace_back(name, params.at(name));
+    if (params.size() != param_names.size()) throw std::invalid_argument("params do not match the header's param_names");
+    rec.policy = j.at("policy").get<std::string>();
+    const Json& st = j.at("step_time");
+    StepTimeSummary& s = rec.step_time;
+    s.count = j.at("steps").get<std::int64_t>();
+    s.mean = st.at("mean").get<double>();
+    s.stddev = st.at("stddev").get<double>();
+    s.ci95_low = st.at("ci95_low").get<double>();
+    s.ci95_high = st.at("ci95_high").get<double>();
+    s.p50 = st.at("p50").get<double>();
+    s.p90 = st.at("p90").get<double>();
+    s.p99 = st.at("p99").get<double>();
+    s.p999 = st.at("p999").get<double>();
+    s.max = st.at("max").get<double>();
+    rec.idle_fraction = j.at("idle_fraction").get<double>();
+    if (j.contains("extra_work_fraction")) rec.extra_work_fraction = j.at("extra_work_fraction").get<double>();
+    if (j.contains("load_imbalance")) {
+      MoeRecord m;
+      m.load_imbalance = j.at("load_imbalance").get<double>();
+      const Json& split = j.at("time_split");
+      m.compute_fraction = split.at("compute").get<double>();
+      m.communication_fraction = split.at("communication").get<double>();
+      m.barrier_wait_fraction = split.at("barrier_wait").get<double>();
+      m.bytes_moved = j.at("bytes_moved").get<double>();
+      rec.moe = m;
+    }
+    rec.events = j.at("events").get<std::uint64_t>();
+    if (j.contains("wall_seconds")) rec.wall_seconds = j.at("wall_seconds").get<double>();
+    return rec;
+  } catch (const Json::exception& e) {
+    throw InputError(file, where, std::string("malformed record: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw InputError(file, where, std::string("malformed record: ") + e.what());
+  }
+}
+
+std::string scenario_fingerprint(const Scenario& sc) {
+  Json all = Json::array({sc.seed, sc.steps, sc.replications});
+  for (const ScenarioPoint& p : sc.points) {
+    Json doc = p.doc;
+    for (const char* label : {"description", "expect"}) doc.erase(label);  // do not change the results
+    all.push_back(std::move(doc));
+  }
+  // FNV-1a, 64 bits, of the canonical text (nlohmann sorts object keys).
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const unsigned char c : all.dump()) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  std::ostringstream hex;
+  hex << std::hex << h;
+  return hex.str();
+}
+
+Json records_header(const Scenario& sc, const std::string& shard) {
+  Json names = Json::array();
+  for (const SweepAxis& a : sc.axes) names.push_back(a.path);
+  return Json{{"tailsim_records", 1},     {"scenario", sc.name},         {"fingerprint", scenario_fingerprint(sc)},
+              {"seed", sc.seed},          {"steps", sc.steps},           {"replications", sc.replications},
+              {"points", sc.points.size()}, {"param_names", names},        {"shard", shard.empty() ? Json() : Json(shard)}};
+}
+
+namespace {
+
+struct ParsedLog {
+  RecordLog log;
+  std::uintmax_t good_bytes = 0;  // end of the last complete line
+};
+
+ParsedLog parse_log(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(file, "", "cannot open records log (does it exist and is it readable?)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::string all = text.str();
+  ParsedLog out;
+  out.log.file = file;
+  std::size_t pos = 0, line_no = 0;
+  std::vector<std::string> names;
+  while (pos < all.size()) {
+    const std::size_t end = all.find('\n', pos);
+    ++line_no;
+    const std::string where = "line " + std::to_string(line_no);
+    if (end == std::string::npos) break;  // a line cut short by a killed run: ignored
+    Json j;
+    try {
+      j = Json::parse(all.substr(pos, end - pos));
+    } catch (const Json::parse_error& e) {
+      throw InputError(file, where, std::string("not valid JSON: ") + e.what());
+    }
+    if (line_no == 1) {
+      if (!j.is_object() || !j.contains("tailsim_records") || !j.contains("fingerprint") ||
+          !j.contains("param_names") || !j.contains("points"))
+        throw InputError(file, where, "expected a tailsim records header ({\"tailsim_records\": 1, ...})");
+      names = j.at("param_names").get<std::vector<std::string>>();
+      out.log.header = std::move(j);
+    } else {
+      if (!j.is_object() || !j.contains("point") || !j.at("point").is_number_unsigned() || !j.contains("records"))
+        throw InputError(file, where, "expected {\"point\": N, \"records\": [...]}");
+      const std::size_t point = j.at("point").get<std::size_t>();
+      if (point >= out.log.header.at("points").get<std::size_t>())
+        throw InputError(file, where, "point " + std::to_string(point) + " is out of range");
+      std::vector<Record> records;
+      for (const Json& r : j.at("records")) records.push_back(record_from_json(r, point, names, file, where));
+      out.log.points[point] = std::move(records);
+    }
+    pos = end + 1;
+    out.good_bytes = pos;
+  }
+  if (out.log.header.is_null()) throw InputError(file, "", "empty records log (no header line)");
+  return out;
+}
+
+}  // namespace
+
+RecordLog read_record_log(const std::string& file) { return parse_log(file).log; }
+
+std::string records_line(const std::vector<Record>& records, bool timing) {
+  Json list = Json::array();
+  for (const Record& r : records) list.push_back(record_json(r, timing, false));
+  return Json{{"point", records.empty() ? 0 : records.front().point}, {"records", list}}.dump() + "\n";
+}
+
+RecordWriter::RecordWriter(const std::string& dir, const Json& header, bool resume)
+    : file_((fs::path(dir) / "records.jsonl").string()) {
+  if (resume && fs::exists(file_)) {
+    ParsedLog parsed = parse_log(file_);
+    const Json& old = parsed.log.header;
+    if (old.value("fingerprint", "") != header.at("fingerprint") || old.value("shard", Json()) != header.at("shard"))
+      throw InputError(file_, "",
+                       "cannot resume: the folder holds results of another run (scenario '" + old.value("scenario", "?") +
+                           "', fingerprint " + old.value("fingerprint", "?") + ", shard " + old.value("shard", Json()).dump() +
+                           "; this run: fingerprint " + header.at("fingerprint").get<std::string>() +
+                           "); use another --out or leave out --resume to start over");
+    fs::resize_file(file_, parsed.good_bytes);  // drop a line cut short
+    completed_ = std::move(parsed.log.points);
+    out_ = std::fopen(file_.c_str(), "ab");
+  } else {
+    write_atomically(file_, header.dump() + "\n");
+    out_ = std::fopen(file_.c_str(), "ab");
+  }
+  if (!out_) throw InputError("", file_, "cannot open for appending");
+}
+
+RecordWriter::~RecordWriter() {
+  if (out_) std::fclose(out_);
+}
+
+void RecordWriter::append(const std::vector<Record>& point_records) {
+  const std::string line = records_line(point_records);
+  if (std::fwrite(line.data(), 1, line.size(), out_) != line.size() || std::fflush(out_) != 0)
+    throw InputError("", file_, "cannot write (disk full?)");
+}
+
+}  // namespace tailsim

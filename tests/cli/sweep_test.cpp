@@ -1,0 +1,171 @@
+// Sweeps users can trust: records.jsonl per point, --resume after an interruption, --shard and merge, and
+// `tailsim check` with its verdicts, exit codes and JUnit XML.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "sim/scenario/json_reader.hpp"
+#include "tests/helpers.hpp"
+
+namespace tailsim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kScenario = std::string(TAILSIM_SOURCE_DIR) + "/scenarios/textbook/tail_at_scale.json";
+const std::string kSmall = kScenario + " --set steps=4000 --quiet";
+
+int lines_in(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
+
+}  // namespace
+
+TEST_CASE("--out writes one records.jsonl line per point and the same results for any thread count") {
+  const fs::path dir = test::temp_dir("records");
+  REQUIRE(test::run_cli("run " + kSmall + " --threads 1 --out " + (dir / "a").string()).exit_code == 0);
+  REQUIRE(test::run_cli("run " + kSmall + " --threads 2 --out " + (dir / "b").string()).exit_code == 0);
+  const std::string log = test::read_file(dir / "a" / "records.jsonl");
+  CHECK(lines_in(log) == 1 + 7);  // the header and 7 points
+  const Json header = Json::parse(log.substr(0, log.find('\n')));
+  CHECK(header["scenario"] == "tail-at-scale");
+  CHECK(header["points"] == 7);
+  CHECK(test::read_file(dir / "a" / "results.json") == test::read_file(dir / "b" / "results.json"));
+  CHECK(test::read_file(dir / "a" / "results.csv") == test::read_file(dir / "b" / "results.csv"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("--resume completes an interrupted sweep, repeating nothing, with the bytes of an uninterrupted run") {
+  const fs::path dir = test::temp_dir("resume");
+  const std::string full = (dir / "full").string(), cut = (dir / "cut").string(), killed = (dir / "killed").string();
+  REQUIRE(test::run_cli("run " + kSmall + " --out " + full).exit_code == 0);
+
+  // An interruption while the fourth point's line was being written: three points and half a line.
+  fs::create_directories(cut);
+  const std::string log = test::read_file(fs::path(full) / "records.jsonl");
+  std::size_t end = 0;
+  for (int line = 0; line < 4; ++line) end = log.find('\n', end) + 1;
+  const std::size_t half = end + (log.find('\n', end) - end) / 2;
+  std::ofstream(fs::path(cut) / "records.jsonl", std::ios::binary) << log.substr(0, half);
+  const test::CommandResult resumed = test::run_cli("run " + kSmall + " --out " + cut + " --resume --log-level info");
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(resumed.err.find("resuming: 3 of 7 points already complete") != std::string::npos);
+  CHECK(lines_in(test::read_file(fs::path(cut) / "records.jsonl")) == 1 + 7);
+  CHECK(test::read_file(fs::path(cut) / "results.json") == test::read_file(fs::path(full) / "results.json"));
+  CHECK(test::read_file(fs::path(cut) / "results.csv") == test::read_file(fs::path(full) / "results.csv"));
+
+  // A real kill: SIGKILL part-way through a longer run, then --resume, against an uninterrupted run.
+  const std::string longer = kScenario + " --set steps=300000 --quiet --threads 1";
+  test::run_cli("run " + longer + " --out " + killed + " & pid=$!; sleep 0.7; kill -9 $pid; wait $pid");
+  const int done_before = lines_in(test::read_file(fs::path(killed) / "records.jsonl")) - 1;
+  INFO("points complete when killed: " << done_before);
+  CHECK(done_before < 7);
+  REQUIRE(test::run_cli("run " + longer + " --out " + killed + " --resume").exit_code == 0);
+  REQUIRE(test::run_cli("run " + longer + " --out " + full).exit_code == 0);
+  CHECK(test::read_file(fs::path(killed) / "results.json") == test::read_file(fs::path(full) / "results.json"));
+
+  // Resuming into a folder of another run is refused.
+  const test::CommandResult other = test::run_cli("run " + kSmall + " --set seed=8 --out " + full + " --resume");
+  CHECK(other.exit_code == 2);
+  CHECK(other.err.find("cannot resume: the folder holds results of another run") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("shards merged give the bytes of a single run; bad shard specs and mismatched merges exit 2") {
+  const fs::path dir = test::temp_dir("shards");
+  const std::string one = (dir / "one").string(), merged = (dir / "merged").string();
+  REQUIRE(test::run_cli("run " + kSmall + " --out " + one).exit_code == 0);
+  for (const char* s : {"1/3", "2/3", "3/3"})
+    REQUIRE(test::run_cli("run " + kSmall + " --shard " + s + " --out " + (dir / ("s" + std::string(1, s[0]))).string())
+                .exit_code == 0);
+  const std::string shards = (dir / "s1").string() + " " + (dir / "s2").string() + " " + (dir / "s3").string();
+  REQUIRE(test::run_cli("merge " + shards + " --out " + merged).exit_code == 0);
+  CHECK(test::read_file(fs::path(merged) / "results.json") == test::read_file(fs::path(one) / "results.json"));
+  CHECK(test::read_file(fs::path(merged) / "results.csv") == test::read_file(fs::path(one) / "results.csv"));
+
+  for (const char* bad : {"3/2", "0/2", "1/0", "a/b", "2"}) {
+    const test::CommandResult r = test::run_cli("run " + kSmall + " --shard " + bad);
+    INFO(bad);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--shard: expected I/N") != std::string::npos);
+  }
+  const test::CommandResult missing = test::run_cli("merge " + (dir / "s1").string() + " --out " + (dir / "m2").string());
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.err.find("points are in none of the folders") != std::string::npos);
+  REQUIRE(test::run_cli("run " + kSmall + " --set steps=3000 --shard 2/3 --out " + (dir / "other").string()).exit_code == 0);
+  const test::CommandResult mixed = test::run_cli("merge " + (dir / "s1").string() + " " + (dir / "other").string() + " " +
+                                                  (dir / "s3").string() + " --out " + (dir / "m3").string());
+  CHECK(mixed.exit_code == 2);
+  CHECK(mixed.err.find("comes from another scenario or other settings") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "m3" / "results.json"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("check prints a verdict per expectation, writes JUnit XML and exits 1 on a regression") {
+  const fs::path dir = test::temp_dir("check");
+  const std::string suite = std::string(TAILSIM_SOURCE_DIR) + "/scenarios/regression/backup_k256.json";
+  const test::CommandResult ok = test::run_cli("check " + suite + " --junit " + (dir / "ok.xml").string());
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("PASS  speedup of 1 backup over 0 backups") != std::string::npos);
+  CHECK(ok.out.find("ok: 6 passed, 0 failed") != std::string::npos);
+  const std::string xml = test::read_file(dir / "ok.xml");
+  CHECK(xml.find("<testsuites name=\"tailsim check\" tests=\"6\" failures=\"0\">") != std::string::npos);
+
+  // A broken backup that ignores its copies (one attempt, as --set copies=1 makes it) is caught.
+  const test::CommandResult broken =
+      test::run_cli("check " + suite + " --set policies.1.copies=1 --junit " + (dir / "broken.xml").string());
+  CHECK(broken.exit_code == 1);
+  CHECK(broken.out.find("FAIL  speedup of 1 backup over 0 backups: speedup = 1;") != std::string::npos);
+  CHECK(broken.out.find("FAILED: 4 passed, 2 failed") != std::string::npos);
+  const std::string bxml = test::read_file(dir / "broken.xml");
+  CHECK(bxml.find("failures=\"2\"") != std::string::npos);
+  CHECK(bxml.find("<failure message=\"speedup = 1;") != std::string::npos);
+  // Well-formed XML, where a parser is at hand (tools/setup installs python3).
+  if (std::system("python3 -c 'import xml.dom.minidom' 2>/dev/null") == 0)
+    CHECK(std::system(("python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' " + (dir / "broken.xml").string())
+                          .c_str()) == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("bad expectations are input errors (exit 2) found before any run, also by validate") {
+  auto with_expect = [](const std::string& expect) {
+    return test::write_temp("expect.json", R"({"steps": 100, "cluster": {"gpus": 4, "gpu": "h100-sxm"},
+      "workload": {"type": "bsp", "compute": {"type": "exponential", "rate": 1}},
+      "policies": [{"type": "none"}, {"type": "backup", "copies": 2}],
+      "sweep": {"cluster.gpus": [1, 4]}, "expect": [)" + expect + "]}");
+  };
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"metric": "step_time.mena", "value": 1})",
+       "/expect/0/metric: unknown value 'step_time.mena' (did you mean 'step_time.mean'?); valid: step_time.mean"},
+      {R"({"where": {"cluster.gpus": 3}, "metric": "step_time.mean", "value": 1})",
+       "/expect/0/where: matches no point of the scenario (cluster.gpus=3; 2 points)"},
+      {R"({"where": {"policy": "spec"}, "metric": "step_time.mean", "value": 1})",
+       "/expect/0/where: matches no point of the scenario (policy=spec"},
+      {R"({"metric": "speedup", "baseline": "none", "policy": "backup3", "min": 1})",
+       "/expect/0: speedup: no policy labelled 'backup3' (policies: none, backup)"},
+      {R"({"metric": "step_time.mean"})", "/expect/0: expected a bound"},
+      {R"({"metric": "step_time.mean", "value": 1, "rel_tol": -1})", "/expect/0/rel_tol: expected a number >= 0"},
+      {R"({"metric": "step_time.mean", "value": 1, "tolerance": 1})", "/expect/0: unknown key 'tolerance'"}};
+  for (const auto& [expect, message] : cases) {
+    const std::string file = with_expect(expect);
+    for (const char* verb : {"check ", "validate ", "run "}) {
+      const test::CommandResult r = test::run_cli(verb + file);
+      INFO(verb << expect << " -> " << r.err);
+      CHECK(r.exit_code == 2);
+      CHECK(r.err.find(message) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("--progress always draws a bar with rate and ETA on stderr; never prints nothing") {
+  const test::CommandResult bar = test::run_cli("run " + kSmall + " --progress always --threads 1");
+  CHECK(bar.exit_code == 0);
+  CHECK(bar.err.find("tail-at-scale [") != std::string::npos);
+  CHECK(bar.err.find("28/28 units") != std::string::npos);  // 7 points x 4 replications
+  CHECK(bar.err.find("ETA") != std::string::npos);
+  const test::CommandResult quiet = test::run_cli("run " + kSmall + " --progress never");
+  CHECK(quiet.err.empty());
+  CHECK(test::run_cli("run " + kSmall + " --progress sometimes").exit_code == 2);
+}
+
+}  // namespace tailsim
