@@ -16,6 +16,7 @@
 #include "sim/cluster/cluster.hpp"
 #include "sim/cost/cost_model.hpp"
 #include "sim/policy/policy.hpp"
+#include "sim/cli/cost_verb.hpp"
 #include "sim/cli/progress.hpp"
 #include "sim/report/records.hpp"
 #include "sim/report/report.hpp"
@@ -44,6 +45,7 @@ usage:
   tailsim check SCENARIO.json|DIR... [--junit FILE] [--threads N]
   tailsim validate SCENARIO.json...
   tailsim list [policies|distributions|workloads|routers|cost-models|gpus|models|clusters]
+  tailsim cost --gpu NAME --model NAME [--tokens 1,8,64,512] [--format table|csv] [--table FILE] [--cost JSON]
 
 Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error.
 )";
@@ -135,7 +137,7 @@ void write_results(const std::string& dir, const RunResults& results, const Repo
 
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
-int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, Distributor* dist) {
   po::options_description opts("run options");
   std::vector<std::string> positional;
   ScenarioOptions so;
@@ -183,8 +185,12 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   check_expectations_match(sc, models, parse_expectations(sc));
   RunOptions options(threads);
   if (!shard.empty()) options.run_point = shard_points(shard, sc.points.size());
+  // Under MPI, rank 0 alone writes (records, results, stdout) and tells the others which points to run.
+  const bool distributed = dist && dist->size() > 1;
+  const bool writes = !distributed || dist->rank() == 0;
+  options.distributor = dist;
   std::unique_ptr<RecordWriter> writer;
-  if (!out_dir.empty()) {
+  if (!out_dir.empty() && writes) {
     prepare_output_dir(out_dir, "--out");
     writer = std::make_unique<RecordWriter>(out_dir, records_header(sc, shard), resume);
     if (options.run_point.empty()) options.run_point.assign(sc.points.size(), true);
@@ -192,12 +198,19 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
     options.on_point = [&](const std::vector<Record>& records) { writer->append(records); };
     if (resume) spdlog::info("resuming: {} of {} points already complete", writer->completed().size(), sc.points.size());
   }
-  spdlog::info("{}: {} points x {} replications, {} threads", sc.name, sc.points.size(), sc.replications, threads);
+  if (distributed) {
+    std::string mask(options.run_point.begin(), options.run_point.end());  // bools as bytes 0 and 1
+    dist->broadcast(mask);
+    options.run_point.assign(mask.begin(), mask.end());
+  }
+  spdlog::info("{}: {} points x {} replications, {} threads{}", sc.name, sc.points.size(), sc.replications, threads,
+               distributed ? " per rank, " + std::to_string(dist->size()) + " ranks" : "");
 
-  Progress bar(err, progress_mode, sc.name);
+  Progress bar(err, writes ? progress_mode : Progress::Mode::kOff, sc.name);
   options.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
   RunResults results = run_scenario(sc, models, options);
   bar.finish();
+  if (!writes) return 0;
   if (writer) {
     for (const auto& [point, records] : writer->completed())
       results.records.insert(results.records.end(), records.begin(), records.end());
@@ -283,7 +296,7 @@ int verb_merge(const std::vector<std::string>& args, std::ostream& out) {
 
 }  // namespace
 
-int cli_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
+int cli_main(int argc, char** argv, std::ostream& out, std::ostream& err, Distributor* dist) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     out << kUsage;
@@ -291,11 +304,12 @@ int cli_main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   const std::string verb = args[0];
   args.erase(args.begin());
-  if (verb == "run") return verb_run(args, out, err);
+  if (verb == "run") return verb_run(args, out, err, dist);
   if (verb == "merge") return verb_merge(args, out);
   if (verb == "check") return verb_check(args, out, err);
   if (verb == "validate") return verb_validate(args, out);
   if (verb == "list") return verb_list(args, out);
+  if (verb == "cost") return verb_cost(args, out);
   const std::vector<std::string> verbs = {"run", "merge", "check", "validate", "list", "cost"};
   const std::string hint = closest_match(verb, verbs);
   throw InputError("", "", "unknown command '" + verb + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +

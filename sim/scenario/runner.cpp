@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <stdexcept>
 #include <chrono>
 #include <exception>
 #include <mutex>
@@ -31,6 +33,58 @@ struct UnitResult {
   std::vector<PolicyTally> tallies;
   double wall_seconds = 0;
 };
+
+// Binary form of unit results for another process of the same binary (same endianness and layout).
+template <class T>
+void put(std::string& out, const T& v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <class T>
+T take(const std::string& in, std::size_t& pos) {
+  if (pos + sizeof(T) > in.size()) throw std::runtime_error("truncated unit results from another rank");
+  T v;
+  std::memcpy(&v, in.data() + pos, sizeof v);
+  pos += sizeof v;
+  return v;
+}
+
+void serialize_unit(std::string& out, std::size_t index, const UnitResult& u) {
+  put(out, static_cast<std::uint64_t>(index));
+  put(out, u.wall_seconds);
+  put(out, static_cast<std::uint64_t>(u.tallies.size()));
+  for (const PolicyTally& t : u.tallies) {
+    put(out, static_cast<std::uint64_t>(t.step_ns.size()));
+    out.append(reinterpret_cast<const char*>(t.step_ns.data()), t.step_ns.size() * sizeof(SimTime));
+    for (const double v : {t.gpu_time_s, t.busy_s, t.extra_s, t.moe.load_imbalance_sum, t.moe.compute_s,
+                           t.moe.communication_s, t.moe.wait_s, t.moe.bytes_moved})
+      put(out, v);
+    put(out, t.events);
+    put(out, t.moe.layer_steps);
+  }
+}
+
+void deserialize_units(const std::string& in, std::vector<UnitResult>& results) {
+  std::size_t pos = 0;
+  while (pos < in.size()) {
+    const auto index = take<std::uint64_t>(in, pos);
+    if (index >= results.size()) throw std::runtime_error("unit index out of range from another rank");
+    UnitResult& u = results[index];
+    u.wall_seconds = take<double>(in, pos);
+    u.tallies.resize(take<std::uint64_t>(in, pos));
+    for (PolicyTally& t : u.tallies) {
+      t.step_ns.resize(take<std::uint64_t>(in, pos));
+      const std::size_t bytes = t.step_ns.size() * sizeof(SimTime);
+      if (pos + bytes > in.size()) throw std::runtime_error("truncated unit results from another rank");
+      std::memcpy(t.step_ns.data(), in.data() + pos, bytes);
+      pos += bytes;
+      for (double* v : {&t.gpu_time_s, &t.busy_s, &t.extra_s, &t.moe.load_imbalance_sum, &t.moe.compute_s,
+                        &t.moe.communication_s, &t.moe.wait_s, &t.moe.bytes_moved})
+        *v = take<double>(in, pos);
+      t.events = take<std::uint64_t>(in, pos);
+      t.moe.layer_steps = take<std::int64_t>(in, pos);
+    }
+  }
+}
 
 }  // namespace
 
@@ -109,13 +163,23 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
   std::vector<std::atomic<std::int64_t>> remaining(sc.points.size());
   for (std::size_t p = 0; p < sc.points.size(); ++p) remaining[p] = runs(p) ? sc.replications : 0;
   std::vector<std::vector<Record>> records(sc.points.size());
+  // With a distributor this process runs its share of the units; points are merged after the gather.
+  Distributor* const dist = options.distributor && options.distributor->size() > 1 ? options.distributor : nullptr;
+  std::vector<std::size_t> mine;
+  for (std::size_t i = 0; i < units.size(); ++i)
+    if (!dist || static_cast<int>(i % static_cast<std::size_t>(dist->size())) == dist->rank()) mine.push_back(i);
+  const auto finish_point = [&](std::size_t p) {
+    records[p] = point_records(sc, p, models[p],
+                               std::span<UnitResult>(results).subspan(first_unit[p], static_cast<std::size_t>(sc.replications)));
+  };
   std::atomic<std::size_t> next{0};
   std::size_t done = 0;
   std::exception_ptr error;
   std::mutex mutex;  // guards error, done and the callbacks
   auto worker = [&] {
-    for (std::size_t i = next++; i < units.size(); i = next++) {
+    for (std::size_t m = next++; m < mine.size(); m = next++) {
       try {
+        const std::size_t i = mine[m];
         const Unit& u = units[i];
         const auto t0 = std::chrono::steady_clock::now();
         RunRequest req;
@@ -129,24 +193,22 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
         spdlog::debug("point {} replication {}: {} steps in {:.3f} s", u.point, u.replication, u.steps,
                       results[i].wall_seconds);
         // The thread that finishes a point's last replication merges the point.
-        if (--remaining[u.point] == 0) {
-          records[u.point] = point_records(
-              sc, u.point, models[u.point],
-              std::span<UnitResult>(results).subspan(first_unit[u.point], static_cast<std::size_t>(sc.replications)));
+        if (!dist && --remaining[u.point] == 0) {
+          finish_point(u.point);
           std::lock_guard<std::mutex> lock(mutex);
           if (options.on_point && !error) options.on_point(records[u.point]);
         }
         std::lock_guard<std::mutex> lock(mutex);
         ++done;
-        if (options.on_progress && !error) options.on_progress(done, units.size());
+        if (options.on_progress && !error) options.on_progress(done, mine.size());
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!error) error = std::current_exception();
-        next = units.size();
+        next = mine.size();
       }
     }
   };
-  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(units.size())));
+  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(mine.size())));
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
@@ -154,6 +216,18 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
   if (error) std::rethrow_exception(error);
 
   RunResults out = results_header(sc);
+  if (dist) {
+    std::string bytes;
+    for (const std::size_t i : mine) serialize_unit(bytes, i, results[i]);
+    const std::vector<std::string> all = dist->gather(bytes);
+    if (dist->rank() != 0) return out;
+    for (std::size_t r = 1; r < all.size(); ++r) deserialize_units(all[r], results);
+    for (std::size_t p = 0; p < sc.points.size(); ++p) {
+      if (!runs(p)) continue;
+      finish_point(p);
+      if (options.on_point) options.on_point(records[p]);
+    }
+  }
   for (std::vector<Record>& point : records)
     for (Record& rec : point) out.records.push_back(std::move(rec));
   assemble_results(out);

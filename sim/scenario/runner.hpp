@@ -43,6 +43,20 @@ struct RunResults {
   double wall_seconds = 0;      // whole run
 };
 
+// Spreads a run's (point, replication) units over processes (MPI ranks): rank r runs the units u with
+// u % size == r; rank 0 gathers every unit's tallies, merges them in the fixed order and reports, so its
+// results are byte-identical to a one-process run. The other ranks return no records.
+class Distributor {
+ public:
+  virtual ~Distributor() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Rank 0's bytes to every rank.
+  virtual void broadcast(std::string& bytes) = 0;
+  // Every rank's bytes to rank 0 (in rank order; empty elsewhere).
+  virtual std::vector<std::string> gather(const std::string& bytes) = 0;
+};
+
 struct RunOptions {
   explicit RunOptions(int thread_count = 1) : threads(thread_count) {}
   int threads = 1;
@@ -53,6 +67,7 @@ struct RunOptions {
   std::function<void(const std::vector<Record>&)> on_point;
   // Called after every (point, replication) unit, one call at a time: units done and in all.
   std::function<void(std::size_t, std::size_t)> on_progress;
+  Distributor* distributor = nullptr;  // null: this process runs every unit
 };
 
 // Runs the selected points and returns their records, assembled (see assemble_results).

@@ -2,9 +2,8 @@
 // outputs, and bit-identical results for any thread count.
 #include <doctest/doctest.h>
 
-#include <set>
-
 #include <filesystem>
+#include <set>
 
 #include "tests/helpers.hpp"
 

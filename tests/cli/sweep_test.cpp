@@ -101,6 +101,36 @@ TEST_CASE("shards merged give the bytes of a single run; bad shard specs and mis
   fs::remove_all(dir);
 }
 
+TEST_CASE("mpirun -n 2 splits the units over ranks and rank 0 writes the bytes of a one-process run") {
+  if (test::run_cli("--version").out.find("mpi: enabled") == std::string::npos) {
+    MESSAGE("skipped: this tailsim was built without MPI (apt-get install libopenmpi-dev, then rebuild)");
+    return;
+  }
+  // --allow-run-as-root: CI runs as root; harmless otherwise.
+  const std::string mpirun = "timeout 120 mpirun --allow-run-as-root --oversubscribe -n 2 ";
+  if (std::system((mpirun + "true >/dev/null 2>&1").c_str()) != 0) {
+    MESSAGE("skipped: mpirun is missing or cannot start two processes here");
+    return;
+  }
+  const fs::path dir = test::temp_dir("mpi");
+  const std::string one = (dir / "one").string(), two = (dir / "two").string();
+  REQUIRE(test::run_cli("run " + kSmall + " --out " + one).exit_code == 0);
+  const std::string cmd = mpirun + TAILSIM_BINARY + " run " + kSmall + " --threads 1 --log-level info --out " + two +
+                          " 2>" + (dir / "err").string();
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  CHECK(test::read_file(dir / "err").find("1 threads per rank, 2 ranks") != std::string::npos);
+  CHECK(test::read_file(fs::path(two) / "results.json") == test::read_file(fs::path(one) / "results.json"));
+  CHECK(test::read_file(fs::path(two) / "results.csv") == test::read_file(fs::path(one) / "results.csv"));
+  // Bad input fails on every rank alike: exit 2, one message.
+  const std::string bad = mpirun + TAILSIM_BINARY + " run " + kSmall + " --set stepz=1 2>" + (dir / "bad").string();
+  const int status = std::system(bad.c_str());
+  CHECK(WEXITSTATUS(status) == 2);
+  const std::string message = test::read_file(dir / "bad");
+  CHECK(message.find("unknown key 'stepz'") != std::string::npos);
+  CHECK(message.find("unknown key 'stepz'") == message.rfind("unknown key 'stepz'"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("check prints a verdict per expectation, writes JUnit XML and exits 1 on a regression") {
   const fs::path dir = test::temp_dir("check");
   const std::string suite = std::string(TAILSIM_SOURCE_DIR) + "/scenarios/regression/backup_k256.json";
