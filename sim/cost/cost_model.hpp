@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,6 +47,11 @@ struct CostContext {
   GpuSpec gpu;
   ExpertShape shape;
 };
+
+struct ProfileTable;
+// The expert shape a table was measured for, from its '# hidden:' and '# intermediate:' metadata (nullopt when
+// either is absent), '# gated:' (default true) and '# dtype:' (default `default_dtype`).
+std::optional<ExpertShape> measured_shape(const ProfileTable& table, const std::string& default_dtype);
 
 using CostModelRegistry = Registry<CostModel, const CostContext&>;
 const CostModelRegistry& cost_model_registry();

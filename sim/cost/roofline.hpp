@@ -12,7 +12,9 @@
 // activated expert's weights stream once, and the fixed overhead is paid once:
 //   grouped = grouped_overhead + sum over GEMMs of max(compute of all tiles, all bytes / bandwidth) + activation
 // so a group with one activated expert costs exactly expert_time_s of its tokens (when grouped_overhead equals
-// overhead, the default).
+// overhead, the default). The defaults describe a chain of cuBLAS expert GEMMs (the per-expert tables); a fused
+// MoE module has a larger fixed part: vLLM 0.19's on H100 is ~47 us + one expert's weights at ~3.0 TB/s per
+// activated expert (models/h100-sxm/qwen3.6-35b-a3b_fused_moe.csv, tests/cost/grouped_test.cpp).
 #pragma once
 #include <cstdint>
 #include <span>
@@ -98,7 +100,7 @@ ErrorStats table_error(const CostModel& model, const ProfileTable& table);
 // piecewise linear in (1/peak, 1/bandwidth, overhead); the fit tries the compute/memory assignment of every
 // machine balance on a log grid, solves each exactly with its active bounds, and keeps the best.
 struct RooflineFit {
-  RooflineParams params;  // grouped_overhead_s = overhead_s
+  RooflineParams params;  // grouped_overhead_s = overhead_s (the factory may override it and rescale the peak)
   ErrorStats error;       // of the fitted model on the table
   double rms_relative = 0;
 };
@@ -106,7 +108,8 @@ RooflineFit fit_roofline(const ProfileTable& table, const ExpertShape& table_sha
                          std::int64_t tile_m, std::int64_t tile_n);
 
 // A roofline with fitted parameters, applied to the context's expert shape (the parameters describe the GPU,
-// so a table measured for one shape predicts others).
+// so a table measured for one shape predicts others; for another dtype the `fitted` factory scales peak_flops
+// by the ratio of the two dtypes' datasheet peaks).
 class FittedCostModel final : public CostModel {
  public:
   FittedCostModel(const ExpertShape& shape, RooflineFit fit, std::string table_file);
