@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sim/cli/verbs.hpp"
+#include "sim/engine/time.hpp"
 #ifdef TAILSIM_HAVE_MPI
 #include "sim/mpi/mpi_distributor.hpp"
 #endif
@@ -39,6 +40,9 @@ int run(int argc, char** argv, tailsim::Distributor* dist) {
     return 2;
   } catch (const po::error& e) {
     if (report_input_errors) std::cerr << "tailsim: error: " << e.what() << " (see tailsim --help)\n";
+    return 2;
+  } catch (const tailsim::ClockOverflow& e) {
+    std::cerr << "tailsim: error: " << e.what() << '\n';
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "tailsim: internal error: " << e.what() << '\n';

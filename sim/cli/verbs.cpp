@@ -20,6 +20,7 @@
 #include "sim/cli/progress.hpp"
 #include "sim/report/records.hpp"
 #include "sim/report/report.hpp"
+#include "sim/report/trace.hpp"
 #include "sim/scenario/configs.hpp"
 #include "sim/scenario/error.hpp"
 #include "sim/scenario/expect.hpp"
@@ -141,7 +142,8 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   po::options_description opts("run options");
   std::vector<std::string> positional;
   ScenarioOptions so;
-  std::string out_dir, format = "table", log_level = "warn", shard, progress = "auto";
+  std::string out_dir, format = "table", log_level = "warn", shard, progress = "auto", trace_file;
+  std::int64_t trace_steps = 10;
   int threads = 0;
   std::uint64_t seed = 0;
   std::int64_t replications = 0;
@@ -152,6 +154,8 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
       ("out", po::value(&out_dir), "write records.jsonl (per point, as it completes), results.json and results.csv to DIR")
       ("resume", po::bool_switch(), "skip the points already complete in --out DIR")
       ("shard", po::value(&shard), "run only shard I/N of the points (join the shards with tailsim merge)")
+      ("trace", po::value(&trace_file), "write the first --trace-steps steps of every point as a Chrome/Perfetto trace")
+      ("trace-steps", po::value(&trace_steps), "steps in the trace (default 10)")
       ("threads", po::value(&threads), "worker threads (default: all cores); results do not depend on it")
       ("seed", po::value(&seed), "override the scenario's seed")
       ("replications", po::value(&replications), "override the scenario's replications")
@@ -205,6 +209,10 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   spdlog::info("{}: {} points x {} replications, {} threads{}", sc.name, sc.points.size(), sc.replications, threads,
                distributed ? " per rank, " + std::to_string(dist->size()) + " ranks" : "");
+
+  // The trace re-simulates the first steps of replication 0 of every point on the run's own draws; written
+  // first, so a bad path or an oversized trace fails before a long run.
+  if (!trace_file.empty() && writes) write_trace(sc, models, trace_file, trace_steps);
 
   Progress bar(err, writes ? progress_mode : Progress::Mode::kOff, sc.name);
   options.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };

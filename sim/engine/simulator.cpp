@@ -20,6 +20,8 @@ EventId Simulator::schedule_at(SimTime time, std::uint32_t target, std::uint32_t
 
 EventId Simulator::schedule_in(SimTime delay, std::uint32_t target, std::uint32_t kind, std::int64_t arg) {
   if (delay < 0) throw std::logic_error("Simulator: negative delay");
+  if (delay > kMaxSimTime - now_)
+    throw ClockOverflow("simulated time would pass about 73 years (the integer clock's range); use fewer steps");
   return schedule_at(now_ + delay, target, kind, arg);
 }
 

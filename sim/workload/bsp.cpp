@@ -8,6 +8,7 @@
 #include "sim/cluster/components.hpp"
 #include "sim/engine/rng.hpp"
 #include "sim/engine/simulator.hpp"
+#include "sim/report/trace.hpp"
 
 namespace tailsim {
 
@@ -71,9 +72,10 @@ class BspEventRun final : public EventHandler, public GpuListener {
   enum Kind : std::uint32_t { kStepStart, kRelease, kLaunchBackups };
 
   BspEventRun(const BspSetup& setup, const Policy& policy, BspDraws& draws, int attempts, std::int64_t steps,
-              PolicyTally& tally)
+              PolicyTally& tally, TraceSink* trace)
       : setup_(setup), policy_(policy), draws_(draws), attempts_(attempts), steps_(steps), tally_(tally),
-        self_(sim_.add_handler(this)), gpus_(sim_, setup.gpus, *this), barrier_(sim_, self_, kRelease) {
+        self_(sim_.add_handler(this)), gpus_(sim_, setup.gpus, *this), barrier_(sim_, self_, kRelease),
+        trace_(trace) {
     const auto k = static_cast<std::size_t>(setup.gpus);
     for (int a = 0; a < attempts; ++a) {
       keys_[a].resize(k);
@@ -82,6 +84,11 @@ class BspEventRun final : public EventHandler, public GpuListener {
     scratch_.resize(k);
     finish_ns_.resize(k);
     launched_at_.resize(k * kMaxAttempts);
+    if (trace_) {
+      step_track_ = trace_->add_track("steps");
+      gpu_track_ = trace_->add_gpu_tracks(setup.groups);
+      winner_.resize(k);
+    }
   }
 
   void run() {
@@ -98,7 +105,7 @@ class BspEventRun final : public EventHandler, public GpuListener {
     }
   }
 
-  void on_task_done(Simulator& sim, std::int64_t gpu, int) override {
+  void on_task_done(Simulator& sim, std::int64_t gpu, int attempt) override {
     const SimTime rel = sim.now() - step_start_;
     finish_ns_[gpu] = rel;
     finished_.push_back(rel);
@@ -107,6 +114,10 @@ class BspEventRun final : public EventHandler, public GpuListener {
         launch_event_ = sim.schedule_at(step_start_ + *at, self_, kLaunchBackups);
     }
     barrier_.arrive();
+    if (trace_) {
+      winner_[gpu] = attempt;
+      if (barrier_.arrived() == quorum_) straggler_ = gpu;  // this arrival releases the barrier
+    }
   }
 
  private:
@@ -132,7 +143,8 @@ class BspEventRun final : public EventHandler, public GpuListener {
       }
       for (int a = policy_.attempts_at_start(); a < kMaxAttempts; ++a) launched_at_[k * kMaxAttempts + a] = -1;
     }
-    barrier_.arm(policy_.barrier_quorum(setup_.gpus));
+    quorum_ = policy_.barrier_quorum(setup_.gpus);
+    barrier_.arm(quorum_);
   }
 
   void launch_backups(Simulator& sim) {
@@ -157,7 +169,34 @@ class BspEventRun final : public EventHandler, public GpuListener {
         if (const SimTime at = launched_at_[k * kMaxAttempts + a]; at >= 0) extra += end - at;
     }
     tally_.add_step(step, setup_.gpus, static_cast<double>(busy) * 1e-9, static_cast<double>(extra) * 1e-9);
+    if (trace_) trace_step(step);
     if (++step_index_ < steps_) sim.schedule_in(0, self_, kStepStart);
+  }
+
+  // Every attempt (a cancelled one until its task ends), each GPU's wait for the release, and the step.
+  void trace_step(SimTime step) {
+    for (std::int64_t k = 0; k < setup_.gpus; ++k) {
+      const bool dropped = finish_ns_[k] < 0;
+      const SimTime end = dropped ? step : finish_ns_[k];
+      for (int a = 0; a < attempts_; ++a) {
+        const SimTime at = launched_at_[k * kMaxAttempts + a];
+        if (at < 0) continue;
+        const bool straggler = k == straggler_ && a == winner_[k];
+        TraceArgs args;
+        args.add("step", step_index_).add("attempt", a);
+        if (a > 0) args.add("runs_on", "a spare healthy GPU");
+        if (straggler) args.flag("straggler");
+        if (dropped) args.flag("dropped");
+        const char* mark = straggler ? " (straggler)" : dropped ? " (dropped)" : "";
+        const SimTime stop = std::min(end, at + times_[a][k]);
+        trace_->slice(gpu_track_ + k, std::string(a == 0 ? "compute" : "backup") + mark, step_start_ + at,
+                      step_start_ + stop, args);
+      }
+      trace_->slice(gpu_track_ + k, "barrier wait", step_start_ + end, step_start_ + step,
+                    TraceArgs().add("step", step_index_));
+    }
+    trace_->slice(step_track_, "step " + std::to_string(step_index_), step_start_, step_start_ + step,
+                  TraceArgs().add("step", step_index_).add("straggler_gpu", straggler_).add("step_ns", step));
   }
 
   BspSetup setup_;
@@ -179,6 +218,11 @@ class BspEventRun final : public EventHandler, public GpuListener {
   std::optional<EventId> launch_event_;
   SimTime step_start_ = 0;
   std::int64_t step_index_ = 0;
+  std::int64_t quorum_ = 0;
+  TraceSink* trace_;  // null unless tracing
+  std::int64_t step_track_ = 0, gpu_track_ = 0;
+  std::vector<int> winner_;      // tracing: per GPU, the attempt that finished first
+  std::int64_t straggler_ = -1;  // tracing: the GPU whose arrival released the barrier
 };
 
 }  // namespace
@@ -206,7 +250,8 @@ void BspWorkload::check_policy(const Policy& policy) const {
 }
 
 std::vector<PolicyTally> BspWorkload::run(const RunRequest& request) const {
-  return engine_ == BspEngine::kFast ? run_fast(request) : run_events(request);
+  // A trace needs every attempt's times: the event path has them, and agrees with the fast path step by step.
+  return engine_ == BspEngine::kFast && !request.trace ? run_fast(request) : run_events(request);
 }
 
 std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
@@ -262,7 +307,8 @@ std::vector<PolicyTally> BspWorkload::run_events(const RunRequest& req) const {
   for (std::size_t p = 0; p < req.policies.size(); ++p) {
     // Each policy replays the same streams from their start: common random numbers.
     BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), true);
-    BspEventRun run(with_times, *req.policies[p], draws, attempts, req.steps, tallies[p]);
+    if (req.trace) req.trace->begin_process(req.policies[p]->label());
+    BspEventRun run(with_times, *req.policies[p], draws, attempts, req.steps, tallies[p], req.trace);
     if (req.steps > 0) run.run();
   }
   return tallies;

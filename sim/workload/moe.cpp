@@ -6,6 +6,7 @@
 #include "sim/cluster/all_to_all.hpp"
 #include "sim/engine/rng.hpp"
 #include "sim/engine/simulator.hpp"
+#include "sim/report/trace.hpp"
 #include "sim/scenario/configs.hpp"
 
 namespace tailsim {
@@ -69,7 +70,7 @@ class MoeRun final : public EventHandler {
          PolicyTally& tally)
       : c_(c), attention_s_(attention_s), shared_s_(shared_s), dense_ffn_s_(dense_ffn_s), tally_(tally),
         gpus_(c.cluster.gpus), experts_(c.model.experts),
-        noise_stream_(req.seed, "moe/noise", req.point, req.replication) {
+        noise_stream_(req.seed, "moe/noise", req.point, req.replication), trace_(req.trace) {
     RouterContext rc;
     rc.layers = c.model.moe_layers();
     rc.experts = experts_;
@@ -95,6 +96,13 @@ class MoeRun final : public EventHandler {
       saved_counts_.resize(static_cast<std::size_t>(c.model.moe_layers()) * static_cast<std::size_t>(experts_));
     dispatch_bytes_ = c.model.dtype == "fp8" ? 1.0 : 2.0;  // FP8 dispatch, BF16 combine (as DeepEP)
     self_ = sim_.add_handler(this);
+    if (trace_) {
+      const std::vector<WorkerGroup> groups = c.cluster.groups();
+      step_track_ = trace_->add_track("steps");
+      gpu_track_ = trace_->add_gpu_tracks(groups);
+      if (node_size_ > 1) nvlink_track_ = trace_->add_gpu_tracks(groups, "nvlink");
+      if (nodes_ > 1) nic_track_ = trace_->add_gpu_tracks(groups, "nic");
+    }
   }
 
   void run(std::int64_t steps) {
@@ -104,6 +112,9 @@ class MoeRun final : public EventHandler {
       sim_.run();
       const SimTime step_ns = sim_.now() - step_start_;
       tally_.add_step(step_ns, gpus_, busy_s_, 0.0);
+      if (trace_)
+        trace_->slice(step_track_, "step " + std::to_string(step_), step_start_, sim_.now(),
+                      TraceArgs().add("step", step_).add("step_ns", step_ns));
       busy_s_ = 0;
     }
     tally_.events += sim_.events_executed();
@@ -128,7 +139,7 @@ class MoeRun final : public EventHandler {
   }
 
   // A layer without experts (a dense layer, or the all-reduce): every GPU computes `seconds` x its factor.
-  void dense_layer(double seconds) {
+  void dense_layer(double seconds, int layer, bool backward) {
     draw_noise();
     double slowest = 0, sum = 0;
     for (std::int64_t g = 0; g < gpus_; ++g) {
@@ -138,6 +149,14 @@ class MoeRun final : public EventHandler {
     tally_.moe.compute_s += sum;
     tally_.moe.wait_s += slowest * static_cast<double>(gpus_) - sum;
     busy_s_ += sum;
+    if (trace_) {
+      const SimTime start = sim_.now(), end = start + seconds_to_ns(slowest);
+      for (std::int64_t g = 0; g < gpus_; ++g) {
+        const SimTime done = start + seconds_to_ns(seconds * a_.noise[g]);
+        trace_->slice(gpu_track_ + g, "dense", start, done, layer_args(layer, backward));
+        trace_->slice(gpu_track_ + g, "barrier wait", done, end, layer_args(layer, backward));
+      }
+    }
     sync_after(slowest, kLayerDone);
   }
 
@@ -170,19 +189,19 @@ class MoeRun final : public EventHandler {
     all_to_all_traffic(a_.pairs, node_size_, a_.node_pairs, a_.ports);
     double dispatch_compute_max = 0, combine_max = 0, comm_sum = 0, compute_sum = 0, moved = 0;
     for (std::int64_t g = 0; g < gpus_; ++g) {
-      const PortTraffic& port = a_.ports[g];
-      const double dispatch = all_to_all_seconds(port, hidden * dispatch_bytes_, c_.cluster.nvlink, c_.cluster.nic);
-      const double combine = all_to_all_seconds(port.reversed(), hidden * 2.0, c_.cluster.nvlink, c_.cluster.nic);
-      const double expert = a_.expert_s[g] * compute_factor * a_.noise[g];
-      dispatch_compute_max = std::max(dispatch_compute_max, dispatch + expert);
-      combine_max = std::max(combine_max, combine);
-      comm_sum += dispatch + combine;
-      compute_sum += dense_s * a_.noise[g] + expert;
-      moved += port.moved();
+      const GpuPhases ph = phases(g, compute_factor);
+      dispatch_compute_max = std::max(dispatch_compute_max, ph.dispatch + ph.expert);
+      combine_max = std::max(combine_max, ph.combine);
+      comm_sum += ph.dispatch + ph.combine;
+      compute_sum += dense_s * a_.noise[g] + ph.expert;
+      moved += a_.ports[g].moved();
     }
     const double bytes = moved * hidden * (dispatch_bytes_ + 2.0);
     const double max_tokens = max_pairs;
     const double layer_s = dense_max + dispatch_compute_max + combine_max;
+    if (trace_)
+      trace_moe_layer(c_.model.dense_layers + layer, backward, dense_s, compute_factor, dense_max,
+                      dispatch_compute_max, combine_max);
     sync_after(dense_max, kDenseDone);
     sync_after(dispatch_compute_max, kExpertsDone);
     sync_after(combine_max, kLayerDone);
@@ -194,6 +213,72 @@ class MoeRun final : public EventHandler {
     t.bytes_moved += bytes;
     t.load_imbalance_sum += total_pairs > 0 ? max_tokens / (total_pairs / k) : 1.0;
     ++t.layer_steps;
+  }
+
+  struct GpuPhases {
+    double dispatch, expert, combine;  // seconds
+  };
+  // One GPU's all-to-all and expert times in the current layer (once place() and the traffic are done).
+  GpuPhases phases(std::int64_t g, double compute_factor) const {
+    const double hidden = static_cast<double>(c_.model.hidden);
+    const PortTraffic& port = a_.ports[g];
+    return {all_to_all_seconds(port, hidden * dispatch_bytes_, c_.cluster.nvlink, c_.cluster.nic),
+            a_.expert_s[g] * compute_factor * a_.noise[g],
+            all_to_all_seconds(port.reversed(), hidden * 2.0, c_.cluster.nvlink, c_.cluster.nic)};
+  }
+
+  TraceArgs layer_args(int layer, bool backward) const {
+    TraceArgs args;
+    args.add("step", step_).add("layer", layer);
+    if (backward) args.add("pass", "backward");
+    return args;
+  }
+
+  // Every GPU's phases and waits in a layer that starts now, and its ports' transfers, from the values that
+  // time the layer. The GPUs whose experts finish last (to the nanosecond) are the layer's stragglers.
+  void trace_moe_layer(int layer, bool backward, double dense_s, double compute_factor, double dense_max,
+                       double experts_max, double combine_max) {
+    const SimTime start = sim_.now(), dispatch_at = start + seconds_to_ns(dense_max);
+    const SimTime combine_at = dispatch_at + seconds_to_ns(experts_max), end = combine_at + seconds_to_ns(combine_max);
+    const double hidden = static_cast<double>(c_.model.hidden);
+    for (std::int64_t g = 0; g < gpus_; ++g) {
+      const GpuPhases ph = phases(g, compute_factor);
+      const TraceArgs wait = layer_args(layer, backward);
+      TraceArgs args = wait;
+      args.add("expert_tokens", a_.gpu_tokens[g]);
+      // Each phase ends by the synchronisation that follows it (the maximum of the same values; the clamps
+      // only guard against a different rounding or contraction of the recomputed sums).
+      const SimTime dense_end = std::min(dispatch_at, start + seconds_to_ns(dense_s * a_.noise[g]));
+      const SimTime experts_at = dispatch_at + seconds_to_ns(ph.dispatch);
+      const SimTime experts_end = std::min(combine_at, dispatch_at + seconds_to_ns(ph.dispatch + ph.expert));
+      const SimTime combine_end = std::min(end, combine_at + seconds_to_ns(ph.combine));
+      const std::int64_t t = gpu_track_ + g;
+      trace_->slice(t, "dense", start, dense_end, args);
+      trace_->slice(t, "barrier wait", dense_end, dispatch_at, wait);
+      trace_->slice(t, "dispatch", dispatch_at, experts_at, args);
+      const char* experts = experts_end == combine_at ? "experts (straggler)" : "experts";
+      trace_->slice(t, experts, experts_at, experts_end, args);
+      trace_->slice(t, "barrier wait", experts_end, combine_at, wait);
+      trace_->slice(t, "combine", combine_at, combine_end, args);
+      trace_->slice(t, "barrier wait", combine_end, end, wait);
+      trace_ports(g, a_.ports[g], hidden * dispatch_bytes_, "dispatch", dispatch_at, wait);
+      trace_ports(g, a_.ports[g].reversed(), hidden * 2.0, "combine", combine_at, wait);
+    }
+  }
+
+  // One GPU's share of an all-to-all phase on its NVLink and NIC ports, which carry it in parallel.
+  void trace_ports(std::int64_t g, const PortTraffic& p, double bytes_per_pair, std::string_view phase,
+                   SimTime at, const TraceArgs& args) {
+    const std::pair<std::int64_t, PortTraffic> ports[] = {{nvlink_track_, {p.recv_intra, p.send_intra, 0, 0}},
+                                                          {nic_track_, {0, 0, p.recv_inter, p.send_inter}}};
+    for (const auto& [track, port] : ports) {
+      if (track < 0) continue;
+      TraceArgs a = args;
+      a.add("bytes_sent", (port.send_intra + port.send_inter) * bytes_per_pair)
+          .add("bytes_received", (port.recv_intra + port.recv_inter) * bytes_per_pair);
+      const double seconds = all_to_all_seconds(port, bytes_per_pair, c_.cluster.nvlink, c_.cluster.nic);
+      trace_->slice(track + g, phase, at, at + seconds_to_ns(seconds), a);
+    }
   }
 
   // Expert placement: K <= E gives each GPU a contiguous block of E/K experts (one grouped kernel); K > E
@@ -221,11 +306,12 @@ class MoeRun final : public EventHandler {
 
   void simulate_step() {
     const int moe_layers = c_.model.moe_layers();
-    for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer(attention_s_ + dense_ffn_s_);
+    for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer(attention_s_ + dense_ffn_s_, l, false);
     for (int l = 0; l < moe_layers; ++l) moe_layer(l, 1.0, false);
     if (c_.mode != MoeMode::kTraining) return;
     for (int l = moe_layers - 1; l >= 0; --l) moe_layer(l, c_.backward_factor, true);
-    for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer((attention_s_ + dense_ffn_s_) * c_.backward_factor);
+    for (int l = 0; l < c_.model.dense_layers; ++l)
+      dense_layer((attention_s_ + dense_ffn_s_) * c_.backward_factor, l, true);
     all_reduce();
   }
 
@@ -243,6 +329,16 @@ class MoeRun final : public EventHandler {
     tally_.moe.communication_s += seconds * k;
     busy_s_ += seconds * k;
     tally_.moe.bytes_moved += 2.0 * (k - 1.0) * params * 2.0;
+    if (trace_) {
+      const SimTime start = sim_.now(), end = start + seconds_to_ns(seconds);
+      const std::int64_t link_track = gpus_ > node_size_ ? nic_track_ : nvlink_track_;
+      const double bytes_per_gpu = 2.0 * (k - 1.0) / k * params * 2.0;
+      const TraceArgs args = TraceArgs().add("step", step_).add("bytes_sent", bytes_per_gpu);
+      for (std::int64_t g = 0; g < gpus_; ++g) {
+        trace_->slice(gpu_track_ + g, "all-reduce", start, end, args);
+        trace_->slice(link_track + g, "all-reduce", start, end, args);
+      }
+    }
     sync_after(seconds, kLayerDone);
   }
 
@@ -262,6 +358,8 @@ class MoeRun final : public EventHandler {
   std::int64_t step_ = 0;
   SimTime step_start_ = 0;
   double busy_s_ = 0;
+  TraceSink* trace_;  // null unless tracing
+  std::int64_t step_track_ = -1, gpu_track_ = -1, nvlink_track_ = -1, nic_track_ = -1;  // first track ids
 };
 
 }  // namespace
@@ -292,8 +390,10 @@ void MoeWorkload::check_policy(const Policy& policy) const {
 
 std::vector<PolicyTally> MoeWorkload::run(const RunRequest& req) const {
   std::vector<PolicyTally> tallies(req.policies.size());
-  for (PolicyTally& tally : tallies) {
+  for (std::size_t p = 0; p < tallies.size(); ++p) {
+    PolicyTally& tally = tallies[p];
     tally.step_ns.reserve(static_cast<std::size_t>(req.steps));
+    if (req.trace) req.trace->begin_process(req.policies[p]->label());
     MoeRun run(config_, attention_s_, shared_s_, dense_ffn_s_, req, tally);
     run.run(req.steps);
   }

@@ -14,12 +14,16 @@
 
 namespace tailsim {
 
+class TraceSink;
+
 struct RunRequest {
   std::uint64_t seed = 0;
   std::uint64_t point = 0;        // sweep point index (seeds the streams)
   std::uint64_t replication = 0;  // replication index (seeds the streams)
   std::int64_t steps = 0;
   std::span<const Policy* const> policies;
+  // When set, the run also records its timeline there (sim/report/trace.hpp): slower, for a few steps.
+  TraceSink* trace = nullptr;
 };
 
 // MoE metrics, summed over every layer-step of a run (zero for other workloads).

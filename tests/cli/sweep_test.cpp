@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <set>
 #include <string>
 
 #include "sim/scenario/json_reader.hpp"
@@ -185,6 +186,26 @@ TEST_CASE("bad expectations are input errors (exit 2) found before any run, also
       CHECK(r.err.find(message) != std::string::npos);
     }
   }
+}
+
+TEST_CASE("--trace writes a Perfetto timeline of the first steps; bad trace options exit 2") {
+  const fs::path dir = test::temp_dir("trace");
+  const std::string file = (dir / "trace.json").string();
+  REQUIRE(test::run_cli("run " + kSmall + " --trace " + file + " --trace-steps 3").exit_code == 0);
+  const Json trace = Json::parse(test::read_file(file));
+  std::set<std::string> names;
+  for (const Json& e : trace["traceEvents"])
+    if (e["ph"] == "X") names.insert(e["name"].get<std::string>());
+  for (const char* kind : {"compute", "compute (straggler)", "barrier wait", "step 0", "step 2"})
+    CHECK(names.count(kind) == 1);
+  CHECK(names.count("step 3") == 0);
+  const test::CommandResult zero = test::run_cli("run " + kSmall + " --trace " + file + " --trace-steps 0");
+  CHECK(zero.exit_code == 2);
+  CHECK(zero.err.find("--trace-steps") != std::string::npos);
+  const test::CommandResult nowhere = test::run_cli("run " + kSmall + " --trace /nonexistent/dir/t.json");
+  CHECK(nowhere.exit_code == 2);
+  CHECK(nowhere.err.find("/nonexistent/dir/t.json") != std::string::npos);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("--progress always draws a bar with rate and ETA on stderr; never prints nothing") {
