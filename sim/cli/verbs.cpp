@@ -1,9 +1,14 @@
 #include "sim/cli/verbs.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <filesystem>
+#include <iomanip>
 #include <map>
 #include <memory>
-#include <iomanip>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +29,7 @@
 #include "sim/scenario/configs.hpp"
 #include "sim/scenario/error.hpp"
 #include "sim/scenario/expect.hpp"
+#include "sim/scenario/limits.hpp"
 #include "sim/scenario/runner.hpp"
 #include "sim/stats/distribution.hpp"
 #include "sim/workload/routing.hpp"
@@ -35,12 +41,16 @@ namespace tailsim {
 
 namespace {
 
+constexpr int kExitTimeLimit = 124;   // as timeout(1)
+constexpr int kExitInterrupted = 130; // 128 + SIGINT
+
 constexpr const char* kUsage = R"(tailsim: a discrete-event simulator of GPU clusters (tail at scale, MoE, straggler policies)
 
 usage:
   tailsim run SCENARIO.json [--set PATH=VALUE]... [--sweep PATH=V1,V2,...]... [--out DIR [--resume]]
                             [--threads N] [--seed N] [--replications N] [--format table|json|csv]
                             [--shard I/N] [--trace FILE [--trace-steps N]] [--progress auto|always|never]
+                            [--time-limit SECONDS] [--max-memory SIZE]
                             [--quiet] [--timing] [--log-level LEVEL]
   tailsim merge DIR... --out DIR
   tailsim check SCENARIO.json|DIR... [--junit FILE] [--threads N]
@@ -48,7 +58,8 @@ usage:
   tailsim list [policies|distributions|workloads|routers|cost-models|gpus|models|clusters]
   tailsim cost --gpu NAME --model NAME [--tokens 1,8,64,512] [--format table|csv] [--table FILE] [--cost JSON]
 
-Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error.
+Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error, 124 stopped by --time-limit,
+130 interrupted (Ctrl-C); a stopped run keeps its complete points (--resume finishes it).
 )";
 
 template <class Reg>
@@ -111,6 +122,47 @@ int verb_validate(const std::vector<std::string>& files, std::ostream& out) {
   return 0;
 }
 
+// Stops a run: Ctrl-C / SIGTERM (the handler; a second signal ends the process at once) or --time-limit.
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  g_stop = true;
+  std::signal(sig, SIG_DFL);
+}
+
+// Sets g_stop after `seconds` unless cancelled first.
+class Deadline {
+ public:
+  explicit Deadline(double seconds) {
+    if (seconds <= 0) return;
+    thread_ = std::thread([this, seconds] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (!cv_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return cancelled_; })) {
+        expired_ = true;
+        g_stop = true;
+      }
+    });
+  }
+  ~Deadline() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      cancelled_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  bool expired() const { return expired_; }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool cancelled_ = false;
+  std::atomic<bool> expired_{false};
+  std::thread thread_;
+};
+
 // Shard "I/N" (1 <= I <= N): the points p with p % N == I - 1.
 std::vector<bool> shard_points(const std::string& spec, std::size_t points) {
   const std::size_t slash = spec.find('/');
@@ -144,6 +196,7 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   ScenarioOptions so;
   std::string out_dir, format = "table", log_level = "warn", shard, progress = "auto", trace_file;
   std::int64_t trace_steps = 10;
+  std::string time_limit_text, max_memory;
   int threads = 0;
   std::uint64_t seed = 0;
   std::int64_t replications = 0;
@@ -156,6 +209,8 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
       ("shard", po::value(&shard), "run only shard I/N of the points (join the shards with tailsim merge)")
       ("trace", po::value(&trace_file), "write the first --trace-steps steps of every point as a Chrome/Perfetto trace")
       ("trace-steps", po::value(&trace_steps), "steps in the trace (default 10)")
+      ("time-limit", po::value(&time_limit_text), "stop after this long (\"90\", \"30min\", \"2h\"), keeping the points complete by then")
+      ("max-memory", po::value(&max_memory), "refuse a run estimated to need more (\"8GiB\"; default: the memory available)")
       ("threads", po::value(&threads), "worker threads (default: all cores); results do not depend on it")
       ("seed", po::value(&seed), "override the scenario's seed")
       ("replications", po::value(&replications), "override the scenario's replications")
@@ -174,6 +229,15 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   if (format != "table" && format != "json" && format != "csv")
     throw InputError("", "--format", "unknown format '" + format + "'; valid: table, json, csv");
   if (vm.count("threads") && threads < 1) throw InputError("", "--threads", "expected an integer >= 1, got " + std::to_string(threads));
+  double time_limit = 0;
+  if (vm.count("time-limit")) {
+    try {
+      time_limit = parse_duration_s(time_limit_text);
+    } catch (const std::invalid_argument& e) {
+      throw InputError("", "--time-limit", e.what());
+    }
+    if (!(time_limit > 0)) throw InputError("", "--time-limit", "expected a duration > 0, got '" + time_limit_text + "'");
+  }
   const bool resume = vm["resume"].as<bool>();
   if (resume && out_dir.empty()) throw InputError("", "--resume", "needs --out DIR (the folder of the run to resume)");
   const Progress::Mode progress_mode = Progress::mode_for(progress, stderr_is_terminal());
@@ -187,6 +251,10 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   const Scenario sc = load_scenario(positional[0], so);
   const std::vector<PointModel> models = build_all_points(sc);  // all validation before any simulation
   check_expectations_match(sc, models, parse_expectations(sc));
+  const bool gathered = dist && dist->size() > 1 && dist->rank() == 0;
+  check_memory(estimate_memory(sc, models, threads, gathered),
+               max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_size_bytes(max_memory, "--max-memory")),
+               sc.file);
   RunOptions options(threads);
   if (!shard.empty()) options.run_point = shard_points(shard, sc.points.size());
   // Under MPI, rank 0 alone writes (records, results, stdout) and tells the others which points to run.
@@ -216,9 +284,21 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
 
   Progress bar(err, writes ? progress_mode : Progress::Mode::kOff, sc.name);
   options.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
-  RunResults results = run_scenario(sc, models, options);
+  g_stop = false;
+  options.stop = &g_stop;
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  RunResults results;
+  bool timed_out = false;
+  {
+    const Deadline deadline(time_limit);
+    results = run_scenario(sc, models, options);
+    timed_out = deadline.expired();
+  }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   bar.finish();
-  if (!writes) return 0;
+  if (!writes) return results.stopped ? (timed_out ? kExitTimeLimit : kExitInterrupted) : 0;
   if (writer) {
     for (const auto& [point, records] : writer->completed())
       results.records.insert(results.records.end(), records.begin(), records.end());
@@ -239,6 +319,16 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
     }
   }
   spdlog::info("done in {:.3f} s", results.wall_seconds);
+  if (results.stopped) {
+    std::size_t points = 0;
+    for (std::size_t i = 0; i < results.records.size(); ++i)
+      points += i == 0 || results.records[i].point != results.records[i - 1].point;
+    err << "tailsim: " << (timed_out ? "stopped by --time-limit" : "interrupted") << " with " << points << " of "
+        << sc.points.size() << " points complete"
+        << (out_dir.empty() ? "" : "; their records are in " + out_dir + ", and the same command with --resume finishes the rest")
+        << '\n';
+    return timed_out ? kExitTimeLimit : kExitInterrupted;
+  }
   return 0;
 }
 

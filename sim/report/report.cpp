@@ -34,7 +34,9 @@ std::string number(double v) { return Json(v).dump(); }
 Json results_json(const RunResults& r, const ReportOptions& options) {
   Json records = Json::array();
   for (const Record& rec : r.records) records.push_back(record_json(rec, options.timing));
-  return Json{{"scenario", r.scenario}, {"seed", r.seed}, {"records", records}};
+  Json j{{"scenario", r.scenario}, {"seed", r.seed}, {"records", records}};
+  if (r.stopped) j["incomplete"] = true;  // stopped early (--time-limit, Ctrl-C): some points are missing
+  return j;
 }
 
 std::string results_csv(const RunResults& r, const ReportOptions& options) {

@@ -32,6 +32,7 @@ struct Unit {
 struct UnitResult {
   std::vector<PolicyTally> tallies;
   double wall_seconds = 0;
+  bool done = false;
 };
 
 // Binary form of unit results for another process of the same binary (same endianness and layout).
@@ -70,6 +71,7 @@ void deserialize_units(const std::string& in, std::vector<UnitResult>& results) 
     if (index >= results.size()) throw std::runtime_error("unit index out of range from another rank");
     UnitResult& u = results[index];
     u.wall_seconds = take<double>(in, pos);
+    u.done = true;
     u.tallies.resize(take<std::uint64_t>(in, pos));
     for (PolicyTally& t : u.tallies) {
       t.step_ns.resize(take<std::uint64_t>(in, pos));
@@ -173,11 +175,16 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
                                std::span<UnitResult>(results).subspan(first_unit[p], static_cast<std::size_t>(sc.replications)));
   };
   std::atomic<std::size_t> next{0};
+  std::atomic<bool> stopped{false};
   std::size_t done = 0;
   std::exception_ptr error;
   std::mutex mutex;  // guards error, done and the callbacks
   auto worker = [&] {
     for (std::size_t m = next++; m < mine.size(); m = next++) {
+      if (options.stop && options.stop->load()) {
+        stopped = true;
+        break;
+      }
       try {
         const std::size_t i = mine[m];
         const Unit& u = units[i];
@@ -188,7 +195,9 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
         req.replication = static_cast<std::uint64_t>(u.replication);
         req.steps = u.steps;
         req.policies = views[u.point];
+        req.stop = options.stop;
         results[i].tallies = models[u.point].workload->run(req);
+        results[i].done = true;
         results[i].wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         spdlog::debug("point {} replication {}: {} steps in {:.3f} s", u.point, u.replication, u.steps,
                       results[i].wall_seconds);
@@ -201,6 +210,9 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
         std::lock_guard<std::mutex> lock(mutex);
         ++done;
         if (options.on_progress && !error) options.on_progress(done, mine.size());
+      } catch (const RunStopped&) {
+        stopped = true;
+        next = mine.size();
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!error) error = std::current_exception();
@@ -218,18 +230,25 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
   RunResults out = results_header(sc);
   if (dist) {
     std::string bytes;
-    for (const std::size_t i : mine) serialize_unit(bytes, i, results[i]);
+    for (const std::size_t i : mine)
+      if (results[i].done) serialize_unit(bytes, i, results[i]);
     const std::vector<std::string> all = dist->gather(bytes);
     if (dist->rank() != 0) return out;
     for (std::size_t r = 1; r < all.size(); ++r) deserialize_units(all[r], results);
     for (std::size_t p = 0; p < sc.points.size(); ++p) {
       if (!runs(p)) continue;
+      const auto first = results.begin() + static_cast<std::ptrdiff_t>(first_unit[p]);
+      if (!std::all_of(first, first + sc.replications, [](const UnitResult& u) { return u.done; })) {
+        out.stopped = true;  // another rank stopped before this point completed
+        continue;
+      }
       finish_point(p);
       if (options.on_point) options.on_point(records[p]);
     }
   }
   for (std::vector<Record>& point : records)
     for (Record& rec : point) out.records.push_back(std::move(rec));
+  out.stopped = out.stopped || stopped;
   assemble_results(out);
   out.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;

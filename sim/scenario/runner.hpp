@@ -1,6 +1,7 @@
 // Runs every (sweep point, replication) of a scenario on a pool of threads and merges the results in a
 // fixed order, so the output is bit-identical for any thread count.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -41,6 +42,7 @@ struct RunResults {
   std::vector<std::string> param_names;
   std::vector<Record> records;  // point-major, then policies in scenario order
   double wall_seconds = 0;      // whole run
+  bool stopped = false;         // RunOptions::stop ended the run early: some points are missing
 };
 
 // Spreads a run's (point, replication) units over processes (MPI ranks): rank r runs the units u with
@@ -68,6 +70,9 @@ struct RunOptions {
   // Called after every (point, replication) unit, one call at a time: units done and in all.
   std::function<void(std::size_t, std::size_t)> on_progress;
   Distributor* distributor = nullptr;  // null: this process runs every unit
+  // When it turns true the run stops (--time-limit, Ctrl-C): units under way end at their next step and
+  // the results hold the points completed before (RunResults::stopped).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // Runs the selected points and returns their records, assembled (see assemble_results).

@@ -260,7 +260,7 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
   BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), s.per_draw_times);
   std::vector<std::unique_ptr<BspStepper>> steppers;
   for (const Policy* p : req.policies) steppers.push_back(p->make_bsp_stepper(s));
-  std::vector<PolicyTally> tallies(req.policies.size());
+  std::vector<PolicyTally> tallies = make_tallies(req);
   for (PolicyTally& t : tallies) t.step_ns.reserve(static_cast<std::size_t>(req.steps));
 
   std::vector<std::uint64_t> key_buffer(static_cast<std::size_t>(kChunk) * attempts);
@@ -303,7 +303,7 @@ std::vector<PolicyTally> BspWorkload::run_events(const RunRequest& req) const {
   BspSetup with_times = setup(req.policies);
   with_times.per_draw_times = true;  // the event path always knows each attempt's duration
   const int attempts = attempts_drawn(req.policies);
-  std::vector<PolicyTally> tallies(req.policies.size());
+  std::vector<PolicyTally> tallies = make_tallies(req);
   for (std::size_t p = 0; p < req.policies.size(); ++p) {
     // Each policy replays the same streams from their start: common random numbers.
     BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), true);
@@ -312,6 +312,15 @@ std::vector<PolicyTally> BspWorkload::run_events(const RunRequest& req) const {
     if (req.steps > 0) run.run();
   }
   return tallies;
+}
+
+std::uint64_t BspWorkload::working_bytes(std::size_t policies) const {
+  const auto k = static_cast<std::uint64_t>(cluster_.gpus);
+  // Fast path: chunk buffers, plus per-worker arrays for policies that need every worker (speculation,
+  // drop_slowest: about 24 bytes a worker each). Events: per GPU the draws of every attempt, its state, its
+  // pending events (about 256 bytes), one policy at a time.
+  const std::uint64_t fast = (1u << 18) + k * 32 * policies;
+  return engine_ == BspEngine::kFast ? fast : fast + k * 256;
 }
 
 std::unique_ptr<Workload> make_bsp_workload(const JsonReader& n, const ClusterSpec& cluster) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "sim/cluster/all_to_all.hpp"
 #include "sim/engine/rng.hpp"
@@ -384,12 +385,32 @@ MoeWorkload::MoeWorkload(Config config) : config_(std::move(config)) {
                        ->expert_time_s(t);
 }
 
+std::uint64_t MoeWorkload::working_bytes(std::size_t) const {
+  const auto k = static_cast<std::uint64_t>(config_.cluster.gpus);
+  const auto e = static_cast<std::uint64_t>(config_.model.experts);
+  const auto layers = static_cast<std::uint64_t>(config_.model.moe_layers());
+  // Per-GPU layer arrays and ports (about 200 bytes a GPU), the router's per-expert state over its layers,
+  // training's saved forward routing, and a trace router's counts (at most twice its file's size).
+  std::uint64_t bytes = (1u << 16) + k * 200 + e * layers * 64;
+  if (config_.mode == MoeMode::kTraining) bytes += e * layers * 8;
+  if (config_.router.value("type", "") == "trace" && config_.router.contains("file")) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(config_.router_file.empty()
+                                                      ? std::filesystem::path(config_.router["file"].get<std::string>())
+                                                      : std::filesystem::path(config_.router_file).parent_path() /
+                                                            config_.router["file"].get<std::string>(),
+                                                  ec);
+    if (!ec) bytes += 2 * size;
+  }
+  return bytes;
+}
+
 void MoeWorkload::check_policy(const Policy& policy) const {
   if (!policy.applies_to_moe()) policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'moe'");
 }
 
 std::vector<PolicyTally> MoeWorkload::run(const RunRequest& req) const {
-  std::vector<PolicyTally> tallies(req.policies.size());
+  std::vector<PolicyTally> tallies = make_tallies(req);
   for (std::size_t p = 0; p < tallies.size(); ++p) {
     PolicyTally& tally = tallies[p];
     tally.step_ns.reserve(static_cast<std::size_t>(req.steps));

@@ -57,6 +57,7 @@ class MoeWorkload final : public Workload {
   explicit MoeWorkload(Config config);
   void check_policy(const Policy& policy) const override;
   std::vector<PolicyTally> run(const RunRequest& request) const override;
+  std::uint64_t working_bytes(std::size_t policies) const override;
   const Config& config() const { return config_; }
 
  private:

@@ -1,6 +1,7 @@
 // Workloads turn a cluster, random draws and policies into per-step outcomes. A run simulates one
 // replication of one sweep point for every policy of the scenario on the same random draws.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -24,7 +25,12 @@ struct RunRequest {
   std::span<const Policy* const> policies;
   // When set, the run also records its timeline there (sim/report/trace.hpp): slower, for a few steps.
   TraceSink* trace = nullptr;
+  // When set and true, the run stops at its next step with RunStopped (--time-limit, Ctrl-C).
+  const std::atomic<bool>* stop = nullptr;
 };
+
+// Thrown by a run that saw its stop flag; the runner keeps the points completed before it.
+struct RunStopped {};
 
 // MoE metrics, summed over every layer-step of a run (zero for other workloads).
 struct MoeTally {
@@ -50,8 +56,10 @@ struct PolicyTally {
   double extra_s = 0;            // speculative or replica compute beyond the K primary tasks
   std::uint64_t events = 0;      // events executed by the engine
   MoeTally moe;
+  const std::atomic<bool>* stop = nullptr;  // checked every 64 steps (RunRequest::stop)
 
   void add_step(SimTime step, std::int64_t gpus, double busy, double extra) {
+    if (stop && step_ns.size() % 64 == 0 && stop->load(std::memory_order_relaxed)) throw RunStopped{};
     step_ns.push_back(step);
     gpu_time_s += static_cast<double>(gpus) * ns_to_seconds(step);
     busy_s += busy;
@@ -60,12 +68,22 @@ struct PolicyTally {
   void merge(const PolicyTally& other);
 };
 
+// One tally per policy of a request, each watching the request's stop flag.
+inline std::vector<PolicyTally> make_tallies(const RunRequest& request) {
+  std::vector<PolicyTally> tallies(request.policies.size());
+  for (PolicyTally& t : tallies) t.stop = request.stop;
+  return tallies;
+}
+
 class Workload {
  public:
   virtual ~Workload() = default;
   // Fails (InputError) when a policy cannot run on this workload; called for every point before any run.
   virtual void check_policy(const Policy& policy) const = 0;
   virtual std::vector<PolicyTally> run(const RunRequest& request) const = 0;
+  // An upper estimate of the memory one run needs besides the step times it keeps (8 bytes per step and
+  // policy), for the check before a scenario starts (sim/scenario/limits.hpp).
+  virtual std::uint64_t working_bytes(std::size_t policies) const = 0;
 };
 
 using WorkloadRegistry = Registry<Workload, const ClusterSpec&>;

@@ -1,0 +1,85 @@
+#include "sim/scenario/limits.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "sim/scenario/error.hpp"
+
+namespace tailsim {
+
+namespace {
+
+std::string gib(std::uint64_t bytes) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(1);
+  if (bytes < (1ull << 30)) os << static_cast<double>(bytes) / static_cast<double>(1ull << 20) << " MiB";
+  else os << static_cast<double>(bytes) / static_cast<double>(1ull << 30) << " GiB";
+  return os.str();
+}
+
+}  // namespace
+
+std::string MemoryEstimate::describe() const {
+  return gib(total()) + " (step times kept for exact quantiles " + gib(step_times) + ", working memory of the runs " +
+         gib(working) + ")";
+}
+
+MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>& models, int threads,
+                               bool gathered_by_one_process) {
+  MemoryEstimate e;
+  const auto steps = static_cast<std::uint64_t>(sc.steps);
+  const auto reps = static_cast<std::uint64_t>(sc.replications);
+  const std::uint64_t unit_steps = (steps + reps - 1) / reps;
+  const auto in_flight = static_cast<std::uint64_t>(std::max(1, threads));
+  std::uint64_t largest_point = 0, all_points = 0, largest_working = 0;
+  for (const PointModel& m : models) {
+    const std::uint64_t policies = m.policies.size();
+    const std::uint64_t point = steps * policies * 8;
+    largest_point = std::max(largest_point, point);
+    all_points += point;
+    // Each run under way holds its working memory and reserves its own step times.
+    largest_working = std::max(largest_working, m.workload->working_bytes(m.policies.size()) + unit_steps * policies * 8);
+  }
+  // A point being merged holds all its replications' step times; summarizing it sorts a copy (16 bytes a
+  // step for one policy at a time); the other threads' runs may belong to other points.
+  e.step_times = (gathered_by_one_process ? all_points : std::min<std::uint64_t>(models.size(), 2) * largest_point) +
+                 steps * 16;
+  e.working = in_flight * largest_working;
+  return e;
+}
+
+std::optional<std::uint64_t> available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return std::nullopt;
+}
+
+std::uint64_t parse_size_bytes(const std::string& text, const std::string& flag) {
+  double v = 0;
+  try {
+    v = parse_size_bytes(std::string_view(text));
+  } catch (const std::invalid_argument& e) {
+    throw InputError("", flag, e.what());
+  }
+  if (!(v >= 1 && v < 1.8e19)) throw InputError("", flag, "expected a size >= 1 byte (e.g. 8GiB), got '" + text + "'");
+  return static_cast<std::uint64_t>(v);
+}
+
+void check_memory(const MemoryEstimate& estimate, std::optional<std::uint64_t> limit, const std::string& file) {
+  const std::optional<std::uint64_t> available = limit ? limit : available_memory_bytes();
+  if (!available || estimate.total() <= *available) return;
+  throw InputError(file, "",
+                   "this run needs about " + estimate.describe() + ", more than the " + gib(*available) +
+                       (limit ? " allowed by --max-memory" : " of memory available") +
+                       "; every step time is kept for exact quantiles, so use fewer steps per point, fewer threads "
+                       "(--threads) or fewer GPUs");
+}
+
+}  // namespace tailsim

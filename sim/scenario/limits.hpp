@@ -1,0 +1,36 @@
+// Resource limits checked before a scenario starts: an estimate of the memory it needs, compared with the
+// memory available (or --max-memory), so that a run too big for the machine is refused with a message that
+// says why, instead of being killed part-way by the kernel.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/scenario/scenario.hpp"
+
+namespace tailsim {
+
+struct MemoryEstimate {
+  std::uint64_t step_times = 0;  // step times kept for exact quantiles, at the peak
+  std::uint64_t working = 0;     // the runs under way (per-GPU arrays, routers, buffers)
+  std::uint64_t total() const { return step_times + working; }
+  std::string describe() const;  // "2.1 GiB (step times 1.9 GiB, working memory 0.2 GiB)"
+};
+
+// Peak memory of running `scenario` with `threads` threads: the runs under way hold their step times and
+// working memory; a point being merged holds all its replications' step times, and summarizing it sorts a
+// copy. With `gathered_by_one_process` (rank 0 under MPI) every point's step times meet in one process.
+MemoryEstimate estimate_memory(const Scenario& scenario, const std::vector<PointModel>& models, int threads,
+                               bool gathered_by_one_process = false);
+
+// MemAvailable from /proc/meminfo, if it can be read.
+std::optional<std::uint64_t> available_memory_bytes();
+
+// Parses a size such as "512MiB", "8GB", "1.5GiB" or a plain number of bytes; InputError naming `flag`.
+std::uint64_t parse_size_bytes(const std::string& text, const std::string& flag);
+
+// Throws InputError when the estimate exceeds `limit` (--max-memory) or, without one, the available memory.
+void check_memory(const MemoryEstimate& estimate, std::optional<std::uint64_t> limit, const std::string& file);
+
+}  // namespace tailsim

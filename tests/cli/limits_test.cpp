@@ -1,0 +1,92 @@
+// Resource limits and clean stops: memory estimates refuse runs the machine cannot hold, --time-limit and
+// Ctrl-C keep the complete points (and --resume finishes the run), and a clock overflow is an error.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "sim/scenario/json_reader.hpp"
+#include "tests/helpers.hpp"
+
+namespace tailsim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kScenario = std::string(TAILSIM_SOURCE_DIR) + "/scenarios/textbook/tail_at_scale.json";
+
+int lines_in(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
+
+}  // namespace
+
+TEST_CASE("a run estimated to need more memory than allowed is refused before it starts") {
+  const test::CommandResult huge = test::run_cli("run " + kScenario + " --set steps=1000000000000 --quiet");
+  CHECK(huge.exit_code == 2);
+  CHECK(huge.err.find("this run needs about") != std::string::npos);
+  CHECK(huge.err.find("of memory available") != std::string::npos);
+  CHECK(huge.err.find("step times kept for exact quantiles") != std::string::npos);
+
+  const test::CommandResult capped = test::run_cli("run " + kScenario + " --max-memory 10MiB --quiet");
+  CHECK(capped.exit_code == 2);
+  CHECK(capped.err.find("allowed by --max-memory") != std::string::npos);
+  CHECK(test::run_cli("run " + kScenario + " --set steps=2000 --max-memory 10MiB --quiet").exit_code == 0);
+  const test::CommandResult bad = test::run_cli("run " + kScenario + " --max-memory lots --quiet");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("--max-memory") != std::string::npos);
+
+  // K x per-GPU state counts too: the event engine at K = 10^8 needs tens of GiB per thread.
+  const test::CommandResult wide = test::run_cli("run " + kScenario +
+                                                 " --set steps=10 --set cluster.gpus=100000000 --set workload.engine=events"
+                                                 " --sweep cluster.gpus=100000000 --max-memory 4GiB --quiet");
+  CHECK(wide.exit_code == 2);
+  CHECK(wide.err.find("working memory of the runs") != std::string::npos);
+}
+
+TEST_CASE("--time-limit stops cleanly with exit 124, keeps the complete points, and --resume finishes the run") {
+  const fs::path dir = test::temp_dir("time-limit");
+  const std::string run = "run " + kScenario + " --set steps=400000 --threads 1 --quiet --out ";
+  const test::CommandResult stopped = test::run_cli(run + (dir / "a").string() + " --time-limit 0.4");
+  CHECK(stopped.exit_code == 124);
+  CHECK(stopped.err.find("stopped by --time-limit with") != std::string::npos);
+  const int complete = lines_in(test::read_file(dir / "a" / "records.jsonl")) - 1;
+  CHECK(complete < 7);
+  const Json partial = Json::parse(test::read_file(dir / "a" / "results.json"));
+  CHECK(partial["incomplete"] == true);
+  CHECK(partial["records"].size() == static_cast<std::size_t>(2 * complete));
+  REQUIRE(test::run_cli(run + (dir / "a").string() + " --resume").exit_code == 0);
+  REQUIRE(test::run_cli(run + (dir / "b").string()).exit_code == 0);
+  CHECK(test::read_file(dir / "a" / "results.json") == test::read_file(dir / "b" / "results.json"));
+  for (const char* bad : {"0", "-5", "soon"}) {
+    const test::CommandResult r = test::run_cli("run " + kScenario + " --time-limit " + bad);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--time-limit") != std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("Ctrl-C (SIGINT) finishes the records of complete points, exits 130, and --resume gives the same bytes") {
+  const fs::path dir = test::temp_dir("sigint");
+  const std::string run = "run " + kScenario + " --set steps=400000 --threads 1 --quiet --out ";
+  const test::CommandResult killed =
+      test::run_cli(run + (dir / "a").string() + " & pid=$!; sleep 0.5; kill -INT $pid; wait $pid; echo $?");
+  CHECK(killed.out == "130\n");
+  const std::string log = test::read_file(dir / "a" / "records.jsonl");
+  CHECK(lines_in(log) < 1 + 7);
+  CHECK(log.back() == '\n');  // whole lines only: nothing half-written
+  REQUIRE(test::run_cli(run + (dir / "a").string() + " --resume").exit_code == 0);
+  REQUIRE(test::run_cli(run + (dir / "b").string()).exit_code == 0);
+  CHECK(test::read_file(dir / "a" / "results.json") == test::read_file(dir / "b" / "results.json"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a step too long for the integer clock is an error, not a wrapped-around number") {
+  // Pareto with shape 0.3 has no mean: among 256 x 2000 draws some exceed the clock's ~73 years.
+  const std::string file = test::write_temp("overflow.json", R"({"steps": 2000, "cluster": {"gpus": 256, "gpu": "h100-sxm"},
+      "workload": {"type": "bsp", "compute": {"type": "pareto", "scale": 1, "shape": 0.3}}, "policy": {"type": "none"}})");
+  const test::CommandResult r = test::run_cli("run " + file + " --quiet");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("does not fit the clock") != std::string::npos);
+}
+
+}  // namespace tailsim
