@@ -50,7 +50,7 @@ usage:
   tailsim run SCENARIO.json [--set PATH=VALUE]... [--sweep PATH=V1,V2,...]... [--out DIR [--resume]]
                             [--threads N] [--seed N] [--replications N] [--format table|json|csv]
                             [--shard I/N] [--trace FILE [--trace-steps N]] [--progress auto|always|never]
-                            [--time-limit SECONDS] [--max-memory SIZE]
+                            [--time-limit SECONDS] [--max-memory SIZE] [--quantiles auto|exact|sketch]
                             [--quiet] [--timing] [--log-level LEVEL]
   tailsim merge DIR... --out DIR
   tailsim check SCENARIO.json|DIR... [--junit FILE] [--threads N]
@@ -196,7 +196,7 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   ScenarioOptions so;
   std::string out_dir, format = "table", log_level = "warn", shard, progress = "auto", trace_file;
   std::int64_t trace_steps = 10;
-  std::string time_limit_text, max_memory;
+  std::string time_limit_text, max_memory, quantiles = "auto";
   int threads = 0;
   std::uint64_t seed = 0;
   std::int64_t replications = 0;
@@ -210,6 +210,7 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
       ("trace", po::value(&trace_file), "write the first --trace-steps steps of every point as a Chrome/Perfetto trace")
       ("trace-steps", po::value(&trace_steps), "steps in the trace (default 10)")
       ("time-limit", po::value(&time_limit_text), "stop after this long (\"90\", \"30min\", \"2h\"), keeping the points complete by then")
+      ("quantiles", po::value(&quantiles), "exact (keep every step time), sketch (bounded memory, relative error <= 2^-11) or auto (exact if it fits)")
       ("max-memory", po::value(&max_memory), "refuse a run estimated to need more (\"8GiB\"; default: the memory available)")
       ("threads", po::value(&threads), "worker threads (default: all cores); results do not depend on it")
       ("seed", po::value(&seed), "override the scenario's seed")
@@ -251,11 +252,24 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   const Scenario sc = load_scenario(positional[0], so);
   const std::vector<PointModel> models = build_all_points(sc);  // all validation before any simulation
   check_expectations_match(sc, models, parse_expectations(sc));
+  if (quantiles != "auto" && quantiles != "exact" && quantiles != "sketch")
+    throw InputError("", "--quantiles", "unknown method '" + quantiles + "'; valid: auto, exact, sketch");
   const bool gathered = dist && dist->size() > 1 && dist->rank() == 0;
-  check_memory(estimate_memory(sc, models, threads, gathered),
-               max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_size_bytes(max_memory, "--max-memory")),
-               sc.file);
+  const std::optional<std::uint64_t> memory_limit =
+      max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_size_bytes(max_memory, "--max-memory"));
+  bool sketch = quantiles == "sketch";
+  if (quantiles == "auto") {  // exact while it fits; the sketch beyond, said on stderr
+    const MemoryEstimate exact = estimate_memory(sc, models, threads, gathered);
+    const std::optional<std::uint64_t> limit = memory_limit ? memory_limit : available_memory_bytes();
+    if (limit && exact.total() > *limit) {
+      sketch = true;
+      spdlog::warn("exact quantiles would need about {}; keeping step times in the quantile sketch instead "
+                   "(relative error <= 2^-11; --quantiles exact to insist)", exact.describe());
+    }
+  }
+  check_memory(estimate_memory(sc, models, threads, gathered, sketch), memory_limit, sc.file);
   RunOptions options(threads);
+  options.sketch_quantiles = sketch;
   if (!shard.empty()) options.run_point = shard_points(shard, sc.points.size());
   // Under MPI, rank 0 alone writes (records, results, stdout) and tells the others which points to run.
   const bool distributed = dist && dist->size() > 1;
@@ -264,7 +278,7 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   std::unique_ptr<RecordWriter> writer;
   if (!out_dir.empty() && writes) {
     prepare_output_dir(out_dir, "--out");
-    writer = std::make_unique<RecordWriter>(out_dir, records_header(sc, shard), resume);
+    writer = std::make_unique<RecordWriter>(out_dir, records_header(sc, shard, sketch), resume);
     if (options.run_point.empty()) options.run_point.assign(sc.points.size(), true);
     for (const auto& [point, records] : writer->completed()) options.run_point[point] = false;
     options.on_point = [&](const std::vector<Record>& records) { writer->append(records); };

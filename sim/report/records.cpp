@@ -97,10 +97,10 @@ std::string scenario_fingerprint(const Scenario& sc) {
   return hex.str();
 }
 
-Json records_header(const Scenario& sc, const std::string& shard) {
+Json records_header(const Scenario& sc, const std::string& shard, bool sketch) {
   Json names = Json::array();
   for (const SweepAxis& a : sc.axes) names.push_back(a.path);
-  return Json{{"tailsim_records", 1},     {"scenario", sc.name},         {"fingerprint", scenario_fingerprint(sc)},
+  return Json{{"tailsim_records", 1},     {"scenario", sc.name},         {"fingerprint", scenario_fingerprint(sc) + (sketch ? "-sketch" : "")},
               {"seed", sc.seed},          {"steps", sc.steps},           {"replications", sc.replications},
               {"points", sc.points.size()}, {"param_names", names},        {"shard", shard.empty() ? Json() : Json(shard)}};
 }

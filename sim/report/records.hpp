@@ -28,7 +28,8 @@ Record record_from_json(const Json& j, std::size_t point, const std::vector<std:
                         const std::string& file, const std::string& where);
 
 std::string scenario_fingerprint(const Scenario& scenario);
-Json records_header(const Scenario& scenario, const std::string& shard);
+// `sketch`: the run keeps quantiles in the sketch; it changes the results, so it is part of the fingerprint.
+Json records_header(const Scenario& scenario, const std::string& shard, bool sketch = false);
 
 struct RecordLog {
   std::string file;

@@ -35,7 +35,8 @@ Json results_json(const RunResults& r, const ReportOptions& options) {
   Json records = Json::array();
   for (const Record& rec : r.records) records.push_back(record_json(rec, options.timing));
   Json j{{"scenario", r.scenario}, {"seed", r.seed}, {"records", records}};
-  if (r.stopped) j["incomplete"] = true;  // stopped early (--time-limit, Ctrl-C): some points are missing
+  if (r.stopped) j["incomplete"] = true;
+  if (r.sketch_quantiles) j["quantiles"] = "sketch: relative error <= 2^-11";  // stopped early (--time-limit, Ctrl-C): some points are missing
   return j;
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "sim/scenario/error.hpp"
+#include "sim/stats/step_times.hpp"
 
 namespace tailsim {
 
@@ -28,7 +29,7 @@ std::string MemoryEstimate::describe() const {
 }
 
 MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>& models, int threads,
-                               bool gathered_by_one_process) {
+                               bool gathered_by_one_process, bool sketch) {
   MemoryEstimate e;
   const auto steps = static_cast<std::uint64_t>(sc.steps);
   const auto reps = static_cast<std::uint64_t>(sc.replications);
@@ -37,16 +38,17 @@ MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>
   std::uint64_t largest_point = 0, all_points = 0, largest_working = 0;
   for (const PointModel& m : models) {
     const std::uint64_t policies = m.policies.size();
-    const std::uint64_t point = steps * policies * 8;
+    const std::uint64_t point = sketch ? reps * policies * kStepSketchBytes : steps * policies * 8;
     largest_point = std::max(largest_point, point);
     all_points += point;
     // Each run under way holds its working memory and reserves its own step times.
-    largest_working = std::max(largest_working, m.workload->working_bytes(m.policies.size()) + unit_steps * policies * 8);
+    largest_working = std::max(largest_working, m.workload->working_bytes(m.policies.size()) +
+                                                    policies * (sketch ? kStepSketchBytes : unit_steps * 8));
   }
   // A point being merged holds all its replications' step times; summarizing it sorts a copy (16 bytes a
   // step for one policy at a time); the other threads' runs may belong to other points.
   e.step_times = (gathered_by_one_process ? all_points : std::min<std::uint64_t>(models.size(), 2) * largest_point) +
-                 steps * 16;
+                 (sketch ? 0 : steps * 16);
   e.working = in_flight * largest_working;
   return e;
 }

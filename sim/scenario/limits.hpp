@@ -21,8 +21,9 @@ struct MemoryEstimate {
 // Peak memory of running `scenario` with `threads` threads: the runs under way hold their step times and
 // working memory; a point being merged holds all its replications' step times, and summarizing it sorts a
 // copy. With `gathered_by_one_process` (rank 0 under MPI) every point's step times meet in one process.
+// With `sketch`, step times take a fixed-size quantile sketch per policy and run instead of 8 bytes a step.
 MemoryEstimate estimate_memory(const Scenario& scenario, const std::vector<PointModel>& models, int threads,
-                               bool gathered_by_one_process = false);
+                               bool gathered_by_one_process = false, bool sketch = false);
 
 // MemAvailable from /proc/meminfo, if it can be read.
 std::optional<std::uint64_t> available_memory_bytes();

@@ -54,8 +54,7 @@ void serialize_unit(std::string& out, std::size_t index, const UnitResult& u) {
   put(out, u.wall_seconds);
   put(out, static_cast<std::uint64_t>(u.tallies.size()));
   for (const PolicyTally& t : u.tallies) {
-    put(out, static_cast<std::uint64_t>(t.step_ns.size()));
-    out.append(reinterpret_cast<const char*>(t.step_ns.data()), t.step_ns.size() * sizeof(SimTime));
+    t.steps.serialize(out);
     for (const double v : {t.gpu_time_s, t.busy_s, t.extra_s, t.moe.load_imbalance_sum, t.moe.compute_s,
                            t.moe.communication_s, t.moe.wait_s, t.moe.bytes_moved})
       put(out, v);
@@ -74,11 +73,7 @@ void deserialize_units(const std::string& in, std::vector<UnitResult>& results) 
     u.done = true;
     u.tallies.resize(take<std::uint64_t>(in, pos));
     for (PolicyTally& t : u.tallies) {
-      t.step_ns.resize(take<std::uint64_t>(in, pos));
-      const std::size_t bytes = t.step_ns.size() * sizeof(SimTime);
-      if (pos + bytes > in.size()) throw std::runtime_error("truncated unit results from another rank");
-      std::memcpy(t.step_ns.data(), in.data() + pos, bytes);
-      pos += bytes;
+      t.steps = StepTimes::deserialize(in, pos);
       for (double* v : {&t.gpu_time_s, &t.busy_s, &t.extra_s, &t.moe.load_imbalance_sum, &t.moe.compute_s,
                         &t.moe.communication_s, &t.moe.wait_s, &t.moe.bytes_moved})
         *v = take<double>(in, pos);
@@ -122,7 +117,7 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
     rec.params = sc.points[p].params;
     rec.policy = policies[k]->label();
     PolicyTally& t = merged[k];
-    rec.step_time = summarize_steps(std::move(t.step_ns));
+    rec.step_time = std::move(t.steps).summarize();
     rec.idle_fraction = t.gpu_time_s > 0 ? std::max(0.0, (t.gpu_time_s - t.busy_s) / t.gpu_time_s) : 0.0;
     if (policies[k]->attempts_drawn() > 1) rec.extra_work_fraction = t.busy_s > 0 ? t.extra_s / t.busy_s : 0.0;
     rec.events = t.events;
@@ -196,6 +191,7 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
         req.steps = u.steps;
         req.policies = views[u.point];
         req.stop = options.stop;
+        req.sketch_quantiles = options.sketch_quantiles;
         results[i].tallies = models[u.point].workload->run(req);
         results[i].done = true;
         results[i].wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -249,6 +245,7 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
   for (std::vector<Record>& point : records)
     for (Record& rec : point) out.records.push_back(std::move(rec));
   out.stopped = out.stopped || stopped;
+  out.sketch_quantiles = options.sketch_quantiles;
   assemble_results(out);
   out.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;

@@ -43,6 +43,7 @@ struct RunResults {
   std::vector<Record> records;  // point-major, then policies in scenario order
   double wall_seconds = 0;      // whole run
   bool stopped = false;         // RunOptions::stop ended the run early: some points are missing
+  bool sketch_quantiles = false;  // quantiles from the sketch (relative error <= 2^-11)
 };
 
 // Spreads a run's (point, replication) units over processes (MPI ranks): rank r runs the units u with
@@ -73,6 +74,7 @@ struct RunOptions {
   // When it turns true the run stops (--time-limit, Ctrl-C): units under way end at their next step and
   // the results hold the points completed before (RunResults::stopped).
   const std::atomic<bool>* stop = nullptr;
+  bool sketch_quantiles = false;  // bounded-memory quantiles (sim/stats/step_times.hpp) instead of exact
 };
 
 // Runs the selected points and returns their records, assembled (see assemble_results).

@@ -13,7 +13,7 @@
 namespace tailsim {
 
 void PolicyTally::merge(const PolicyTally& other) {
-  step_ns.insert(step_ns.end(), other.step_ns.begin(), other.step_ns.end());
+  steps.merge(other.steps);
   gpu_time_s += other.gpu_time_s;
   busy_s += other.busy_s;
   extra_s += other.extra_s;
@@ -261,7 +261,6 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
   std::vector<std::unique_ptr<BspStepper>> steppers;
   for (const Policy* p : req.policies) steppers.push_back(p->make_bsp_stepper(s));
   std::vector<PolicyTally> tallies = make_tallies(req);
-  for (PolicyTally& t : tallies) t.step_ns.reserve(static_cast<std::size_t>(req.steps));
 
   std::vector<std::uint64_t> key_buffer(static_cast<std::size_t>(kChunk) * attempts);
   std::vector<SimTime> time_buffer(s.per_draw_times ? static_cast<std::size_t>(kChunk) * attempts : 0);

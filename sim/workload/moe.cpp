@@ -413,7 +413,6 @@ std::vector<PolicyTally> MoeWorkload::run(const RunRequest& req) const {
   std::vector<PolicyTally> tallies = make_tallies(req);
   for (std::size_t p = 0; p < tallies.size(); ++p) {
     PolicyTally& tally = tallies[p];
-    tally.step_ns.reserve(static_cast<std::size_t>(req.steps));
     if (req.trace) req.trace->begin_process(req.policies[p]->label());
     MoeRun run(config_, attention_s_, shared_s_, dense_ffn_s_, req, tally);
     run.run(req.steps);

@@ -12,6 +12,7 @@
 #include "sim/engine/time.hpp"
 #include "sim/policy/policy.hpp"
 #include "sim/scenario/registry.hpp"
+#include "sim/stats/step_times.hpp"
 
 namespace tailsim {
 
@@ -27,6 +28,8 @@ struct RunRequest {
   TraceSink* trace = nullptr;
   // When set and true, the run stops at its next step with RunStopped (--time-limit, Ctrl-C).
   const std::atomic<bool>* stop = nullptr;
+  // Keep step times in the bounded-memory quantile sketch instead of every value (sim/stats/step_times.hpp).
+  bool sketch_quantiles = false;
 };
 
 // Thrown by a run that saw its stop flag; the runner keeps the points completed before it.
@@ -50,7 +53,7 @@ struct MoeTally {
 
 // One policy's outcome over one replication; tallies of replications merge in a fixed order.
 struct PolicyTally {
-  std::vector<SimTime> step_ns;  // barrier release time of every step, relative to its start
+  StepTimes steps;               // barrier release time of every step, relative to its start
   double gpu_time_s = 0;         // sum over steps of K x step time
   double busy_s = 0;             // GPU-time spent computing (the rest of gpu_time_s waits at barriers)
   double extra_s = 0;            // speculative or replica compute beyond the K primary tasks
@@ -59,8 +62,8 @@ struct PolicyTally {
   const std::atomic<bool>* stop = nullptr;  // checked every 64 steps (RunRequest::stop)
 
   void add_step(SimTime step, std::int64_t gpus, double busy, double extra) {
-    if (stop && step_ns.size() % 64 == 0 && stop->load(std::memory_order_relaxed)) throw RunStopped{};
-    step_ns.push_back(step);
+    if (stop && steps.size() % 64 == 0 && stop->load(std::memory_order_relaxed)) throw RunStopped{};
+    steps.add(step);
     gpu_time_s += static_cast<double>(gpus) * ns_to_seconds(step);
     busy_s += busy;
     extra_s += extra;
@@ -71,7 +74,11 @@ struct PolicyTally {
 // One tally per policy of a request, each watching the request's stop flag.
 inline std::vector<PolicyTally> make_tallies(const RunRequest& request) {
   std::vector<PolicyTally> tallies(request.policies.size());
-  for (PolicyTally& t : tallies) t.stop = request.stop;
+  for (PolicyTally& t : tallies) {
+    t.stop = request.stop;
+    t.steps = StepTimes(request.sketch_quantiles);
+    if (!request.sketch_quantiles) t.steps.reserve(static_cast<std::size_t>(request.steps));
+  }
   return tallies;
 }
 

@@ -2,6 +2,7 @@
 // Ctrl-C keep the complete points (and --resume finishes the run), and a clock overflow is an error.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
 
@@ -21,13 +22,14 @@ int lines_in(const std::string& text) { return static_cast<int>(std::count(text.
 }  // namespace
 
 TEST_CASE("a run estimated to need more memory than allowed is refused before it starts") {
-  const test::CommandResult huge = test::run_cli("run " + kScenario + " --set steps=1000000000000 --quiet");
+  const test::CommandResult huge =
+      test::run_cli("run " + kScenario + " --set steps=1000000000000 --quantiles exact --quiet");
   CHECK(huge.exit_code == 2);
   CHECK(huge.err.find("this run needs about") != std::string::npos);
   CHECK(huge.err.find("of memory available") != std::string::npos);
   CHECK(huge.err.find("step times kept for exact quantiles") != std::string::npos);
 
-  const test::CommandResult capped = test::run_cli("run " + kScenario + " --max-memory 10MiB --quiet");
+  const test::CommandResult capped = test::run_cli("run " + kScenario + " --max-memory 10MiB --quantiles exact --quiet");
   CHECK(capped.exit_code == 2);
   CHECK(capped.err.find("allowed by --max-memory") != std::string::npos);
   CHECK(test::run_cli("run " + kScenario + " --set steps=2000 --max-memory 10MiB --quiet").exit_code == 0);
@@ -41,6 +43,27 @@ TEST_CASE("a run estimated to need more memory than allowed is refused before it
                                                  " --sweep cluster.gpus=100000000 --max-memory 4GiB --quiet");
   CHECK(wide.exit_code == 2);
   CHECK(wide.err.find("working memory of the runs") != std::string::npos);
+}
+
+TEST_CASE("beyond memory, auto switches to the quantile sketch: exact means, quantiles within 2^-11") {
+  const test::CommandResult exact = test::run_cli("run " + kScenario + " --format json");
+  const test::CommandResult sketched = test::run_cli("run " + kScenario + " --max-memory 10MiB --format json");
+  REQUIRE(exact.exit_code == 0);
+  REQUIRE(sketched.exit_code == 0);
+  CHECK(sketched.err.find("exact quantiles would need about") != std::string::npos);
+  const Json e = Json::parse(exact.out), s = Json::parse(sketched.out);
+  CHECK_FALSE(e.contains("quantiles"));
+  CHECK(s["quantiles"] == "sketch: relative error <= 2^-11");
+  REQUIRE(e["records"].size() == s["records"].size());
+  for (std::size_t i = 0; i < e["records"].size(); ++i) {
+    const Json& a = e["records"][i]["step_time"];
+    const Json& b = s["records"][i]["step_time"];
+    CHECK(a["mean"] == b["mean"]);
+    CHECK(a["max"] == b["max"]);
+    for (const char* q : {"p50", "p90", "p99", "p999"})
+      CHECK(std::fabs(b[q].get<double>() - a[q].get<double>()) <= a[q].get<double>() / 2048);
+  }
+  CHECK(test::run_cli("run " + kScenario + " --quantiles median").exit_code == 2);
 }
 
 TEST_CASE("--time-limit stops cleanly with exit 124, keeps the complete points, and --resume finishes the run") {

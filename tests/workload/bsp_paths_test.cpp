@@ -40,7 +40,7 @@ void check_identical(const Both& b, bool exact_busy = true) {
   REQUIRE(b.fast.size() == b.events.size());
   for (std::size_t p = 0; p < b.fast.size(); ++p) {
     INFO("policy " << b.labels[p]);
-    CHECK(b.fast[p].step_ns == b.events[p].step_ns);
+    CHECK(b.fast[p].steps == b.events[p].steps);
     CHECK(b.fast[p].gpu_time_s == b.events[p].gpu_time_s);
     if (exact_busy) {
       CHECK(b.fast[p].busy_s == doctest::Approx(b.events[p].busy_s).epsilon(1e-12));
