@@ -55,9 +55,11 @@ void serialize_unit(std::string& out, std::size_t index, const UnitResult& u) {
   put(out, static_cast<std::uint64_t>(u.tallies.size()));
   for (const PolicyTally& t : u.tallies) {
     t.steps.serialize(out);
-    for (const double v : {t.gpu_time_s, t.busy_s, t.extra_s, t.moe.load_imbalance_sum, t.moe.compute_s,
-                           t.moe.communication_s, t.moe.wait_s, t.moe.bytes_moved})
-      put(out, v);
+    for (const CompensatedSum* v : {&t.gpu_time_s, &t.busy_s, &t.extra_s, &t.moe.load_imbalance_sum, &t.moe.compute_s,
+                                    &t.moe.communication_s, &t.moe.wait_s, &t.moe.bytes_moved}) {
+      put(out, v->sum());
+      put(out, v->compensation());
+    }
     put(out, t.events);
     put(out, t.moe.layer_steps);
   }
@@ -74,9 +76,11 @@ void deserialize_units(const std::string& in, std::vector<UnitResult>& results) 
     u.tallies.resize(take<std::uint64_t>(in, pos));
     for (PolicyTally& t : u.tallies) {
       t.steps = StepTimes::deserialize(in, pos);
-      for (double* v : {&t.gpu_time_s, &t.busy_s, &t.extra_s, &t.moe.load_imbalance_sum, &t.moe.compute_s,
-                        &t.moe.communication_s, &t.moe.wait_s, &t.moe.bytes_moved})
-        *v = take<double>(in, pos);
+      for (CompensatedSum* v : {&t.gpu_time_s, &t.busy_s, &t.extra_s, &t.moe.load_imbalance_sum, &t.moe.compute_s,
+                                &t.moe.communication_s, &t.moe.wait_s, &t.moe.bytes_moved}) {
+        const double sum = take<double>(in, pos);
+        *v = CompensatedSum::from_parts(sum, take<double>(in, pos));
+      }
       t.events = take<std::uint64_t>(in, pos);
       t.moe.layer_steps = take<std::int64_t>(in, pos);
     }
@@ -118,17 +122,19 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
     rec.policy = policies[k]->label();
     PolicyTally& t = merged[k];
     rec.step_time = std::move(t.steps).summarize();
-    rec.idle_fraction = t.gpu_time_s > 0 ? std::max(0.0, (t.gpu_time_s - t.busy_s) / t.gpu_time_s) : 0.0;
-    if (policies[k]->attempts_drawn() > 1) rec.extra_work_fraction = t.busy_s > 0 ? t.extra_s / t.busy_s : 0.0;
+    const double gpu_time = t.gpu_time_s, busy = t.busy_s, extra = t.extra_s;
+    rec.idle_fraction = gpu_time > 0 ? std::max(0.0, (gpu_time - busy) / gpu_time) : 0.0;
+    if (policies[k]->attempts_drawn() > 1) rec.extra_work_fraction = busy > 0 ? extra / busy : 0.0;
     rec.events = t.events;
     if (t.moe.layer_steps > 0) {
       const MoeTally& m = t.moe;
-      const double total = m.compute_s + m.communication_s + m.wait_s;
+      const double compute = m.compute_s, communication = m.communication_s, wait = m.wait_s;
+      const double total = compute + communication + wait;
       MoeRecord mr;
       mr.load_imbalance = m.load_imbalance_sum / static_cast<double>(m.layer_steps);
-      mr.compute_fraction = total > 0 ? m.compute_s / total : 0;
-      mr.communication_fraction = total > 0 ? m.communication_s / total : 0;
-      mr.barrier_wait_fraction = total > 0 ? m.wait_s / total : 0;
+      mr.compute_fraction = total > 0 ? compute / total : 0;
+      mr.communication_fraction = total > 0 ? communication / total : 0;
+      mr.barrier_wait_fraction = total > 0 ? wait / total : 0;
       mr.bytes_moved = m.bytes_moved;
       rec.moe = mr;
     }

@@ -12,6 +12,7 @@
 #include "sim/engine/time.hpp"
 #include "sim/policy/policy.hpp"
 #include "sim/scenario/registry.hpp"
+#include "sim/stats/compensated_sum.hpp"
 #include "sim/stats/step_times.hpp"
 
 namespace tailsim {
@@ -37,10 +38,10 @@ struct RunStopped {};
 
 // MoE metrics, summed over every layer-step of a run (zero for other workloads).
 struct MoeTally {
-  double load_imbalance_sum = 0;  // sum over layer-steps of max/mean tokens per GPU
+  CompensatedSum load_imbalance_sum;  // sum over layer-steps of max/mean tokens per GPU
   std::int64_t layer_steps = 0;
-  double compute_s = 0, communication_s = 0, wait_s = 0;  // GPU-seconds
-  double bytes_moved = 0;                                 // over links (NVLink and NIC)
+  CompensatedSum compute_s, communication_s, wait_s;  // GPU-seconds
+  CompensatedSum bytes_moved;                         // over links (NVLink and NIC)
   void merge(const MoeTally& o) {
     load_imbalance_sum += o.load_imbalance_sum;
     layer_steps += o.layer_steps;
@@ -54,9 +55,9 @@ struct MoeTally {
 // One policy's outcome over one replication; tallies of replications merge in a fixed order.
 struct PolicyTally {
   StepTimes steps;               // barrier release time of every step, relative to its start
-  double gpu_time_s = 0;         // sum over steps of K x step time
-  double busy_s = 0;             // GPU-time spent computing (the rest of gpu_time_s waits at barriers)
-  double extra_s = 0;            // speculative or replica compute beyond the K primary tasks
+  CompensatedSum gpu_time_s;     // sum over steps of K x step time
+  CompensatedSum busy_s;         // GPU-time spent computing (the rest of gpu_time_s waits at barriers)
+  CompensatedSum extra_s;        // speculative or replica compute beyond the K primary tasks
   std::uint64_t events = 0;      // events executed by the engine
   MoeTally moe;
   const std::atomic<bool>* stop = nullptr;  // checked every 64 steps (RunRequest::stop)
