@@ -104,11 +104,7 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
       "set", po::value(&so.sets), "override a scenario value: PATH=VALUE (repeatable)")(
       "threads", po::value(&threads), "worker threads (default: all cores)")(
       "progress", po::value(&progress), "auto, always or never (default)");
-  po::positional_options_description pos;
-  pos.add("paths", -1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
+  parse_verb_args(args, opts, "paths");
   if (paths.empty()) throw InputError("", "check", "expected scenario files or folders");
   if (threads < 1) throw InputError("", "--threads", "expected an integer >= 1, got " + std::to_string(threads));
   const Progress::Mode mode = Progress::mode_for(progress, false);

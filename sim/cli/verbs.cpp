@@ -220,11 +220,7 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
       ("progress", po::value(&progress), "auto (a bar on a terminal, periodic lines otherwise), always or never")
       ("timing", po::bool_switch(), "add wall_seconds to the results (they then differ from run to run)")
       ("log-level", po::value(&log_level), "trace, debug, info, warn (default), error, off");
-  po::positional_options_description pos;
-  pos.add("scenario", -1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
+  const po::variables_map vm = parse_verb_args(args, opts, "scenario");
   set_log_level(log_level);
   if (positional.size() != 1) throw InputError("", "run", "expected one scenario file, got " + std::to_string(positional.size()));
   if (format != "table" && format != "json" && format != "csv")
@@ -353,11 +349,7 @@ int verb_merge(const std::vector<std::string>& args, std::ostream& out) {
   std::string out_dir;
   opts.add_options()("dirs", po::value(&dirs), "folders written by tailsim run --out")(
       "out", po::value(&out_dir), "folder for the merged records.jsonl, results.json and results.csv");
-  po::positional_options_description pos;
-  pos.add("dirs", -1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
+  parse_verb_args(args, opts, "dirs");
   if (dirs.empty()) throw InputError("", "merge", "expected at least one folder to merge");
   if (out_dir.empty()) throw InputError("", "--out", "merge needs --out DIR");
   std::vector<RecordLog> logs;
@@ -407,6 +399,16 @@ int verb_merge(const std::vector<std::string>& args, std::ostream& out) {
 }
 
 }  // namespace
+
+po::variables_map parse_verb_args(const std::vector<std::string>& args, const po::options_description& opts,
+                                  const char* positional) {
+  po::positional_options_description pos;
+  pos.add(positional, -1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+  po::notify(vm);
+  return vm;
+}
 
 int cli_main(int argc, char** argv, std::ostream& out, std::ostream& err, Distributor* dist) {
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -2,15 +2,16 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
-#include <stdexcept>
 #include <chrono>
 #include <exception>
 #include <mutex>
 #include <span>
+#include <stdexcept>
 #include <thread>
 
 #include <spdlog/spdlog.h>
+
+#include "sim/engine/bytes.hpp"
 
 namespace tailsim {
 
@@ -35,54 +36,41 @@ struct UnitResult {
   bool done = false;
 };
 
-// Binary form of unit results for another process of the same binary (same endianness and layout).
-template <class T>
-void put(std::string& out, const T& v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
-template <class T>
-T take(const std::string& in, std::size_t& pos) {
-  if (pos + sizeof(T) > in.size()) throw std::runtime_error("truncated unit results from another rank");
-  T v;
-  std::memcpy(&v, in.data() + pos, sizeof v);
-  pos += sizeof v;
-  return v;
-}
-
+// Binary form of unit results for another process of the same binary (MPI ranks).
 void serialize_unit(std::string& out, std::size_t index, const UnitResult& u) {
-  put(out, static_cast<std::uint64_t>(index));
-  put(out, u.wall_seconds);
-  put(out, static_cast<std::uint64_t>(u.tallies.size()));
+  put_bytes(out, static_cast<std::uint64_t>(index));
+  put_bytes(out, u.wall_seconds);
+  put_bytes(out, static_cast<std::uint64_t>(u.tallies.size()));
   for (const PolicyTally& t : u.tallies) {
     t.steps.serialize(out);
     for (const CompensatedSum* v : {&t.gpu_time_s, &t.busy_s, &t.extra_s, &t.moe.load_imbalance_sum, &t.moe.compute_s,
                                     &t.moe.communication_s, &t.moe.wait_s, &t.moe.bytes_moved}) {
-      put(out, v->sum());
-      put(out, v->compensation());
+      put_bytes(out, v->sum());
+      put_bytes(out, v->compensation());
     }
-    put(out, t.events);
-    put(out, t.moe.layer_steps);
+    put_bytes(out, t.events);
+    put_bytes(out, t.moe.layer_steps);
   }
 }
 
 void deserialize_units(const std::string& in, std::vector<UnitResult>& results) {
   std::size_t pos = 0;
   while (pos < in.size()) {
-    const auto index = take<std::uint64_t>(in, pos);
+    const auto index = take_bytes<std::uint64_t>(in, pos);
     if (index >= results.size()) throw std::runtime_error("unit index out of range from another rank");
     UnitResult& u = results[index];
-    u.wall_seconds = take<double>(in, pos);
+    u.wall_seconds = take_bytes<double>(in, pos);
     u.done = true;
-    u.tallies.resize(take<std::uint64_t>(in, pos));
+    u.tallies.resize(take_bytes<std::uint64_t>(in, pos));
     for (PolicyTally& t : u.tallies) {
       t.steps = StepTimes::deserialize(in, pos);
       for (CompensatedSum* v : {&t.gpu_time_s, &t.busy_s, &t.extra_s, &t.moe.load_imbalance_sum, &t.moe.compute_s,
                                 &t.moe.communication_s, &t.moe.wait_s, &t.moe.bytes_moved}) {
-        const double sum = take<double>(in, pos);
-        *v = CompensatedSum::from_parts(sum, take<double>(in, pos));
+        const double sum = take_bytes<double>(in, pos);
+        *v = CompensatedSum::from_parts(sum, take_bytes<double>(in, pos));
       }
-      t.events = take<std::uint64_t>(in, pos);
-      t.moe.layer_steps = take<std::int64_t>(in, pos);
+      t.events = take_bytes<std::uint64_t>(in, pos);
+      t.moe.layer_steps = take_bytes<std::int64_t>(in, pos);
     }
   }
 }

@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
+
+#include "sim/engine/bytes.hpp"
 
 namespace tailsim {
 
@@ -14,19 +15,6 @@ constexpr std::size_t kSubBuckets = 1024;  // per power of two; values below kSu
 constexpr std::size_t kBuckets = kSubBuckets + 53 * kSubBuckets;
 
 __extension__ using Int128 = __int128;
-
-template <class T>
-void put(std::string& out, const T& v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
-template <class T>
-T take(const std::string& in, std::size_t& pos) {
-  if (pos + sizeof(T) > in.size()) throw std::runtime_error("truncated step times");
-  T v;
-  std::memcpy(&v, in.data() + pos, sizeof v);
-  pos += sizeof v;
-  return v;
-}
 
 }  // namespace
 
@@ -166,41 +154,36 @@ StepTimeSummary StepTimes::summarize() && {
 }
 
 void StepTimes::serialize(std::string& out) const {
-  put(out, static_cast<std::uint8_t>(sketch_ ? 1 : 0));
+  put_bytes(out, static_cast<std::uint8_t>(sketch_ ? 1 : 0));
   if (!sketch_) {
-    put(out, static_cast<std::uint64_t>(values_.size()));
+    put_bytes(out, static_cast<std::uint64_t>(values_.size()));
     out.append(reinterpret_cast<const char*>(values_.data()), values_.size() * sizeof(SimTime));
     return;
   }
   const Sketch& s = *sketch_;
-  put(out, s.n);
-  put(out, s.sum);
-  put(out, s.mean);
-  put(out, s.m2);
-  put(out, s.max);
+  put_bytes(out, s.n);
+  put_bytes(out, s.sum);
+  put_bytes(out, s.mean);
+  put_bytes(out, s.m2);
+  put_bytes(out, s.max);
   out.append(reinterpret_cast<const char*>(s.counts.data()), s.counts.size() * sizeof(std::uint64_t));
 }
 
 StepTimes StepTimes::deserialize(const std::string& in, std::size_t& pos) {
-  const bool sketch = take<std::uint8_t>(in, pos) != 0;
+  const bool sketch = take_bytes<std::uint8_t>(in, pos) != 0;
   StepTimes t(sketch);
-  const auto raw = [&](void* dst, std::size_t bytes) {
-    if (pos + bytes > in.size()) throw std::runtime_error("truncated step times");
-    std::memcpy(dst, in.data() + pos, bytes);
-    pos += bytes;
-  };
   if (!sketch) {
-    t.values_.resize(take<std::uint64_t>(in, pos));
-    raw(t.values_.data(), t.values_.size() * sizeof(SimTime));
+    t.values_.resize(take_bytes<std::uint64_t>(in, pos));
+    take_raw(in, pos, t.values_.data(), t.values_.size() * sizeof(SimTime));
     return t;
   }
   Sketch& s = *t.sketch_;
-  s.n = take<std::uint64_t>(in, pos);
-  s.sum = take<Int128>(in, pos);
-  s.mean = take<long double>(in, pos);
-  s.m2 = take<long double>(in, pos);
-  s.max = take<SimTime>(in, pos);
-  raw(s.counts.data(), s.counts.size() * sizeof(std::uint64_t));
+  s.n = take_bytes<std::uint64_t>(in, pos);
+  s.sum = take_bytes<Int128>(in, pos);
+  s.mean = take_bytes<long double>(in, pos);
+  s.m2 = take_bytes<long double>(in, pos);
+  s.max = take_bytes<SimTime>(in, pos);
+  take_raw(in, pos, s.counts.data(), s.counts.size() * sizeof(std::uint64_t));
   return t;
 }
 
