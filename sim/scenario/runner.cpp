@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <span>
 #include <stdexcept>
@@ -251,15 +252,20 @@ void assemble_results(RunResults& out) {
   const auto gpus_axis = std::find(out.param_names.begin(), out.param_names.end(), "cluster.gpus");
   if (gpus_axis == out.param_names.end()) return;
   const std::size_t axis = static_cast<std::size_t>(gpus_axis - out.param_names.begin());
+  // Key: the policy and every other parameter; one pass to find the K = 1 means, one to divide by them.
+  const auto key = [&](const Record& rec) {
+    std::string k = rec.policy;
+    for (std::size_t a = 0; a < rec.params.size(); ++a)
+      if (a != axis) k += '\x1f' + rec.params[a].second.dump();
+    return k;
+  };
+  std::map<std::string, double> base_mean;
+  for (const Record& rec : out.records)
+    if (rec.params[axis].second == Json(1) && rec.step_time.mean > 0) base_mean[key(rec)] = rec.step_time.mean;
   for (Record& rec : out.records) {
-    rec.slowdown_vs_k1.reset();
-    for (const Record& base : out.records) {
-      if (base.policy != rec.policy || base.params[axis].second != Json(1)) continue;
-      bool same = true;
-      for (std::size_t a = 0; a < rec.params.size(); ++a)
-        if (a != axis && rec.params[a].second != base.params[a].second) same = false;
-      if (same && base.step_time.mean > 0) rec.slowdown_vs_k1 = rec.step_time.mean / base.step_time.mean;
-    }
+    const auto base = base_mean.find(key(rec));
+    if (base == base_mean.end()) rec.slowdown_vs_k1.reset();
+    else rec.slowdown_vs_k1 = rec.step_time.mean / base->second;
   }
 }
 
