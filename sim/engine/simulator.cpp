@@ -1,5 +1,7 @@
 #include "sim/engine/simulator.hpp"
 
+#include <iomanip>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 
@@ -8,6 +10,14 @@ namespace tailsim {
 std::uint32_t Simulator::add_handler(EventHandler* handler) {
   handlers_.push_back(handler);
   return static_cast<std::uint32_t>(handlers_.size() - 1);
+}
+
+std::string clock_overflow_message(double seconds) {
+  std::ostringstream os;
+  os << "a simulated duration of " << std::setprecision(4) << seconds
+     << " s does not fit the clock (at most about 73 years; check heavy-tailed distributions, e.g. pareto with "
+        "shape <= 1, and absurd durations)";
+  return os.str();
 }
 
 EventId Simulator::schedule_at(SimTime time, std::uint32_t target, std::uint32_t kind, std::int64_t arg) {

@@ -21,14 +21,15 @@ class ClockOverflow : public std::overflow_error {
   using std::overflow_error::overflow_error;
 };
 
+std::string clock_overflow_message(double seconds);
+
 // Seconds (double) to integer nanoseconds, rounded to nearest. Monotone non-decreasing, so the maximum of
 // converted values is the converted maximum (the fast path relies on this). Throws ClockOverflow beyond
 // +-kMaxSimTime and for NaN.
 inline SimTime seconds_to_ns(double seconds) {
   const double ns = std::nearbyint(seconds * 1e9);
   if (!(std::fabs(ns) <= static_cast<double>(kMaxSimTime)))
-    throw ClockOverflow("a simulated duration of " + std::to_string(seconds) +
-                        " s does not fit the clock (at most about 73 years; check heavy-tailed distributions)");
+    throw ClockOverflow(clock_overflow_message(seconds));
   return static_cast<SimTime>(ns);
 }
 inline double ns_to_seconds(SimTime ns) { return static_cast<double>(ns) * 1e-9; }

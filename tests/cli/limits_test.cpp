@@ -103,6 +103,21 @@ TEST_CASE("Ctrl-C (SIGINT) finishes the records of complete points, exits 130, a
   fs::remove_all(dir);
 }
 
+TEST_CASE("absurd values are errors with their path: K = 10^12, steps = 0, infinite and NaN numbers, durations") {
+  const std::pair<std::string, std::string> cases[] = {
+      {"--sweep cluster.gpus=1000000000000", "/cluster/gpus: expected an integer >= 1 and <= 1e+08, got 1000000000000"},
+      {"--set steps=0", "/steps: expected an integer >= 1 and <= 1e+12, got 0"},
+      {"--set workload.compute.sigma=1e999", "/workload/compute/sigma: expected a number >= 0"},
+      {"--set workload.compute.sigma=NaN", "/workload/compute/sigma: expected a number >= 0"},
+      {R"(--set 'workload.compute={"type":"constant","value":1e300}')", "a simulated duration of 1e+300 s does not fit the clock"}};
+  for (const auto& [args, message] : cases) {
+    const test::CommandResult r = test::run_cli("run " + kScenario + " --set steps=100 " + args + " --quiet");
+    INFO(args << " -> " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(message) != std::string::npos);
+  }
+}
+
 TEST_CASE("a step too long for the integer clock is an error, not a wrapped-around number") {
   // Pareto with shape 0.3 has no mean: among 256 x 2000 draws some exceed the clock's ~73 years.
   const std::string file = test::write_temp("overflow.json", R"({"steps": 2000, "cluster": {"gpus": 256, "gpu": "h100-sxm"},
