@@ -75,6 +75,7 @@ ClusterSpec parse_cluster(const JsonReader& n) {
   n.expect_object();
   ClusterSpec c;
   c.gpus_per_node = n.integer("gpus_per_node", 8, Range{1.0, 1024.0});
+  n.has("gpus");  // a known key: never offered as a misspelling of a missing 'gpu'
   {
     const JsonReader gpu = n.child("gpu");
     if (gpu.is_string()) {

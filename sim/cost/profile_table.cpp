@@ -181,6 +181,9 @@ ProfileTable parse_profile_table(const std::string& text, const std::string& fil
 }
 
 ProfileTable read_profile_table(const std::string& file) {
+  std::error_code ec;
+  if (fs::exists(file, ec) && !fs::is_regular_file(file, ec))
+    throw InputError(file, "", "not a regular file (a profile table must be a CSV file)");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw InputError(file, "", "cannot open table (does it exist and is it readable?)");
   std::ostringstream text;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "sim/report/report.hpp"
+#include "sim/scenario/configs.hpp"
 #include "sim/scenario/error.hpp"
 
 namespace tailsim {
@@ -112,27 +113,12 @@ struct ParsedLog {
   std::uintmax_t good_bytes = 0;  // end of the last complete line
 };
 
-ParsedLog parse_log(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw InputError(file, "", "cannot open records log (does it exist and is it readable?)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  const std::string all = text.str();
+ParsedLog parse_log_text(const std::string& all, const std::string& file) {
   ParsedLog out;
   out.log.file = file;
   std::size_t pos = 0, line_no = 0;
   std::vector<std::string> names;
-  while (pos < all.size()) {
-    const std::size_t end = all.find('\n', pos);
-    ++line_no;
-    const std::string where = "line " + std::to_string(line_no);
-    if (end == std::string::npos) break;  // a line cut short by a killed run: ignored
-    Json j;
-    try {
-      j = Json::parse(all.substr(pos, end - pos));
-    } catch (const Json::parse_error& e) {
-      throw InputError(file, where, std::string("not valid JSON: ") + e.what());
-    }
+  const auto read_line = [&](Json& j, const std::string& where) {
     if (line_no == 1) {
       if (!j.is_object() || !j.contains("tailsim_records") || !j.contains("fingerprint") ||
           !j.contains("param_names") || !j.contains("points"))
@@ -149,6 +135,23 @@ ParsedLog parse_log(const std::string& file) {
       for (const Json& r : j.at("records")) records.push_back(record_from_json(r, point, names, file, where));
       out.log.points[point] = std::move(records);
     }
+  };
+  while (pos < all.size()) {
+    const std::size_t end = all.find('\n', pos);
+    ++line_no;
+    const std::string where = "line " + std::to_string(line_no);
+    if (end == std::string::npos) break;  // a line cut short by a killed run: ignored
+    Json j;
+    try {
+      j = parse_json_text(all.substr(pos, end - pos), file);
+    } catch (const InputError& e) {
+      throw InputError(file, where, "not valid JSON: " + e.message());
+    }
+    try {
+      read_line(j, where);
+    } catch (const Json::exception& e) {  // a field of the wrong type
+      throw InputError(file, where, std::string("malformed records line: ") + e.what());
+    }
     pos = end + 1;
     out.good_bytes = pos;
   }
@@ -156,9 +159,20 @@ ParsedLog parse_log(const std::string& file) {
   return out;
 }
 
+ParsedLog parse_log(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(file, "", "cannot open records log (does it exist and is it readable?)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_log_text(text.str(), file);
+}
+
 }  // namespace
 
 RecordLog read_record_log(const std::string& file) { return parse_log(file).log; }
+RecordLog parse_record_log(const std::string& text, const std::string& file) {
+  return parse_log_text(text, file).log;
+}
 
 std::string records_line(const std::vector<Record>& records, bool timing) {
   Json list = Json::array();

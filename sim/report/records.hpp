@@ -40,6 +40,8 @@ struct RecordLog {
 // Reads a log; a last line cut short (a run killed while writing it) is ignored. Throws InputError naming
 // the file and line for anything else that is malformed.
 RecordLog read_record_log(const std::string& file);
+// The same from the log's text; `file` is only used in error messages.
+RecordLog parse_record_log(const std::string& text, const std::string& file);
 
 // One point's line of the log (with wall_seconds when `timing`).
 std::string records_line(const std::vector<Record>& point_records, bool timing = true);

@@ -22,6 +22,9 @@ struct ConfigDoc {
 ConfigDoc load_config(const JsonReader& at, const std::string& kind, const std::string& name);
 // Parses a JSON file; a syntax error becomes an InputError with line and column.
 Json parse_json_file(const std::string& file);
+// Parses JSON text; InputError with the line and column of a syntax error, or when nested deeper than
+// kMaxJsonDepth levels.
 Json parse_json_text(const std::string& text, const std::string& file);
+inline constexpr int kMaxJsonDepth = 64;
 
 }  // namespace tailsim

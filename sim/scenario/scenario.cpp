@@ -42,7 +42,13 @@ std::pair<std::string, std::string> split_assignment(const std::string& arg, con
 PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point);
 
 Json parse_cli_value(const std::string& text) {
-  const Json parsed = Json::parse(text, nullptr, false);
+  const auto depth_guard = [&](int depth, Json::parse_event_t event, Json&) {
+    if (depth >= kMaxJsonDepth &&
+        (event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start))
+      throw InputError("", text.substr(0, 40), "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return true;
+  };
+  const Json parsed = Json::parse(text, depth_guard, false);
   return parsed.is_discarded() ? Json(text) : parsed;
 }
 
@@ -103,7 +109,7 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
     const auto [path, list] = split_assignment(s, "--sweep");
     SweepAxis axis{path, {}};
     for (const std::string& v : split(list, ',')) axis.values.push_back(parse_cli_value(v));
-    auto same = std::find_if(sc.axes.begin(), sc.axes.end(), [&](const SweepAxis& a) { return a.path == path; });
+    auto same = std::find_if(sc.axes.begin(), sc.axes.end(), [&](const SweepAxis& a) { return a.path == axis.path; });
     if (same != sc.axes.end()) *same = axis;
     else sc.axes.push_back(axis);
   }

@@ -3,6 +3,7 @@
 // per-step expert counts from a CSV file). Exposed for tests and tools; scenarios build them by name.
 #pragma once
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <span>
@@ -107,6 +108,8 @@ struct RoutingTrace {
 };
 // Reads and validates a trace against the model's shape. Errors throw InputError(path, "line N", reason).
 RoutingTrace read_routing_trace(const std::string& path, int layers, int experts);
+// The same from a stream; `path` is only used in error messages.
+RoutingTrace parse_routing_trace(std::istream& in, const std::string& path, int layers, int experts);
 
 class TraceRouter final : public Router {
  public:

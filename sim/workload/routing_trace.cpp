@@ -2,7 +2,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <istream>
 #include <stdexcept>
 
 #include "sim/workload/routing_models.hpp"
@@ -43,8 +45,17 @@ std::string in_quotes(const std::string& s) { return "'" + (s.size() > 40 ? s.su
 }  // namespace
 
 RoutingTrace read_routing_trace(const std::string& path, int layers, int experts) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw InputError(path, "", "not a regular file (a trace must be a CSV file)");
   std::ifstream in(path);
   if (!in) throw InputError(path, "", "cannot open trace file (does it exist and is it readable?)");
+  return parse_routing_trace(in, path, layers, experts);
+}
+
+RoutingTrace parse_routing_trace(std::istream& in, const std::string& path, int layers, int experts) {
+  if (layers < 1 || experts < 1)
+    throw std::invalid_argument("parse_routing_trace: the model must have layers and experts");
   const auto fail = [&](int line_no, const std::string& message) -> void {
     throw InputError(path, "line " + std::to_string(line_no), message);
   };

@@ -103,6 +103,10 @@ TEST_CASE("an unknown key is an error with a suggestion and the known keys") {
   CHECK(optional.exit_code == 2);
   CHECK(optional.err.find("/cluster: unknown key 'gpus_per_nod' (did you mean 'gpus_per_node'? known: gpu, gpus, "
                           "gpus_per_node, nic, noise, nvlink, slow_gpus)") != std::string::npos);
+  // A missing 'gpu' is missing, not a misspelt 'gpus' (it used to say "unknown key 'gpus'").
+  const auto missing = run_text(variant(R"("gpu": "h100-sxm")", R"("gpus_per_node": 8)"));
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.err.find("/cluster: missing required key 'gpu'") != std::string::npos);
   const auto top = run_text(variant(R"("seed": 7)", R"("sed": 7)"));
   CHECK(top.exit_code == 2);
   CHECK(top.err.find("/: unknown key 'sed' (did you mean 'seed'?") != std::string::npos);
