@@ -4,9 +4,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
+#include "sim/scenario/configs.hpp"
 #include "sim/scenario/error.hpp"
 #include "sim/scenario/json_reader.hpp"
 
@@ -37,17 +36,7 @@ std::string line_ref(std::size_t line) { return "line " + std::to_string(line); 
 
 }  // namespace
 
-fs::path models_root() {
-  if (const char* env = std::getenv("TAILSIM_MODELS_DIR"); env && *env) return fs::path(env);
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (const fs::path& candidate : {exe.parent_path().parent_path() / "models",
-                                      exe.parent_path().parent_path() / "share" / "tailsim" / "models"})
-      if (fs::is_directory(candidate)) return candidate;
-  }
-  return fs::path(TAILSIM_SOURCE_DIR) / "models";
-}
+fs::path models_root() { return data_root("TAILSIM_MODELS_DIR", "models"); }
 
 fs::path resolve_model_file(const std::string& name, const fs::path& base_dir, const std::string& file,
                             const std::string& path) {
@@ -181,14 +170,7 @@ ProfileTable parse_profile_table(const std::string& text, const std::string& fil
 }
 
 ProfileTable read_profile_table(const std::string& file) {
-  std::error_code ec;
-  if (fs::exists(file, ec) && !fs::is_regular_file(file, ec))
-    throw InputError(file, "", "not a regular file (a profile table must be a CSV file)");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw InputError(file, "", "cannot open table (does it exist and is it readable?)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_profile_table(text.str(), file);
+  return parse_profile_table(read_text_file(file, "profile table"), file);
 }
 
 }  // namespace tailsim

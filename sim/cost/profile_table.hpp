@@ -17,8 +17,7 @@
 
 namespace tailsim {
 
-// The models/ folder: $TAILSIM_MODELS_DIR, else next to the binary (../models, ../share/tailsim/models), else
-// the source tree the binary was built from (the same search as config_root()).
+// The models/ folder: data_root("TAILSIM_MODELS_DIR", "models") (sim/scenario/configs.hpp).
 std::filesystem::path models_root();
 
 // Finds a table named in a scenario or on the command line: an absolute path as is; a relative one under

@@ -1,7 +1,6 @@
 #include "sim/report/records.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "sim/report/report.hpp"
@@ -150,7 +149,7 @@ ParsedLog parse_log_text(const std::string& all, const std::string& file) {
     try {
       read_line(j, where);
     } catch (const Json::exception& e) {  // a field of the wrong type
-      throw InputError(file, where, std::string("malformed records line: ") + e.what());
+      throw InputError(file, where, "malformed records line: " + json_error_text(e));
     }
     pos = end + 1;
     out.good_bytes = pos;
@@ -159,13 +158,7 @@ ParsedLog parse_log_text(const std::string& all, const std::string& file) {
   return out;
 }
 
-ParsedLog parse_log(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw InputError(file, "", "cannot open records log (does it exist and is it readable?)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_log_text(text.str(), file);
-}
+ParsedLog parse_log(const std::string& file) { return parse_log_text(read_text_file(file, "records log"), file); }
 
 }  // namespace
 

@@ -10,17 +10,19 @@ namespace tailsim {
 
 namespace fs = std::filesystem;
 
-fs::path config_root() {
-  if (const char* env = std::getenv("TAILSIM_CONFIG_DIR"); env && *env) return fs::path(env);
+fs::path data_root(const char* env_var, const std::string& folder) {
+  if (const char* env = std::getenv(env_var); env && *env) return fs::path(env);
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    for (const fs::path& candidate : {exe.parent_path().parent_path() / "configs",
-                                      exe.parent_path().parent_path() / "share" / "tailsim" / "configs"})
+    const fs::path prefix = exe.parent_path().parent_path();
+    for (const fs::path& candidate : {prefix / folder, prefix / "share" / "tailsim" / folder})
       if (fs::is_directory(candidate)) return candidate;
   }
-  return fs::path(TAILSIM_SOURCE_DIR) / "configs";
+  return fs::path(TAILSIM_SOURCE_DIR) / folder;
 }
+
+fs::path config_root() { return data_root("TAILSIM_CONFIG_DIR", "configs"); }
 
 std::vector<std::string> config_names(const std::string& kind) {
   std::vector<std::string> names;
@@ -41,6 +43,12 @@ ConfigDoc load_config(const JsonReader& at, const std::string& kind, const std::
   }
   const std::string file = (config_root() / kind / (name + ".json")).string();
   return ConfigDoc{file, parse_json_file(file)};
+}
+
+std::string json_error_text(const Json::exception& e) {
+  const std::string what = e.what();
+  const auto pos = what.find("] ");
+  return what.rfind("[json.exception.", 0) == 0 && pos != std::string::npos ? what.substr(pos + 2) : what;
 }
 
 Json parse_json_text(const std::string& text, const std::string& file) {
@@ -71,18 +79,21 @@ Json parse_json_text(const std::string& text, const std::string& file) {
     throw InputError(file, "", "invalid JSON at line " + std::to_string(line) + ", column " +
                                    std::to_string(column) + ": " + what);
   } catch (const Json::out_of_range& e) {  // a number beyond double's range, such as 1e400 (found by fuzzing)
-    std::string what = e.what();
-    if (const auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    throw InputError(file, "", "invalid JSON: " + what);
+    throw InputError(file, "", "invalid JSON: " + json_error_text(e));
   }
 }
 
-Json parse_json_file(const std::string& file) {
+std::string read_text_file(const std::string& file, const std::string& what) {
+  std::error_code ec;
+  if (fs::exists(file, ec) && !fs::is_regular_file(file, ec))
+    throw InputError(file, "", "cannot read " + what + ": not a regular file");
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw InputError(file, "", "cannot open file (does it exist and is it readable?)");
+  if (!in) throw InputError(file, "", "cannot open " + what + " (does it exist and is it readable?)");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_json_text(text.str(), file);
+  return text.str();
 }
+
+Json parse_json_file(const std::string& file) { return parse_json_text(read_text_file(file, "file"), file); }
 
 }  // namespace tailsim

@@ -8,8 +8,10 @@
 
 namespace tailsim {
 
-// The configs/ folder: $TAILSIM_CONFIG_DIR, else next to the binary (../configs, ../share/tailsim/configs),
-// else the source tree the binary was built from.
+// A data folder of the project (`folder`: "configs", "models"): $`env_var` if set, else next to the binary
+// (../folder, ../share/tailsim/folder), else the source tree the binary was built from.
+std::filesystem::path data_root(const char* env_var, const std::string& folder);
+// The configs/ folder: data_root("TAILSIM_CONFIG_DIR", "configs").
 std::filesystem::path config_root();
 std::vector<std::string> config_names(const std::string& kind);  // sorted, without ".json"
 
@@ -20,11 +22,16 @@ struct ConfigDoc {
 };
 // Loads configs/<kind>/<name>.json; an unknown name fails at `at` listing the valid names.
 ConfigDoc load_config(const JsonReader& at, const std::string& kind, const std::string& name);
+// The whole of a file a user names, as text. InputError(file) when it is not a regular file (a folder, a
+// device such as /dev/zero that would never end) or cannot be opened; `what` names it ("trace file").
+std::string read_text_file(const std::string& file, const std::string& what);
 // Parses a JSON file; a syntax error becomes an InputError with line and column.
 Json parse_json_file(const std::string& file);
 // Parses JSON text; InputError with the line and column of a syntax error, or when nested deeper than
 // kMaxJsonDepth levels.
 Json parse_json_text(const std::string& text, const std::string& file);
 inline constexpr int kMaxJsonDepth = 64;
+// The JSON library's message without its "[json.exception.type_error.302] " prefix.
+std::string json_error_text(const Json::exception& e);
 
 }  // namespace tailsim

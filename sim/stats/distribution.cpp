@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <numeric>
 #include <sstream>
+
+#include "sim/scenario/configs.hpp"
 
 namespace tailsim {
 
@@ -156,8 +157,13 @@ std::vector<double> read_samples_file(const JsonReader& node, const std::string&
   std::filesystem::path path(name);
   if (path.is_relative() && !node.file().empty())
     path = std::filesystem::path(node.file()).parent_path() / path;
-  std::ifstream in(path);
-  if (!in) at.fail("cannot open samples file '" + path.string() + "'");
+  std::string text;
+  try {
+    text = read_text_file(path.string(), "samples file");
+  } catch (const InputError& e) {
+    at.fail(e.message() + ": '" + path.string() + "'");
+  }
+  std::istringstream in(text);
   std::vector<double> out;
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {

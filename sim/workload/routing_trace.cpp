@@ -2,11 +2,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <istream>
+#include <sstream>
 #include <stdexcept>
 
+#include "sim/scenario/configs.hpp"
 #include "sim/workload/routing_models.hpp"
 
 namespace tailsim {
@@ -45,11 +44,7 @@ std::string in_quotes(const std::string& s) { return "'" + (s.size() > 40 ? s.su
 }  // namespace
 
 RoutingTrace read_routing_trace(const std::string& path, int layers, int experts) {
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
-    throw InputError(path, "", "not a regular file (a trace must be a CSV file)");
-  std::ifstream in(path);
-  if (!in) throw InputError(path, "", "cannot open trace file (does it exist and is it readable?)");
+  std::istringstream in(read_text_file(path, "trace file"));
   return parse_routing_trace(in, path, layers, experts);
 }
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 
@@ -99,6 +100,14 @@ TEST_CASE("shards merged give the bytes of a single run; bad shard specs and mis
   CHECK(mixed.exit_code == 2);
   CHECK(mixed.err.find("comes from another scenario or other settings") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "m3" / "results.json"));
+  // A log whose fields have the wrong type is bad input naming the line, not an internal error.
+  fs::create_directories(dir / "typo");
+  std::ofstream(dir / "typo" / "records.jsonl")
+      << R"({"tailsim_records":1,"fingerprint":"x","param_names":5,"points":1})" << '\n';
+  const test::CommandResult typo = test::run_cli("merge " + (dir / "typo").string() + " --out " + (dir / "m4").string());
+  CHECK(typo.exit_code == 2);
+  CHECK(typo.err.find("records.jsonl: line 1: malformed records line: type must be array, but is number") !=
+        std::string::npos);
   fs::remove_all(dir);
 }
 

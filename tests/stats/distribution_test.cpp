@@ -105,6 +105,10 @@ TEST_CASE("bad distribution parameters name the JSON path and the valid choices"
   CHECK(message(R"({"type":"pareto","scale":0,"shape":1})") == "test.json: /d/scale: expected a duration (seconds, or a string such as \"20ms\") > 0, got 0");
   CHECK(dist(R"({"type":"normal","mean":"410ms","stddev":"4ms"})")->mean() == doctest::Approx(0.41));
   CHECK(message(R"({"type":"empirical","file":"does-not-exist.txt"})").find("cannot open samples file") != std::string::npos);
+  // A device or a folder would never end, or never start: refused before reading.
+  CHECK(message(R"({"type":"empirical","file":"/dev/zero"})") ==
+        "test.json: /d/file: cannot read samples file: not a regular file: '/dev/zero'");
+  CHECK(message(R"({"type":"empirical","file":"/tmp"})").find("not a regular file") != std::string::npos);
 }
 
 TEST_CASE("empirical samples can come from a file, with comments and a header") {

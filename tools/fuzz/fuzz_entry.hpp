@@ -1,9 +1,10 @@
 // Fuzz entry points: arbitrary bytes in, through the readers users feed their own files to. Shared by the
-// libFuzzer targets (tools/fuzz/fuzz_*.cpp) and by the regression test that replays the seed corpus and every
-// input the fuzzer ever crashed on (tests/fuzz/fuzz_regression_test.cpp).
+// libFuzzer targets (tools/fuzz/fuzz_target.cpp) and by the regression test that replays the seed corpus and
+// every input the fuzzer ever crashed on (tests/fuzz/fuzz_regression_test.cpp).
 //
-// The contract: bad input ends in InputError (what the command line prints, with exit code 2). Any other
-// exception, a crash, a sanitizer report, a hang, or an invariant below that fails (abort) is a bug.
+// The contract: bad input ends in InputError, or ClockOverflow for a simulated duration past the integer
+// clock (both exit code 2 on the command line). Any other exception, a crash, a sanitizer report, a hang, or
+// an invariant below that fails (abort) is a bug.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -15,6 +16,7 @@
 
 #include "sim/cost/profile_table.hpp"
 #include "sim/cost/profiled.hpp"
+#include "sim/engine/time.hpp"
 #include "sim/report/records.hpp"
 #include "sim/scenario/configs.hpp"
 #include "sim/scenario/error.hpp"
@@ -56,6 +58,7 @@ inline void scenario_input(const std::uint8_t* data, std::size_t size) {
       if (r.extra_work_fraction) require(*r.extra_work_fraction >= 0, "negative extra work");
     }
   } catch (const InputError&) {
+  } catch (const ClockOverflow&) {  // a duration the integer clock cannot hold: also exit code 2
   }
 }
 
