@@ -1,5 +1,6 @@
 #include "sim/report/records.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -47,7 +48,7 @@ Record record_from_json(const Json& j, std::size_t point, const std::vector<std:
     rec.policy = j.at("policy").get<std::string>();
     const Json& st = j.at("step_time");
     StepTimeSummary& s = rec.step_time;
-    s.count = j.at("steps").get<std::int64_t>();
+    s.count = json_integer<std::int64_t>(j.at("steps"), "steps");
     s.mean = st.at("mean").get<double>();
     s.stddev = st.at("stddev").get<double>();
     s.ci95_low = st.at("ci95_low").get<double>();
@@ -69,7 +70,7 @@ Record record_from_json(const Json& j, std::size_t point, const std::vector<std:
       m.bytes_moved = j.at("bytes_moved").get<double>();
       rec.moe = m;
     }
-    rec.events = j.at("events").get<std::uint64_t>();
+    rec.events = json_integer<std::uint64_t>(j.at("events"), "events");
     if (j.contains("wall_seconds")) rec.wall_seconds = j.at("wall_seconds").get<double>();
     return rec;
   } catch (const Json::exception& e) {
@@ -112,6 +113,10 @@ struct ParsedLog {
   std::uintmax_t good_bytes = 0;  // end of the last complete line
 };
 
+// What records_header() writes and every reader relies on.
+const std::vector<const char*> kHeaderKeys = {"tailsim_records", "scenario",     "fingerprint", "seed",
+                                              "steps",           "replications", "points",      "param_names"};
+
 ParsedLog parse_log_text(const std::string& all, const std::string& file) {
   ParsedLog out;
   out.log.file = file;
@@ -119,15 +124,21 @@ ParsedLog parse_log_text(const std::string& all, const std::string& file) {
   std::vector<std::string> names;
   const auto read_line = [&](Json& j, const std::string& where) {
     if (line_no == 1) {
-      if (!j.is_object() || !j.contains("tailsim_records") || !j.contains("fingerprint") ||
-          !j.contains("param_names") || !j.contains("points"))
+      if (!j.is_object() ||
+          !std::all_of(kHeaderKeys.begin(), kHeaderKeys.end(), [&](const char* k) { return j.contains(k); }))
         throw InputError(file, where, "expected a tailsim records header ({\"tailsim_records\": 1, ...})");
       names = j.at("param_names").get<std::vector<std::string>>();
+      if (json_integer<std::size_t>(j.at("points"), "points") > kMaxSweepPoints)
+        throw std::invalid_argument("'points': more than a sweep can have");
+      (void)json_integer<std::uint64_t>(j.at("seed"), "seed");
+      (void)json_integer<std::int64_t>(j.at("steps"), "steps");
+      (void)j.at("scenario").get<std::string>();  // type_error unless strings
+      (void)j.at("fingerprint").get<std::string>();
       out.log.header = std::move(j);
     } else {
       if (!j.is_object() || !j.contains("point") || !j.at("point").is_number_unsigned() || !j.contains("records"))
         throw InputError(file, where, "expected {\"point\": N, \"records\": [...]}");
-      const std::size_t point = j.at("point").get<std::size_t>();
+      const auto point = json_integer<std::size_t>(j.at("point"), "point");
       if (point >= out.log.header.at("points").get<std::size_t>())
         throw InputError(file, where, "point " + std::to_string(point) + " is out of range");
       std::vector<Record> records;
@@ -150,6 +161,8 @@ ParsedLog parse_log_text(const std::string& all, const std::string& file) {
       read_line(j, where);
     } catch (const Json::exception& e) {  // a field of the wrong type
       throw InputError(file, where, "malformed records line: " + json_error_text(e));
+    } catch (const std::invalid_argument& e) {
+      throw InputError(file, where, std::string("malformed records line: ") + e.what());
     }
     pos = end + 1;
     out.good_bytes = pos;

@@ -1,6 +1,10 @@
 // Reusable scenario parts in configs/<kind>/<name>.json: a string where an object is expected names one.
 #pragma once
+#include <cstdint>
 #include <filesystem>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -31,6 +35,20 @@ Json parse_json_file(const std::string& file);
 // kMaxJsonDepth levels.
 Json parse_json_text(const std::string& text, const std::string& file);
 inline constexpr int kMaxJsonDepth = 64;
+// `v` as an integer of type T when it is an integer JSON number that T holds; std::invalid_argument naming
+// `name` otherwise (a float such as 4e40 would be undefined behaviour to convert, a negative count wrong).
+template <class T>
+T json_integer(const Json& v, const std::string& name) {
+  if (v.is_number_unsigned()) {
+    if (const auto u = v.get<std::uint64_t>(); std::in_range<T>(u)) return static_cast<T>(u);
+  } else if (v.is_number_integer()) {
+    if (const auto i = v.get<std::int64_t>(); std::in_range<T>(i)) return static_cast<T>(i);
+  }
+  const std::string found = v.dump();
+  throw std::invalid_argument("'" + name + "': expected an integer" +
+                              (std::is_unsigned_v<T> ? std::string(" >= 0") : std::string()) + ", got " +
+                              (found.size() > 40 ? found.substr(0, 37) + "..." : found));
+}
 // The JSON library's message without its "[json.exception.type_error.302] " prefix.
 std::string json_error_text(const Json::exception& e);
 

@@ -132,8 +132,9 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
 
   // Cartesian product, last axis varying fastest.
   std::size_t total = 1;
-  for (const SweepAxis& a : sc.axes) total *= a.values.size();
-  if (total > 1'000'000) throw InputError(file, "/sweep", "the sweep expands to more than 1,000,000 points");
+  for (const SweepAxis& a : sc.axes)  // checked as it grows: 64 axes of 2 values would wrap around to 0
+    if ((total *= a.values.size()) > kMaxSweepPoints)
+      throw InputError(file, "/sweep", "the sweep expands to more than 1,000,000 points");
   for (std::size_t index = 0; index < total; ++index) {
     ScenarioPoint p;
     p.doc = doc;

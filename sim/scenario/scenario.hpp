@@ -32,6 +32,8 @@ struct ScenarioOptions {
   std::optional<std::int64_t> replications;
 };
 
+inline constexpr std::size_t kMaxSweepPoints = 1'000'000;
+
 struct Scenario {
   std::string file;
   std::string name;

@@ -102,12 +102,21 @@ TEST_CASE("shards merged give the bytes of a single run; bad shard specs and mis
   CHECK_FALSE(fs::exists(dir / "m3" / "results.json"));
   // A log whose fields have the wrong type is bad input naming the line, not an internal error.
   fs::create_directories(dir / "typo");
-  std::ofstream(dir / "typo" / "records.jsonl")
-      << R"({"tailsim_records":1,"fingerprint":"x","param_names":5,"points":1})" << '\n';
-  const test::CommandResult typo = test::run_cli("merge " + (dir / "typo").string() + " --out " + (dir / "m4").string());
-  CHECK(typo.exit_code == 2);
-  CHECK(typo.err.find("records.jsonl: line 1: malformed records line: type must be array, but is number") !=
-        std::string::npos);
+  const std::string header = R"({"tailsim_records":1,"scenario":"s","fingerprint":"x","seed":1,"steps":10,)"
+                             R"("replications":1,"points":1,"param_names":[]})";
+  for (const auto& [log, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"tailsim_records":1,"scenario":"s","fingerprint":"x","seed":1,"steps":10,"replications":1,"points":1,"param_names":5})",
+            "line 1: malformed records line: type must be array, but is number"},
+           {header + "\n" + R"({"point":0,"records":[{"params":{},"policy":"none","steps":4e40}]})",
+            "line 2: malformed record"},
+           {R"({"tailsim_records":1,"scenario":"s","fingerprint":"x","seed":1,"steps":10,"replications":1,"points":1e300,"param_names":[]})",
+            "line 1: malformed records line: 'points': expected an integer >= 0, got 1e+300"}}) {
+    INFO(log);
+    std::ofstream(dir / "typo" / "records.jsonl") << log << '\n';
+    const test::CommandResult typo = test::run_cli("merge " + (dir / "typo").string() + " --out " + (dir / "m4").string());
+    CHECK(typo.exit_code == 2);
+    CHECK(typo.err.find("records.jsonl: " + message) != std::string::npos);
+  }
   fs::remove_all(dir);
 }
 
