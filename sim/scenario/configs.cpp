@@ -52,8 +52,8 @@ std::string json_error_text(const Json::exception& e) {
 }
 
 Json parse_json_text(const std::string& text, const std::string& file) {
-  // Deeply nested documents would exhaust the stack in the recursive parts of the JSON library (found by
-  // fuzzing: 200,000 '[' crashed `tailsim validate`); no scenario or config needs more than a few levels.
+  // Deeply nested documents would exhaust the stack in the recursive parts of the JSON library (200,000 '['
+  // crashed `tailsim validate`); no scenario or config needs more than a few levels.
   const auto depth_guard = [&](int depth, Json::parse_event_t event, Json&) {
     if (depth >= kMaxJsonDepth &&
         (event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start))
