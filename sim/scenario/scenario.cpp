@@ -126,9 +126,18 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
     root.child("replications").fail("expected at most 'steps' (" + std::to_string(sc.steps) + ") replications, got " +
                                     std::to_string(sc.replications));
   if (root.has("expect")) sc.expect = root.child("expect").value();
-  root.mark_read("sweep");
-  for (const char* k : {"cluster", "workload", "policy", "policies"}) root.mark_read(k);
-  root.finish();
+  root.finish(kTopKeys);  // cluster, workload and policies are read per point (build_point)
+  // A swept path must start at a key of the scenario: a misspelt one ("cduster.gpus") would otherwise add
+  // a key nobody reads, and an axis that changes nothing (found by fuzzing).
+  for (const SweepAxis& a : sc.axes) {
+    const std::string head = a.path.substr(0, a.path.find('.'));
+    if (head == "sweep" || std::find(kTopKeys.begin(), kTopKeys.end(), head) == kTopKeys.end()) {
+      const std::string hint = closest_match(head, kTopKeys);
+      throw InputError(file, "/sweep/" + pointer_token(a.path),
+                       "unknown key '" + head + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+                           "; a swept path starts with a scenario key other than 'sweep'");
+    }
+  }
 
   // Cartesian product, last axis varying fastest.
   std::size_t total = 1;

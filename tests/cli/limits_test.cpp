@@ -118,7 +118,7 @@ TEST_CASE("absurd values are errors with their path: K = 10^12, steps = 0, infin
   }
   // 64 axes of two values: 2^64 points, which a plain product wraps around to 0.
   std::string axes;
-  for (int i = 0; i < 64; ++i) axes += " --sweep x" + std::to_string(i) + "=1,2";
+  for (int i = 0; i < 64; ++i) axes += " --sweep workload.x" + std::to_string(i) + "=1,2";
   const test::CommandResult huge = test::run_cli("run " + kScenario + axes + " --quiet");
   CHECK(huge.exit_code == 2);
   CHECK(huge.err.find("/sweep: the sweep expands to more than 1,000,000 points") != std::string::npos);
