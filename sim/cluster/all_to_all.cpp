@@ -28,9 +28,64 @@ void all_to_all_traffic(std::span<const double> pairs, std::int64_t gpus_per_nod
   }
 }
 
-double all_to_all_seconds(const PortTraffic& p, double bytes_per_pair, const LinkSpec& nvlink, const LinkSpec& nic) {
-  const double intra = std::max(p.recv_intra, p.send_intra) * bytes_per_pair;
-  const double inter = std::max(p.recv_inter, p.send_inter) * bytes_per_pair;
+double reach_fraction(double share, int experts, int top_k) {
+  const double e = experts, held = share * e;  // experts' worth of pairs at the destination
+  double miss = 1.0;                             // P(none of a token's top_k experts is there)
+  for (int i = 0; i < top_k && miss > 0; ++i) miss *= std::max(0.0, 1.0 - held / (e - i));
+  return 1.0 - miss;
+}
+
+void hierarchical_traffic(std::span<const double> pairs, std::span<const double> busiest, std::int64_t gpus_per_node,
+                          int experts, int top_k, std::span<double> node_scratch, std::span<PortTraffic> ports) {
+  const auto gpus = static_cast<std::int64_t>(pairs.size());
+  const std::int64_t node_size = std::min(gpus_per_node, gpus);
+  const auto nodes = static_cast<std::size_t>((gpus + node_size - 1) / node_size);
+  const std::span<double> node_pairs = node_scratch.subspan(0, nodes), node_busiest = node_scratch.subspan(nodes, nodes);
+  const std::span<double> gpu_reach_sum = node_scratch.subspan(2 * nodes, nodes);
+  std::fill(node_scratch.begin(), node_scratch.begin() + static_cast<std::ptrdiff_t>(3 * nodes), 0.0);
+  double total = 0;
+  for (std::int64_t g = 0; g < gpus; ++g) {
+    const auto node = static_cast<std::size_t>(g / node_size);
+    node_pairs[node] += pairs[g];
+    node_busiest[node] = std::max(node_busiest[node], busiest[g]);
+    total += pairs[g];
+  }
+  if (total <= 0) {
+    std::fill(ports.begin(), ports.end(), PortTraffic{});
+    return;
+  }
+  const double k = static_cast<double>(gpus), tokens = total / top_k, per_source = tokens / k;
+  const auto reach = [&](double dest_pairs, double dest_busiest) {
+    return std::clamp(reach_fraction(dest_pairs / total, experts, top_k), dest_busiest / tokens, dest_pairs / tokens);
+  };
+  // Reach per GPU (kept in recv_intra until its turn) and per node; their sums.
+  for (std::int64_t g = 0; g < gpus; ++g) {
+    ports[g].recv_intra = reach(pairs[g], busiest[g]);
+    gpu_reach_sum[static_cast<std::size_t>(g / node_size)] += ports[g].recv_intra;
+  }
+  double node_reach_sum = 0;
+  for (std::size_t n = 0; n < nodes; ++n) {
+    node_pairs[n] = reach(node_pairs[n], node_busiest[n]);  // now the node's reach
+    node_reach_sum += node_pairs[n];
+  }
+  for (std::int64_t g = 0; g < gpus; ++g) {
+    const auto node = static_cast<std::size_t>(g / node_size);
+    const double n = static_cast<double>(std::min(node_size, gpus - static_cast<std::int64_t>(node) * node_size));
+    const double own = ports[g].recv_intra, node_reach = node_pairs[node];
+    const double peers_reach = gpu_reach_sum[node] - own;  // the other GPUs of the node
+    PortTraffic& p = ports[g];
+    // The node's copies from other nodes arrive spread over its n NICs; g forwards its arrivals to the peers
+    // that need them, and its own tokens to those peers directly.
+    p.recv_inter = tokens * node_reach * (k - n) / k / n;
+    p.send_inter = per_source * (node_reach_sum - node_reach);
+    p.recv_intra = tokens * own * ((n - 1.0) / k + (k - n) / k * (n - 1.0) / n);
+    p.send_intra = per_source * peers_reach + (node_reach > 0 ? p.recv_inter * peers_reach / node_reach : 0.0);
+  }
+}
+
+double all_to_all_seconds(const PortTraffic& p, double bytes_per_copy, const LinkSpec& nvlink, const LinkSpec& nic) {
+  const double intra = std::max(p.recv_intra, p.send_intra) * bytes_per_copy;
+  const double inter = std::max(p.recv_inter, p.send_inter) * bytes_per_copy;
   const double t_intra = intra > 0 ? intra / nvlink.bandwidth_bytes_per_s + nvlink.latency_s : 0.0;
   const double t_inter = inter > 0 ? inter / nic.bandwidth_bytes_per_s + nic.latency_s : 0.0;
   return std::max(t_intra, t_inter);

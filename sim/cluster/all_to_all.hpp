@@ -1,9 +1,15 @@
 // The all-to-all of MoE dispatch and combine, aggregated per GPU port (O(K), never a K x K matrix).
-// Tokens start uniformly spread over the K GPUs; GPU g hosts the experts that receive pairs[g] (token,
-// expert) pairs. Of what g receives, 1/K is local, (n - 1)/K crosses NVLink from the other GPUs of its node
-// (n GPUs) and (K - n)/K crosses its NIC. Each source sends its own pairs in proportion to the destinations'
-// loads. NVLink and NIC traffic proceed in parallel; each is limited by the busier direction of the GPU's
-// port (flows sharing a port share its bandwidth) and adds its latency when it carries anything.
+// Tokens start uniformly spread over the K GPUs (n per node); GPU g hosts the experts that receive pairs[g]
+// (token, expert) pairs. Two schemes move them:
+// - per expert: one copy per pair, straight to its GPU (DeepEP's low-latency kernels; a plain all-to-all of
+//   tokens permuted by expert). Of what g receives, 1/K is local, (n - 1)/K crosses NVLink from the other
+//   GPUs of its node and (K - n)/K crosses its NIC; each source sends its pairs in proportion to the loads.
+// - hierarchical: a token crosses the network once per destination node (to the same-rail GPU there) and is
+//   then forwarded over NVLink once per destination GPU that needs it (DeepEP's normal kernels). A
+//   destination's share of the tokens comes from reach_fraction().
+// NVLink and NIC traffic proceed in parallel; each is limited by the busier direction of the GPU's port
+// (flows sharing a port share its bandwidth) and adds its latency when it carries anything. The combine moves
+// the same copies back (reversed()).
 #pragma once
 #include <cstdint>
 #include <span>
@@ -12,17 +18,31 @@
 
 namespace tailsim {
 
-struct PortTraffic {  // (token, expert) pairs through one GPU's ports in the dispatch direction
+enum class DispatchScheme { kHierarchical, kPerExpert };
+
+struct PortTraffic {  // token copies through one GPU's ports in the dispatch direction
   double recv_intra = 0, send_intra = 0, recv_inter = 0, send_inter = 0;
   PortTraffic reversed() const { return {send_intra, recv_intra, send_inter, recv_inter}; }  // the combine
-  double moved() const { return recv_intra + recv_inter; }  // pairs received over links
+  double moved() const { return recv_intra + recv_inter; }  // copies received over links
 };
 
-// Fills ports[g] from pairs[g]; node_pairs is scratch of ceil(K / gpus_per_node) entries.
+// The share of a layer's tokens of which a destination holding `share` of the (token, expert) pairs needs a
+// copy, when every token picks `top_k` distinct experts of `experts`: 1 - prod_{i < top_k} (1 - share E / (E - i)).
+// Exact for uniform routing over destinations that hold whole experts. hierarchical_traffic() also keeps it
+// between what the destination's busiest expert receives and its pair count (a token reaches an expert, or
+// a replica's slice of one, once), so it is exact for one expert per GPU and bounded under skew.
+double reach_fraction(double share, int experts, int top_k);
+
+// Fills ports[g] from pairs[g] (per expert scheme); node_pairs is scratch of ceil(K / gpus_per_node) entries.
 void all_to_all_traffic(std::span<const double> pairs, std::int64_t gpus_per_node, std::span<double> node_pairs,
                         std::span<PortTraffic> ports);
 
-// Seconds for one GPU's share of an all-to-all phase moving `bytes_per_pair` per pair.
-double all_to_all_seconds(const PortTraffic& port, double bytes_per_pair, const LinkSpec& nvlink, const LinkSpec& nic);
+// Fills ports[g] from pairs[g] (hierarchical scheme); busiest[g] is the pair count of g's busiest expert;
+// node_scratch has 3 ceil(K / gpus_per_node) entries.
+void hierarchical_traffic(std::span<const double> pairs, std::span<const double> busiest, std::int64_t gpus_per_node,
+                          int experts, int top_k, std::span<double> node_scratch, std::span<PortTraffic> ports);
+
+// Seconds for one GPU's share of an all-to-all phase moving `bytes_per_copy` per token copy.
+double all_to_all_seconds(const PortTraffic& port, double bytes_per_copy, const LinkSpec& nvlink, const LinkSpec& nic);
 
 }  // namespace tailsim

@@ -344,7 +344,10 @@ const WorkloadRegistry& workload_registry() {
            {"tokens_per_gpu", "tokens each GPU holds per step (integer >= 1, default 4096)"},
            {"routing", "router object (see `tailsim list routers`; default: generated, preset by top-k)"},
            {"cost", "expert cost model object (see `tailsim list cost-models`; default roofline)"},
-           {"backward_factor", "backward compute / forward compute in training (> 0, default 2)"}},
+           {"backward_factor", "backward compute / forward compute in training (> 0, default 2)"},
+           {"dispatch", "\"hierarchical\" (default: a token crosses to each destination node once, then to each GPU "
+                        "over NVLink, as DeepEP's normal kernels) or \"per_expert\" (one copy per (token, expert) pair, "
+                        "as DeepEP's low-latency kernels)"}},
           make_moe_workload);
     return r;
   }();

@@ -58,8 +58,9 @@ struct LayerArrays {
   std::vector<double> expert_s;           // expert compute per GPU, before noise
   std::vector<double> noise;              // per-GPU factor this layer (noise x slowdown)
   std::vector<double> pairs;              // the same as doubles, for the all-to-all
-  std::vector<double> node_pairs;         // scratch: pairs per node
-  std::vector<PortTraffic> ports;         // per-GPU port traffic of the dispatch
+  std::vector<double> busiest;            // pairs of each GPU's busiest expert (or its replica slice)
+  std::vector<double> node_scratch;       // scratch: three values per node
+  std::vector<PortTraffic> ports;         // per-GPU port traffic of the dispatch (token copies)
   std::vector<std::int64_t> replica_tokens;  // scratch for replicas
 };
 
@@ -92,7 +93,8 @@ class MoeRun final : public EventHandler {
     nodes_ = (gpus_ + node_size_ - 1) / node_size_;
     a_.pairs.resize(static_cast<std::size_t>(gpus_));
     a_.ports.resize(static_cast<std::size_t>(gpus_));
-    a_.node_pairs.resize(static_cast<std::size_t>(nodes_));
+    a_.busiest.resize(static_cast<std::size_t>(gpus_));
+    a_.node_scratch.resize(3 * static_cast<std::size_t>(nodes_));
     if (c.mode == MoeMode::kTraining)
       saved_counts_.resize(static_cast<std::size_t>(c.model.moe_layers()) * static_cast<std::size_t>(experts_));
     dispatch_bytes_ = c.model.dtype == "fp8" ? 1.0 : 2.0;  // FP8 dispatch, BF16 combine (as DeepEP)
@@ -178,7 +180,7 @@ class MoeRun final : public EventHandler {
     double dense_max = 0;
     for (std::int64_t g = 0; g < gpus_; ++g) dense_max = std::max(dense_max, dense_s * a_.noise[g]);
 
-    // Dispatch (hidden x dispatch bytes per pair) and combine (BF16) all-to-alls, aggregated per GPU port.
+    // Dispatch (hidden x dispatch bytes per token copy) and combine (BF16) all-to-alls, aggregated per GPU port.
     const double hidden = static_cast<double>(c_.model.hidden);
     const double k = static_cast<double>(gpus_);
     double total_pairs = 0, max_pairs = 0;
@@ -187,7 +189,10 @@ class MoeRun final : public EventHandler {
       total_pairs += a_.pairs[g];
       max_pairs = std::max(max_pairs, a_.pairs[g]);
     }
-    all_to_all_traffic(a_.pairs, node_size_, a_.node_pairs, a_.ports);
+    if (c_.dispatch == DispatchScheme::kHierarchical)
+      hierarchical_traffic(a_.pairs, a_.busiest, node_size_, experts_, c_.model.top_k, a_.node_scratch, a_.ports);
+    else
+      all_to_all_traffic(a_.pairs, node_size_, a_.node_scratch, a_.ports);
     double dispatch_compute_max = 0, combine_max = 0, comm_sum = 0, compute_sum = 0, moved = 0;
     for (std::int64_t g = 0; g < gpus_; ++g) {
       const GpuPhases ph = phases(g, compute_factor);
@@ -268,16 +273,16 @@ class MoeRun final : public EventHandler {
   }
 
   // One GPU's share of an all-to-all phase on its NVLink and NIC ports, which carry it in parallel.
-  void trace_ports(std::int64_t g, const PortTraffic& p, double bytes_per_pair, std::string_view phase,
+  void trace_ports(std::int64_t g, const PortTraffic& p, double bytes_per_copy, std::string_view phase,
                    SimTime at, const TraceArgs& args) {
     const std::pair<std::int64_t, PortTraffic> ports[] = {{nvlink_track_, {p.recv_intra, p.send_intra, 0, 0}},
                                                           {nic_track_, {0, 0, p.recv_inter, p.send_inter}}};
     for (const auto& [track, port] : ports) {
       if (track < 0) continue;
       TraceArgs a = args;
-      a.add("bytes_sent", (port.send_intra + port.send_inter) * bytes_per_pair)
-          .add("bytes_received", (port.recv_intra + port.recv_inter) * bytes_per_pair);
-      const double seconds = all_to_all_seconds(port, bytes_per_pair, c_.cluster.nvlink, c_.cluster.nic);
+      a.add("bytes_sent", (port.send_intra + port.send_inter) * bytes_per_copy)
+          .add("bytes_received", (port.recv_intra + port.recv_inter) * bytes_per_copy);
+      const double seconds = all_to_all_seconds(port, bytes_per_copy, c_.cluster.nvlink, c_.cluster.nic);
       trace_->slice(track + g, phase, at, at + seconds_to_ns(seconds), a);
     }
   }
@@ -289,9 +294,13 @@ class MoeRun final : public EventHandler {
       const std::int64_t per_gpu = experts_ / gpus_;
       for (std::int64_t g = 0; g < gpus_; ++g) {
         const std::span<const std::int64_t> local(counts + g * per_gpu, static_cast<std::size_t>(per_gpu));
-        std::int64_t sum = 0;
-        for (const std::int64_t n : local) sum += n;
+        std::int64_t sum = 0, busiest = 0;
+        for (const std::int64_t n : local) {
+          sum += n;
+          busiest = std::max(busiest, n);
+        }
         a_.gpu_tokens[g] = sum;
+        a_.busiest[g] = static_cast<double>(busiest);
         a_.expert_s[g] = c_.expert_cost->grouped_time_s(local);
       }
       return;
@@ -301,6 +310,7 @@ class MoeRun final : public EventHandler {
       const std::int64_t e = g % experts_, j = g / experts_;
       const std::int64_t n = counts[e] / replicas + (j < counts[e] % replicas ? 1 : 0);
       a_.gpu_tokens[g] = n;
+      a_.busiest[g] = static_cast<double>(n);
       a_.expert_s[g] = c_.expert_cost->grouped_time_s(std::span<const std::int64_t>(&n, 1));
     }
   }
@@ -316,24 +326,31 @@ class MoeRun final : public EventHandler {
     all_reduce();
   }
 
-  // Ring all-reduce of the gradients of the replicated (non-expert) weights over all K GPUs, limited by the
-  // slowest link in the ring: 2 (K-1)/K x bytes / bandwidth plus a latency per ring step.
+  // Ring all-reduces of the BF16 gradients, limited by the slowest link in the ring (2 (r-1)/r x bytes /
+  // bandwidth plus a latency per ring step, over r GPUs): the replicated (non-expert) weights over all K
+  // GPUs, then, when K > E, each expert's weights over its K/E replicas (the expert groups run in parallel).
   void all_reduce() {
     if (gpus_ == 1) return;
     const MoeModel& m = c_.model;
+    const double ffn = (m.gated ? 3.0 : 2.0) * static_cast<double>(m.hidden);  // weights per intermediate unit
     const double params = m.attention_params_per_layer * m.layers +
-                          3.0 * m.hidden * (m.shared_experts * m.shared_intermediate * m.moe_layers() +
-                                            m.dense_intermediate * m.dense_layers);
+                          ffn * (m.shared_experts * m.shared_intermediate * m.moe_layers() +
+                                 m.dense_intermediate * m.dense_layers);
     const LinkSpec& link = gpus_ > node_size_ ? c_.cluster.nic : c_.cluster.nvlink;
     const double k = static_cast<double>(gpus_);
-    const double seconds = 2.0 * (k - 1.0) / k * params * 2.0 / link.bandwidth_bytes_per_s + 2.0 * (k - 1.0) * link.latency_s;
+    const double replicas = gpus_ > experts_ ? static_cast<double>(gpus_ / experts_) : 1.0;
+    const double expert_params = replicas > 1 ? ffn * static_cast<double>(m.expert_intermediate) * m.moe_layers() : 0.0;
+    const auto ring = [&](double r, double bytes) {
+      return r > 1 ? 2.0 * (r - 1.0) / r * bytes / link.bandwidth_bytes_per_s + 2.0 * (r - 1.0) * link.latency_s : 0.0;
+    };
+    const double seconds = ring(k, params * 2.0) + ring(replicas, expert_params * 2.0);
+    const double bytes_per_gpu = 2.0 * (k - 1.0) / k * params * 2.0 + 2.0 * (replicas - 1.0) / replicas * expert_params * 2.0;
     tally_.moe.communication_s += seconds * k;
     busy_s_ += seconds * k;
-    tally_.moe.bytes_moved += 2.0 * (k - 1.0) * params * 2.0;
+    tally_.moe.bytes_moved += bytes_per_gpu * k;
     if (trace_) {
       const SimTime start = sim_.now(), end = start + seconds_to_ns(seconds);
       const std::int64_t link_track = gpus_ > node_size_ ? nic_track_ : nvlink_track_;
-      const double bytes_per_gpu = 2.0 * (k - 1.0) / k * params * 2.0;
       const TraceArgs args = TraceArgs().add("step", step_).add("bytes_sent", bytes_per_gpu);
       for (std::int64_t g = 0; g < gpus_; ++g) {
         trace_->slice(gpu_track_ + g, "all-reduce", start, end, args);
@@ -431,6 +448,9 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
   c.mode = n.string("mode", "inference", {"inference", "training"}) == "training" ? MoeMode::kTraining : MoeMode::kInference;
   c.tokens_per_gpu = n.integer("tokens_per_gpu", 4096, Range{1.0, 1e8});
   c.backward_factor = n.number("backward_factor", 2.0, above(0));
+  c.dispatch = n.string("dispatch", "hierarchical", {"hierarchical", "per_expert"}) == "per_expert"
+                   ? DispatchScheme::kPerExpert
+                   : DispatchScheme::kHierarchical;
   const std::string preset = c.model.top_k >= 4 ? "olmoe" : "mixtral";
   if (const auto r = n.optional_child("routing")) {
     c.router = r->value();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/cluster/all_to_all.hpp"
 #include "sim/cost/cost_model.hpp"
 #include "sim/workload/routing.hpp"
 #include "sim/workload/workload.hpp"
@@ -53,6 +54,7 @@ class MoeWorkload final : public Workload {
     std::string router_path;
     std::shared_ptr<const CostModel> expert_cost;  // the routed experts
     double backward_factor = 2.0;                  // backward compute / forward compute (training)
+    DispatchScheme dispatch = DispatchScheme::kHierarchical;  // how tokens reach their experts' GPUs
   };
   explicit MoeWorkload(Config config);
   void check_policy(const Policy& policy) const override;

@@ -8,6 +8,7 @@
 
 #include "sim/workload/moe.hpp"
 #include "sim/workload/routing.hpp"
+#include "tests/cost/cost_helpers.hpp"
 #include "tests/helpers.hpp"
 
 namespace tailsim {
@@ -36,9 +37,10 @@ std::string isolated_experts(const std::string& routing, int gpus = 16, int step
 }
 
 // Replays the router with the run's streams and returns the expected step times: each layer lasts as long as
-// its busiest GPU, which runs one expert's tokens (K = E) or its share of them (K = r E: r replicas, the first
-// ones taking the remainder).
+// its busiest GPU, which runs one expert's tokens (K = E), its share of them (K = r E: r replicas, the first
+// ones taking the remainder), or its block of E/K experts as one grouped kernel (K < E).
 std::vector<double> expected_steps(const std::string& routing, int steps, int gpus = 16) {
+  const auto cost = test::cost_model(Json{{"type", "profiled"}, {"table", linear_table()}}, "h100-sxm", {1024, 512, true, "bf16"});
   RouterContext rc;
   rc.layers = 3;
   rc.experts = 16;
@@ -53,6 +55,13 @@ std::vector<double> expected_steps(const std::string& routing, int steps, int gp
     SimTime step = 0;
     for (int l = 0; l < 3; ++l) {
       router->route(s, l, static_cast<std::int64_t>(gpus) * 256, counts);
+      if (gpus < 16) {
+        double slowest = 0;
+        for (int g = 0; g < gpus; ++g)
+          slowest = std::max(slowest, cost->grouped_time_s(std::span(counts).subspan(g * (16 / gpus), 16 / gpus)));
+        step += seconds_to_ns(slowest);
+        continue;
+      }
       const std::int64_t busiest = *std::max_element(counts.begin(), counts.end());
       step += seconds_to_ns(linear_cost_s((busiest + replicas - 1) / replicas));
     }
@@ -79,6 +88,16 @@ TEST_CASE("with uniform routing and a linear cost the layer time is the cost of 
   REQUIRE(rec.moe.has_value());
   CHECK(rec.moe->load_imbalance > 1.0);
   CHECK(rec.moe->load_imbalance < 1.3);  // multinomial noise only
+}
+
+TEST_CASE("with fewer GPUs than experts the layer is the slowest GPU's grouped kernel over its block") {
+  // 4 GPUs for 16 experts: GPU g runs experts 4g .. 4g + 3 as one grouped kernel.
+  for (const std::string routing : {R"({"type": "generated", "preset": "uniform"})", R"({"type": "generated", "preset": "olmoe"})"}) {
+    const RunResults r = test::run_json(isolated_experts(routing, 4, 30));
+    const std::vector<double> expected = expected_steps(routing, 30, 4);
+    CHECK(r.records.at(0).step_time.mean == doctest::Approx(mean_of(expected)).epsilon(1e-9));
+    CHECK(r.records.at(0).step_time.max == doctest::Approx(*std::max_element(expected.begin(), expected.end())).epsilon(1e-9));
+  }
 }
 
 TEST_CASE("with skewed routing the most burdened expert dictates the layer") {
