@@ -1,8 +1,13 @@
 #!/usr/bin/python3
-"""Figures from a tailsim results.csv (PNG and SVG by default).
+"""Figures from a tailsim results.csv or records.jsonl (PNG and SVG by default).
 
-Usage: /usr/bin/python3 tools/plot.py RESULTS.csv [--out DIR] [--prefix NAME] [--format png,svg] [--x KEY]
+Usage: /usr/bin/python3 tools/plot.py RESULTS [--out DIR] [--prefix NAME] [--format png,svg] [--x KEY]
                                       [--where KEY=VALUE]... [--title T] [--only NAME,...]
+
+RESULTS is a results.csv, a records.jsonl (the per-point log that `tailsim run ... --out DIR` appends to while a
+sweep runs: its completed points become the rows results.csv will have for them, so a running sweep can be
+plotted; a last line cut short is ignored), or such a DIR (its results.csv, or its records.jsonl when there is no
+results.csv or the log is newer, i.e. a new run is under way in that folder).
 
 The figures, each written only when its data is there (see docs/plotting.md):
   tail_at_scale  step-time mean (solid, with its ci95 band) and p99 (dashed) against the swept key, a colour a policy
@@ -13,7 +18,7 @@ The figures, each written only when its data is there (see docs/plotting.md):
 
 The columns before `policy` are the swept parameters; the x axis is the first of them unless --x names another.
 Other swept keys give one panel per combination of their values (filter with --where KEY=VALUE to get fewer).
-Files are named NAME_FIGURE.EXT with --prefix NAME, FIGURE.EXT without it, in --out (default: the csv's folder;
+Files are named NAME_FIGURE.EXT with --prefix NAME, FIGURE.EXT without it, in --out (default: the input's folder;
 made if missing), each written atomically; their paths are printed. Needs Debian's python3-matplotlib and python3-numpy.
 Exit codes: 0 ok, 2 bad input (the message names the file and what was expected).
 """
@@ -22,6 +27,7 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 
@@ -52,13 +58,15 @@ class PlotError(Exception):
 
 
 class Results:
-    """A results.csv: `columns` in file order, `params` (the swept keys, before `policy`), `rows` (dicts of text;
-    an empty cell means "does not apply"), and `source` (the file, for messages)."""
+    """A results.csv (or the rows it will have for a records.jsonl's points): `columns` in file order, `params` (the
+    swept keys, before `policy`), `rows` (dicts of text; an empty cell means "does not apply"), `source` (the file,
+    for messages) and `scenario` (its name when the file says it, as records.jsonl does, else None)."""
 
-    def __init__(self, columns, rows, source="results.csv"):
+    def __init__(self, columns, rows, source="results.csv", scenario=None):
         self.columns = list(columns)
         self.rows = list(rows)
         self.source = source
+        self.scenario = scenario
         if "policy" not in self.columns:
             raise PlotError(f"{source}: expected a 'policy' column (tailsim's results.csv), found columns: "
                             f"{', '.join(self.columns) or '(none)'}")
@@ -87,7 +95,7 @@ def load_csv(path):
                                     f"found {len(line)}")
                 rows.append(dict(zip(header, line)))
     except FileNotFoundError:
-        raise PlotError(f"{path}: no such file (expected a tailsim results.csv, e.g. from "
+        raise PlotError(f"{path}: no such file (expected a tailsim results.csv or records.jsonl, or the DIR of "
                         f"`tailsim run SCENARIO.json --out DIR`)") from None
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise PlotError(f"{path}: cannot read it as a csv: {e}") from None
@@ -95,6 +103,215 @@ def load_csv(path):
     if not rows:
         raise PlotError(f"{path}: expected at least one result row, found only the header")
     return results
+
+
+# results.csv's columns after the swept parameters, as sim/report/report.cpp writes them (wall_seconds, only there
+# with --timing, is left out: records.jsonl always has it, so it cannot tell).
+CSV_COLUMNS = ("policy", "steps", "step_time.mean", "step_time.stddev", "step_time.ci95_low", "step_time.ci95_high",
+               "step_time.p50", "step_time.p90", "step_time.p99", "step_time.p999", "step_time.max", "slowdown_vs_k1",
+               "idle_fraction", "extra_work_fraction", "load_imbalance", "time_split.compute",
+               "time_split.communication", "time_split.barrier_wait", "bytes_moved", "events")
+STEP_TIME = ("mean", "stddev", "ci95_low", "ci95_high", "p50", "p90", "p99", "p999", "max")
+MOE_FIELDS = (("load_imbalance", None), ("time_split.compute", "compute"),
+              ("time_split.communication", "communication"), ("time_split.barrier_wait", "barrier_wait"),
+              ("bytes_moved", None))
+HEADER_KEYS = ("tailsim_records", "scenario", "fingerprint", "seed", "steps", "replications", "points", "param_names")
+INTEGER = re.compile(r"-?[0-9]+")
+
+
+class _Num(str):
+    """A JSON number kept as the text tailsim wrote (its shortest round-trip form, as results.csv has it)."""
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _dump(v):
+    """v as nlohmann's dump() writes it (compact, keys sorted), numbers in their original text."""
+    if isinstance(v, _Num):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if v is True or v is False or v is None:
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ",".join(_dump(x) for x in v) + "]"
+    return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_dump(v[k])}" for k in sorted(v)) + "}"
+
+
+def _json_number(x):
+    """A double as nlohmann's dump() (and so results.csv) writes it: shortest round-trip digits, fixed notation
+    for decimal exponents -4 < n <= 15 (with ".0" when integral), else d.ddde+NN."""
+    if not math.isfinite(x):
+        return "null"
+    if x == 0:
+        return "-0.0" if math.copysign(1, x) < 0 else "0.0"
+    sign = "-" if x < 0 else ""
+    mantissa, _, exponent = repr(abs(x)).partition("e")  # Python's repr: the shortest round-trip digits too
+    whole, _, frac = mantissa.partition(".")
+    digits = whole + frac
+    n = len(whole) + int(exponent or 0)  # the decimal point follows the first n digits
+    n -= len(digits) - len(digits.lstrip("0"))
+    digits = digits.strip("0")
+    k = len(digits)
+    if k <= n <= 15:
+        return sign + digits + "0" * (n - k) + ".0"
+    if 0 < n <= 15:
+        return sign + digits[:n] + "." + digits[n:]
+    if -4 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    exp = n - 1
+    return (sign + digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("-" if exp < 0 else "+")
+            + f"{abs(exp):02d}")
+
+
+def _records_row(rec, names, where):
+    """One record of a records.jsonl line as the results.csv row (dict of text; slowdown_vs_k1 filled later)."""
+    def need(obj, key, what=None):
+        if not isinstance(obj, dict) or key not in obj:
+            raise PlotError(f"{where}: malformed record: no '{what or key}'")
+        return obj[key]
+
+    def number(obj, key, what=None):
+        v = need(obj, key, what)
+        if not isinstance(v, _Num):
+            raise PlotError(f"{where}: malformed record: '{what or key}' is not a number, found {_dump(v)[:40]}")
+        return str(v)
+
+    def integer(obj, key):
+        v = number(obj, key)
+        if not INTEGER.fullmatch(v) or v.startswith("-"):
+            raise PlotError(f"{where}: malformed record: '{key}': expected an integer >= 0, found {v}")
+        return str(int(v))
+
+    if not isinstance(rec, dict):
+        raise PlotError(f"{where}: malformed record: expected an object, found {_dump(rec)[:40]}")
+    params = need(rec, "params")
+    if not isinstance(params, dict) or sorted(params) != sorted(names):
+        raise PlotError(f"{where}: malformed record: params {_dump(params)[:80]} do not match the header's "
+                        f"param_names {_dump(names)}")
+    row = {name: params[name] if type(params[name]) is str else _dump(params[name]) for name in names}
+    policy = need(rec, "policy")
+    if type(policy) is not str:
+        raise PlotError(f"{where}: malformed record: 'policy' is not a string")
+    row["policy"] = policy
+    row["steps"] = integer(rec, "steps")
+    step_time = need(rec, "step_time")
+    for key in STEP_TIME:
+        row[f"step_time.{key}"] = number(step_time, key, f"step_time.{key}")
+    row["slowdown_vs_k1"] = ""
+    row["idle_fraction"] = number(rec, "idle_fraction")
+    row["extra_work_fraction"] = number(rec, "extra_work_fraction") if "extra_work_fraction" in rec else ""
+    moe = "load_imbalance" in rec
+    for column, key in MOE_FIELDS:
+        row[column] = "" if not moe else number(need(rec, "time_split"), key, column) if key else number(rec, column)
+    row["events"] = integer(rec, "events")
+    return row
+
+
+def _set_slowdown(rows, names, params):
+    """slowdown_vs_k1 as tailsim computes it when it assembles results (sim/scenario/runner.cpp): step_time.mean over
+    the mean at cluster.gpus == 1 with the same policy and other parameters, empty when that point is missing."""
+    if "cluster.gpus" not in names:
+        return
+    others = [n for n in names if n != "cluster.gpus"]
+
+    def key(row, p):
+        return (row["policy"],) + tuple(_dump(p[n]) for n in others)
+
+    base = {}
+    for row, p in zip(rows, params):
+        k1 = p["cluster.gpus"]
+        if isinstance(k1, _Num) and float(k1) == 1 and float(row["step_time.mean"]) > 0:
+            base[key(row, p)] = float(row["step_time.mean"])
+    for row, p in zip(rows, params):
+        mean = base.get(key(row, p))
+        row["slowdown_vs_k1"] = "" if mean is None else _json_number(float(row["step_time.mean"]) / mean)
+
+
+def load_records(path):
+    """Reads a tailsim records.jsonl (complete points only) into Results with the rows results.csv has for those
+    points, in point order; PlotError naming file:line when it is not one. A last line with no newline is one the
+    running sweep is still writing: ignored."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise PlotError(f"{path}: no such file (expected a tailsim records.jsonl, e.g. from "
+                        f"`tailsim run SCENARIO.json --out DIR`)") from None
+    except OSError as e:
+        raise PlotError(f"{path}: cannot read it: {e}") from None
+    lines = data.split(b"\n")[:-1]  # what follows the last newline is a line still being written
+    if not lines:
+        raise PlotError(f"{path}: expected a tailsim records header line, found "
+                        f"{'an empty file' if not data else 'only part of one (the run has just started?)'}")
+    header, names, points = None, [], {}
+    for number, raw in enumerate(lines, 1):
+        where = f"{path}:{number}"
+        try:
+            j = json.loads(raw.decode("utf-8"), parse_int=_Num, parse_float=_Num, parse_constant=_no_constant)
+        except UnicodeDecodeError as e:
+            raise PlotError(f"{where}: not UTF-8: {e}") from None
+        except ValueError as e:
+            raise PlotError(f"{where}: not valid JSON: {e}") from None
+        if header is None:
+            if not isinstance(j, dict) or any(k not in j for k in HEADER_KEYS):
+                raise PlotError(f"{where}: expected a tailsim records header ({{\"tailsim_records\": 1, ...}}), "
+                                f"found {_dump(j)[:60]}")
+            names = j["param_names"]
+            points_total = j["points"]
+            if (not isinstance(names, list) or any(type(n) is not str for n in names)
+                    or not isinstance(points_total, _Num) or not INTEGER.fullmatch(points_total)
+                    or type(j["scenario"]) is not str):
+                raise PlotError(f"{where}: malformed records header: expected param_names a list of strings, points "
+                                f"an integer and scenario a string")
+            header = j
+            continue
+        if (not isinstance(j, dict) or not isinstance(j.get("point"), _Num) or not INTEGER.fullmatch(j["point"])
+                or j["point"].startswith("-") or not isinstance(j.get("records"), list)):
+            raise PlotError(f"{where}: expected {{\"point\": N, \"records\": [...]}}, found {_dump(j)[:60]}")
+        point = int(j["point"])
+        if point >= int(header["points"]):
+            raise PlotError(f"{where}: point {point} is out of range (the header says {header['points']} points)")
+        points[point] = [(_records_row(r, names, where), r["params"]) for r in j["records"]]
+    ordered = [rec for p in sorted(points) for rec in points[p]]
+    rows = [row for row, _ in ordered]
+    _set_slowdown(rows, names, [params for _, params in ordered])
+    results = Results(list(names) + list(CSV_COLUMNS), rows, path, header["scenario"])
+    if not rows:
+        raise PlotError(f"{path}: expected at least one completed point, found only the header (the sweep has "
+                        f"just started: try again when a point is done)")
+    return results
+
+
+def resolve_input(path):
+    """The file to read for RESULTS: path itself, or for a folder its results.csv, or its records.jsonl when there
+    is no results.csv or the log is newer (a new run into the folder is under way: the csv is an old run's)."""
+    if not os.path.isdir(path):
+        return path
+    csv_path, log_path = os.path.join(path, "results.csv"), os.path.join(path, "records.jsonl")
+    if os.path.isfile(csv_path):
+        if not os.path.isfile(log_path) or os.path.getmtime(csv_path) >= os.path.getmtime(log_path):
+            return csv_path
+    if os.path.isfile(log_path):
+        return log_path
+    raise PlotError(f"{path}: a folder with neither results.csv nor records.jsonl in it (expected the DIR of "
+                    f"`tailsim run SCENARIO.json --out DIR`)")
+
+
+def load(path):
+    """Results from a results.csv, a records.jsonl (by its .jsonl name or its first character, '{') or a folder
+    holding either (see resolve_input)."""
+    path = resolve_input(path)
+    if path.endswith(".jsonl"):
+        return load_records(path)
+    try:
+        with open(path, "rb") as f:
+            first = f.read(64).lstrip()
+    except OSError:
+        first = b""  # load_csv reports it
+    return load_records(path) if first.startswith(b"{") else load_csv(path)
 
 
 def _number(text):
@@ -357,13 +574,15 @@ def default_title(csv_path):
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="plot.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("csv", metavar="RESULTS.csv")
-    p.add_argument("--out", metavar="DIR", help="folder for the figures (default: the csv's folder)")
+    p.add_argument("input", metavar="RESULTS", help="a results.csv, a records.jsonl (a sweep may still be writing it) "
+                   "or the --out DIR of a tailsim run")
+    p.add_argument("--out", metavar="DIR", help="folder for the figures (default: the input's folder)")
     p.add_argument("--prefix", metavar="NAME", default="", help="files are NAME_FIGURE.EXT (default: FIGURE.EXT)")
     p.add_argument("--format", default="png,svg", help=f"comma-separated, of {', '.join(FORMATS)} (default png,svg)")
     p.add_argument("--x", metavar="KEY", help="the swept key on the x axis (default: the first one)")
     p.add_argument("--where", metavar="KEY=VALUE", action="append", default=[], help="keep matching rows (repeatable)")
-    p.add_argument("--title", help="figure title (default: the scenario name from results.json beside the csv)")
+    p.add_argument("--title", help="figure title (default: the scenario name from records.jsonl, or from "
+                   "results.json beside the csv)")
     p.add_argument("--only", metavar="NAME,...", help=f"only these figures, of {', '.join(FIGURES)}")
     return p.parse_args(argv)
 
@@ -376,9 +595,11 @@ def main(argv=None):
         if bad or not formats:
             raise PlotError(f"--format {args.format}: expected a comma-separated list of {', '.join(FORMATS)}")
         only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-        results = apply_where(load_csv(args.csv), args.where)
-        figures = make_figures(results, x=args.x, title=args.title or default_title(args.csv), only=only)
-        out = args.out or os.path.dirname(os.path.abspath(args.csv))
+        loaded = load(args.input)
+        title = args.title or loaded.scenario or default_title(loaded.source)
+        results = apply_where(loaded, args.where)
+        figures = make_figures(results, x=args.x, title=title, only=only)
+        out = args.out or os.path.dirname(os.path.abspath(loaded.source))
         try:
             os.makedirs(out, exist_ok=True)
         except OSError as e:

@@ -1,6 +1,7 @@
 #include "sim/cli/verbs.hpp"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -132,6 +133,8 @@ extern "C" void on_stop_signal(int sig) {
   std::signal(sig, SIG_DFL);
 }
 
+constexpr double kNoTimeLimitAbove_s = 3.2e9;  // about a century
+
 // Sets g_stop after `seconds` unless cancelled first.
 class Deadline {
  public:
@@ -198,7 +201,7 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   std::int64_t trace_steps = 10;
   std::string time_limit_text, max_memory, quantiles = "auto";
   int threads = 0;
-  std::uint64_t seed = 0;
+  std::string seed_text;
   std::int64_t replications = 0;
   opts.add_options()
       ("scenario", po::value(&positional), "scenario file")
@@ -213,7 +216,7 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
       ("quantiles", po::value(&quantiles), "exact (keep every step time), sketch (bounded memory, relative error <= 2^-11) or auto (exact if it fits)")
       ("max-memory", po::value(&max_memory), "refuse a run estimated to need more (\"8GiB\"; default: the memory available)")
       ("threads", po::value(&threads), "worker threads (default: all cores); results do not depend on it")
-      ("seed", po::value(&seed), "override the scenario's seed")
+      ("seed", po::value(&seed_text), "override the scenario's seed")
       ("replications", po::value(&replications), "override the scenario's replications")
       ("format", po::value(&format), "stdout format: table, json or csv")
       ("quiet", po::bool_switch(), "print nothing on stdout")
@@ -234,13 +237,20 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
       throw InputError("", "--time-limit", e.what());
     }
     if (!(time_limit > 0)) throw InputError("", "--time-limit", "expected a duration > 0, got '" + time_limit_text + "'");
+    if (time_limit > kNoTimeLimitAbove_s) time_limit = 0;  // a century or more (or inf): no limit, not a clock overflow
   }
   const bool resume = vm["resume"].as<bool>();
   if (resume && out_dir.empty()) throw InputError("", "--resume", "needs --out DIR (the folder of the run to resume)");
   const Progress::Mode progress_mode = Progress::mode_for(progress, stderr_is_terminal());
-  if (vm.count("seed")) so.seed = seed;
+  if (vm.count("seed")) {
+    std::uint64_t seed = 0;
+    const auto [end, ec] = std::from_chars(seed_text.data(), seed_text.data() + seed_text.size(), seed);
+    if (seed_text.empty() || ec != std::errc() || end != seed_text.data() + seed_text.size())
+      throw InputError("", "--seed", "expected an integer from 0 to 18446744073709551615, got '" + seed_text + "'");
+    so.seed = seed;
+  }
   if (vm.count("replications")) {
-    if (replications < 1) throw InputError("", "--replications", "expected an integer >= 1");
+    if (replications < 1) throw InputError("", "--replications", "expected an integer >= 1, got " + std::to_string(replications));
     so.replications = replications;
   }
   if (!vm.count("threads")) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -271,6 +281,9 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   const bool distributed = dist && dist->size() > 1;
   const bool writes = !distributed || dist->rank() == 0;
   options.distributor = dist;
+  // The trace re-simulates the first steps of replication 0 of every point on the run's own draws; written
+  // first, so a bad path or an oversized trace fails before a long run and before --out is touched.
+  if (!trace_file.empty() && writes) write_trace(sc, models, trace_file, trace_steps);
   std::unique_ptr<RecordWriter> writer;
   if (!out_dir.empty() && writes) {
     prepare_output_dir(out_dir, "--out");
@@ -288,9 +301,6 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   spdlog::info("{}: {} points x {} replications, {} threads{}", sc.name, sc.points.size(), sc.replications, threads,
                distributed ? " per rank, " + std::to_string(dist->size()) + " ranks" : "");
 
-  // The trace re-simulates the first steps of replication 0 of every point on the run's own draws; written
-  // first, so a bad path or an oversized trace fails before a long run.
-  if (!trace_file.empty() && writes) write_trace(sc, models, trace_file, trace_steps);
 
   Progress bar(err, writes ? progress_mode : Progress::Mode::kOff, sc.name);
   options.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };

@@ -150,6 +150,9 @@ ProfileTable parse_profile_table(const std::string& text, const std::string& fil
         throw InputError(file, line_ref(line_no),
                          "column 'time_us': expected a time > 0, got '" + std::string(time_text) + "'" +
                              (time_us < 0 ? " (negative)" : ""));
+      if (time_us > kMaxTableTime_us)
+        throw InputError(file, line_ref(line_no),
+                         "column 'time_us': expected at most 1e9 (1000 s), got '" + std::string(time_text) + "'");
     }
     if (!t.tokens.empty() && tokens <= t.tokens.back()) {
       if (tokens == t.tokens.back())

@@ -42,6 +42,9 @@ struct ProfileTable {
 
 // The largest token count a table may hold (the profiled model indexes every integer up to it).
 inline constexpr std::int64_t kMaxTableTokens = 1 << 20;
+// The longest time a row may hold, µs (1000 s): longer is no kernel, and extrapolating a slope from times
+// near the double range overflowed to infinity (found by review, tools/fuzz/crashes/profile/).
+inline constexpr double kMaxTableTime_us = 1e9;
 
 ProfileTable read_profile_table(const std::string& file);
 // Parses table text; `file` is only used in error messages.

@@ -200,8 +200,7 @@ std::vector<Verdict> evaluate_expectations(const Scenario& sc, const RunResults&
   for (const Expectation& e : expectations) {
     for (std::size_t p = 0; p < sc.points.size(); ++p) {
       if (!point_matches(sc.points[p], e.where)) continue;
-      std::string at;
-      for (const auto& [k, v] : sc.points[p].params) at += (at.empty() ? "" : ", ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+      const std::string at = sc.points[p].label();
       if (e.metric == "speedup") {
         const Record* base = find_record(results, p, e.baseline);
         const Record* pol = find_record(results, p, e.policy);

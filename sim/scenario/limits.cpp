@@ -24,17 +24,20 @@ std::string gib(std::uint64_t bytes) {
 }  // namespace
 
 std::string MemoryEstimate::describe() const {
-  return gib(total()) + " (step times kept for exact quantiles " + gib(step_times) + ", working memory of the runs " +
-         gib(working) + ")";
+  return gib(total()) + (sketch ? " (quantile sketches " : " (step times kept for exact quantiles ") + gib(step_times) +
+         ", working memory of the runs " + gib(working) + ")";
 }
 
 MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>& models, int threads,
                                bool gathered_by_one_process, bool sketch) {
   MemoryEstimate e;
+  e.sketch = sketch;
   const auto steps = static_cast<std::uint64_t>(sc.steps);
   const auto reps = static_cast<std::uint64_t>(sc.replications);
   const std::uint64_t unit_steps = (steps + reps - 1) / reps;
-  const auto in_flight = static_cast<std::uint64_t>(std::max(1, threads));
+  // Runs under way at once: one per thread, at most one per (point, replication).
+  const auto in_flight = std::min<std::uint64_t>(static_cast<std::uint64_t>(std::max(1, threads)),
+                                                 std::max<std::uint64_t>(1, models.size() * reps));
   std::uint64_t largest_point = 0, all_points = 0, largest_working = 0;
   for (const PointModel& m : models) {
     const std::uint64_t policies = m.policies.size();
@@ -80,8 +83,9 @@ void check_memory(const MemoryEstimate& estimate, std::optional<std::uint64_t> l
   throw InputError(file, "",
                    "this run needs about " + estimate.describe() + ", more than the " + gib(*available) +
                        (limit ? " allowed by --max-memory" : " of memory available") +
-                       "; every step time is kept for exact quantiles, so use fewer steps per point, fewer threads "
-                       "(--threads) or fewer GPUs");
+                       (estimate.sketch ? "; use fewer threads (--threads), fewer GPUs or a smaller model"
+                                        : "; every step time is kept for exact quantiles, so use fewer steps per point, "
+                                          "--quantiles sketch, fewer threads (--threads) or fewer GPUs"));
 }
 
 }  // namespace tailsim

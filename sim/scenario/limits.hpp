@@ -12,8 +12,9 @@
 namespace tailsim {
 
 struct MemoryEstimate {
-  std::uint64_t step_times = 0;  // step times kept for exact quantiles, at the peak
+  std::uint64_t step_times = 0;  // step times kept for quantiles (every one, or the sketches), at the peak
   std::uint64_t working = 0;     // the runs under way (per-GPU arrays, routers, buffers)
+  bool sketch = false;           // quantiles from the sketch, not from every step time
   std::uint64_t total() const { return step_times + working; }
   std::string describe() const;  // "2.1 GiB (step times 1.9 GiB, working memory 0.2 GiB)"
 };

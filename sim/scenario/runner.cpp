@@ -1,5 +1,7 @@
 #include "sim/scenario/runner.hpp"
 
+#include "sim/engine/time.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -203,6 +205,13 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
         if (options.on_progress && !error) options.on_progress(done, mine.size());
       } catch (const RunStopped&) {
         stopped = true;
+        next = mine.size();
+      } catch (const ClockOverflow& e) {  // a duration the workload drew: name the scenario and the point
+        const ScenarioPoint& point = sc.points[units[mine[m]].point];
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!error)
+          error = std::make_exception_ptr(InputError(
+              sc.file, "/workload", std::string(e.what()) + (point.params.empty() ? "" : " (at sweep point " + point.label() + ")")));
         next = mine.size();
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);

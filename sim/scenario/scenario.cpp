@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "sim/scenario/configs.hpp"
 
 namespace tailsim {
@@ -11,6 +13,7 @@ namespace {
 
 const std::vector<std::string> kTopKeys = {"name",    "description", "seed",     "steps",  "replications", "cluster",
                                            "workload", "policy",     "policies", "sweep",  "expect"};
+const std::vector<std::string> kPointKeys = {"cluster", "workload", "policy", "policies"};  // read per sweep point
 
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> out;
@@ -41,7 +44,35 @@ std::pair<std::string, std::string> split_assignment(const std::string& arg, con
 
 PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point);
 
+namespace {
+// True when `text` is well-formed UTF-8 (what JSON text must be; a stray byte would fail only when written).
+bool valid_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > text.size()) return false;
+    for (std::size_t j = 1; j < n; ++j)
+      if ((static_cast<unsigned char>(text[i + j]) >> 6) != 0x2) return false;
+    i += n;
+  }
+  return true;
+}
+}  // namespace
+
 Json parse_cli_value(const std::string& text) {
+  if (!valid_utf8(text)) {
+    std::string shown;  // the text with its non-ASCII bytes as \xNN, so the message itself is valid UTF-8
+    for (const char c : text) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u >= 0x20 && u < 0x7f) {
+        shown += c;
+      } else {
+        const char* hex = "0123456789abcdef";
+        shown += {'\\', 'x', hex[u >> 4], hex[u & 15]};
+      }
+    }
+    throw InputError("", "'" + shown + "'", "expected UTF-8 text, found an invalid byte sequence");
+  }
   const auto depth_guard = [&](int depth, Json::parse_event_t event, Json&) {
     if (depth >= kMaxJsonDepth &&
         (event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start))
@@ -92,7 +123,13 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
   }
   Scenario sc;
   sc.file = file;
-  // Sweep axes: the scenario's, then the command line's (which replace a scenario axis of the same path).
+  // Sweep axes: the scenario's, less those a --set fixes, then the command line's (which replace a scenario
+  // axis of the same path).
+  std::vector<std::string> set_paths;
+  for (const std::string& s : options.sets) set_paths.push_back(split_assignment(s, "--set").first);
+  const auto under = [](const std::string& path, const std::string& prefix) {
+    return path == prefix || path.starts_with(prefix + ".");
+  };
   {
     const JsonReader root(doc, file);
     root.expect_object();
@@ -101,6 +138,16 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
       for (auto it = sweep->value().begin(); it != sweep->value().end(); ++it) {
         const JsonReader axis = sweep->child(it.key());
         if (!axis.value().is_array() || axis.value().empty()) axis.fail_expected("a non-empty array of values");
+        const auto fixed = std::find_if(set_paths.begin(), set_paths.end(), [&](const std::string& p) { return under(it.key(), p); });
+        if (fixed != set_paths.end()) {
+          spdlog::info("--set {} replaces the scenario's sweep of '{}'", *fixed, it.key());
+          continue;
+        }
+        for (const std::string& p : set_paths)
+          if (under(p, it.key()))
+            throw InputError("", "--set " + p,
+                             "'" + p + "' lies inside '" + it.key() + "', which the scenario sweeps (each point would "
+                             "replace it); set or sweep '" + it.key() + "' as a whole");
         sc.axes.push_back({it.key(), std::vector<Json>(axis.value().begin(), axis.value().end())});
       }
     }
@@ -108,7 +155,13 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
   for (const std::string& s : options.sweeps) {
     const auto [path, list] = split_assignment(s, "--sweep");
     SweepAxis axis{path, {}};
-    for (const std::string& v : split(list, ',')) axis.values.push_back(parse_cli_value(v));
+    for (const std::string& v : split(list, ',')) {
+      if (v.empty()) throw InputError("", "--sweep " + s, "empty value in the list (expected PATH=V1,V2,...)");
+      axis.values.push_back(parse_cli_value(v));
+    }
+    for (const std::string& p : set_paths)
+      if (under(p, path) || under(path, p))
+        throw InputError("", "--sweep " + s, "'" + path + "' is also given by --set " + p + "; use one or the other");
     auto same = std::find_if(sc.axes.begin(), sc.axes.end(), [&](const SweepAxis& a) { return a.path == axis.path; });
     if (same != sc.axes.end()) *same = axis;
     else sc.axes.push_back(axis);
@@ -117,7 +170,8 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
   if (options.replications) doc["replications"] = *options.replications;
 
   const JsonReader root(doc, file);
-  sc.name = root.string("name", std::filesystem::path(file).stem().string());
+  const std::string stem = std::filesystem::path(file).stem().string();
+  sc.name = root.string("name", valid_utf8(stem) ? stem : "scenario");
   root.string("description", "");
   sc.seed = static_cast<std::uint64_t>(root.integer("seed", 1, at_least(0)));
   sc.steps = root.integer("steps", {}, Range{1.0, 1e12});
@@ -127,15 +181,18 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
                                     std::to_string(sc.replications));
   if (root.has("expect")) sc.expect = root.child("expect").value();
   root.finish(kTopKeys);  // cluster, workload and policies are read per point (build_point)
-  // A swept path must start at a key of the scenario: a misspelt one ("cduster.gpus") would otherwise add
-  // a key nobody reads, and an axis that changes nothing (found by fuzzing).
+  // A swept path must start at a key read per point: a misspelt one ("cduster.gpus") would otherwise add
+  // a key nobody reads, and an axis that changes nothing (found by fuzzing); 'steps', 'seed' and the like
+  // are read once per run.
   for (const SweepAxis& a : sc.axes) {
     const std::string head = a.path.substr(0, a.path.find('.'));
-    if (head == "sweep" || std::find(kTopKeys.begin(), kTopKeys.end(), head) == kTopKeys.end()) {
-      const std::string hint = closest_match(head, kTopKeys);
+    if (std::find(kPointKeys.begin(), kPointKeys.end(), head) == kPointKeys.end()) {
+      const bool known = std::find(kTopKeys.begin(), kTopKeys.end(), head) != kTopKeys.end();
+      const std::string hint = known ? "" : closest_match(head, kTopKeys);
       throw InputError(file, "/sweep/" + pointer_token(a.path),
-                       "unknown key '" + head + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
-                           "; a swept path starts with a scenario key other than 'sweep'");
+                       (known ? "'" + head + "' is read once per run and cannot be swept"
+                              : "unknown key '" + head + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)")) +
+                           "; a swept path starts with one of: cluster, workload, policy, policies");
     }
   }
 
@@ -175,11 +232,15 @@ PointModel build_point(const Scenario& sc, const ScenarioPoint& point) {
     return build_point_unlabelled(sc, point);
   } catch (const InputError& e) {
     if (point.params.empty()) throw;
-    std::string where;
-    for (const auto& [path, value] : point.params)
-      where += (where.empty() ? "" : ", ") + path + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
-    throw InputError(e.file(), e.path(), e.message() + " (at sweep point " + where + ")");
+    throw InputError(e.file(), e.path(), e.message() + " (at sweep point " + point.label() + ")");
   }
+}
+
+std::string ScenarioPoint::label() const {
+  std::string out;
+  for (const auto& [path, value] : params)
+    out += (out.empty() ? "" : ", ") + path + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+  return out;
 }
 
 PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point) {

@@ -23,6 +23,7 @@ struct SweepAxis {
 struct ScenarioPoint {
   std::vector<std::pair<std::string, Json>> params;  // swept path -> value, in axis order
   Json doc;                                          // the scenario with this point's values set
+  std::string label() const;                         // "cluster.gpus=64, policy.copies=2" ("" unswept)
 };
 
 struct ScenarioOptions {

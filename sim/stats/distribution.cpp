@@ -227,12 +227,16 @@ DistributionRegistry build_registry() {
           std::vector<std::unique_ptr<Distribution>> parts;
           const auto items = n.array("components");
           if (items.empty()) n.child("components").fail_expected("a non-empty array of {weight, dist}");
+          double total = 0;
           for (const JsonReader& c : items) {
             c.expect_object();
             weights.push_back(c.number("weight", {}, above(0)));
+            total += weights.back();
             parts.push_back(make_distribution(c.child("dist")));
             c.finish();
           }
+          if (!std::isfinite(total))
+            n.child("components").fail("the weights add up to more than the largest number (they are relative: scale them down)");
           return std::make_unique<Mixture>(std::move(weights), std::move(parts));
         });
   r.add("empirical", "resample observed values, from a file (one number per line) or an inline list",

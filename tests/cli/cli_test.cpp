@@ -177,6 +177,10 @@ TEST_CASE("an unwritable --out is an error before any simulation, and bad input 
   CHECK(bad.exit_code == 2);
   CHECK_FALSE(std::filesystem::exists(dir / "out" / "results.json"));
   CHECK_FALSE(std::filesystem::exists(dir / "out" / "results.csv"));
+  // A bad --trace path fails before --out is touched (it once left a records.jsonl with only its header).
+  const auto trace = test::run_cli("run " + file + " --out " + (dir / "out2").string() + " --trace /nonexistent/t.json");
+  CHECK(trace.exit_code == 2);
+  CHECK_FALSE(std::filesystem::exists(dir / "out2"));
   std::filesystem::remove_all(dir);
 }
 

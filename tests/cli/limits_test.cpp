@@ -39,7 +39,7 @@ TEST_CASE("a run estimated to need more memory than allowed is refused before it
 
   // K x per-GPU state counts too: the event engine at K = 10^8 needs tens of GiB per thread.
   const test::CommandResult wide = test::run_cli("run " + kScenario +
-                                                 " --set steps=10 --set cluster.gpus=100000000 --set workload.engine=events"
+                                                 " --set steps=10 --set workload.engine=events"
                                                  " --sweep cluster.gpus=100000000 --max-memory 4GiB --quiet");
   CHECK(wide.exit_code == 2);
   CHECK(wide.err.find("working memory of the runs") != std::string::npos);
@@ -122,6 +122,76 @@ TEST_CASE("absurd values are errors with their path: K = 10^12, steps = 0, infin
   const test::CommandResult huge = test::run_cli("run " + kScenario + axes + " --quiet");
   CHECK(huge.exit_code == 2);
   CHECK(huge.err.find("/sweep: the sweep expands to more than 1,000,000 points") != std::string::npos);
+}
+
+TEST_CASE("hostile command-line and scenario input exits 2 with the path (found in review)") {
+  const std::pair<std::string, std::string> cases[] = {
+      // Non-UTF-8 bytes would only fail when the results are written (exit 3, after the run).
+      {"--set \"name=$(printf 'a\\377b')\" --format json", "'a\\xffb': expected UTF-8 text, found an invalid byte sequence"},
+      {"--seed -1", "--seed: expected an integer from 0 to 18446744073709551615, got '-1'"},
+      {"--replications 0", "--replications: expected an integer >= 1, got 0"},
+      // Keys read once per run, empty values and contradictions on the command line.
+      {"--sweep replications=1,2", "/sweep/replications: 'replications' is read once per run and cannot be swept"},
+      {"--sweep seed=1,2", "/sweep/seed: 'seed' is read once per run and cannot be swept"},
+      {"--sweep cluster.gpus=1,,2", "--sweep cluster.gpus=1,,2: empty value in the list"},
+      {"--set cluster.gpus=4 --sweep cluster.gpus=1,2", "'cluster.gpus' is also given by --set cluster.gpus"},
+      {"--set workload.compute.sigma=0.5 --sweep workload.compute=1", "'workload.compute' is also given by --set"},
+      // A clock overflow names the scenario and the workload; weights that add up to infinity are refused.
+      {R"(--set 'workload.compute={"type":"constant","value":9.2e9}')",
+       "tail_at_scale.json: /workload: a simulated duration of 9.2e+09 s does not fit the clock"},
+      {R"(--set 'workload.compute={"type":"mixture","components":[{"weight":1e308,"dist":{"type":"constant","value":1}},)"
+       R"({"weight":1e308,"dist":{"type":"constant","value":2}}]}')",
+       "/workload/compute/components: the weights add up to more than the largest number"}};
+  for (const auto& [args, message] : cases) {
+    const test::CommandResult r = test::run_cli("run " + kScenario + " --set steps=100 " + args);
+    INFO(args << " -> " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(message) != std::string::npos);
+    CHECK(r.out.empty());
+  }
+  // A key given twice in one object: JSON parsers silently keep one value.
+  const std::string dup = test::write_temp("dup.json", R"({"steps": 50, "cluster": {"gpus": 4, "gpus": 8},
+      "workload": {"type": "bsp", "compute": {"type": "constant", "value": 1}}, "policy": {"type": "none"}})");
+  const test::CommandResult d = test::run_cli("validate " + dup);
+  CHECK(d.exit_code == 2);
+  CHECK(d.err.find("dup.json: /cluster/gpus: key 'gpus' appears twice in the same object") != std::string::npos);
+}
+
+TEST_CASE("--set on a swept key replaces the sweep; --time-limit beyond a century means none") {
+  const test::CommandResult one =
+      test::run_cli("run " + kScenario + " --set steps=1000 --set cluster.gpus=64 --format json --log-level info");
+  REQUIRE(one.exit_code == 0);
+  CHECK(one.err.find("--set cluster.gpus replaces the scenario's sweep of 'cluster.gpus'") != std::string::npos);
+  const Json records = Json::parse(one.out)["records"];
+  REQUIRE(records.size() == 2);  // one point, two policies
+  const double mean = records[0]["step_time"]["mean"].get<double>();
+  CHECK(mean > 5.0);  // E[max] is 5.48 at K = 64 (3.77 at K = 16, 7.77 at K = 256); standard error about 0.07
+  CHECK(mean < 6.0);
+  const std::string swept = test::write_temp("swept_compute.json", R"({"steps": 100, "cluster": {"gpus": 4},
+      "workload": {"type": "bsp", "compute": {"type": "lognormal", "mu": 0, "sigma": 1}}, "policy": {"type": "none"},
+      "sweep": {"workload.compute": [{"type": "lognormal", "mu": 0, "sigma": 1}, {"type": "constant", "value": 1}]}})");
+  const test::CommandResult inside = test::run_cli("run " + swept + " --set workload.compute.sigma=0.5");
+  CHECK(inside.exit_code == 2);
+  CHECK(inside.err.find("'workload.compute.sigma' lies inside 'workload.compute', which the scenario sweeps") != std::string::npos);
+  for (const std::string limit : {"inf", "1e300", "1e10"}) {
+    const test::CommandResult r = test::run_cli("run " + kScenario + " --set steps=1000 --time-limit " + limit + " --quiet");
+    INFO(limit << " -> " << r.err);
+    CHECK(r.exit_code == 0);
+  }
+}
+
+TEST_CASE("the memory estimate counts one run per thread only while runs remain for them") {
+  // One point, one replication, K = 10^7: one run (estimated at about 0.3 GiB) whatever --threads says.
+  const std::string args = " --set steps=4 --replications 1 --set 'policies=[{\"type\":\"none\"}]' --max-memory 1GiB --quiet";
+  const std::string one_point = "run " + kScenario + " --set cluster.gpus=10000000" + args;
+  CHECK(test::run_cli(one_point + " --threads 1").exit_code == 0);
+  CHECK(test::run_cli(one_point + " --threads 64").exit_code == 0);
+  // Under the sketch, the refusal does not blame exact quantiles.
+  const test::CommandResult sketch = test::run_cli("run " + kScenario + " --sweep cluster.gpus=99999999,100000000" + args +
+                                                   " --quantiles sketch --threads 2 --set workload.engine=events");
+  CHECK(sketch.exit_code == 2);
+  CHECK(sketch.err.find("quantile sketches") != std::string::npos);
+  CHECK(sketch.err.find("exact quantiles") == std::string::npos);
 }
 
 TEST_CASE("a step too long for the integer clock is an error, not a wrapped-around number") {

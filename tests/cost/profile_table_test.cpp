@@ -48,6 +48,7 @@ TEST_CASE("bad table rows are InputErrors naming the file, the line and the colu
   check_error(kHeader + "1,-3\n", "line 5", "negative");
   check_error(kHeader + "1,0\n", "line 5", "expected a time > 0");
   check_error(kHeader + "1,inf\n", "line 5", "finite");
+  check_error(kHeader + "1,1\n2,7e307\n", "line 6", "expected at most 1e9 (1000 s)");  // extrapolation overflowed
   check_error(kHeader + "0,10\n", "line 5", "column 'tokens': expected an integer from 1");
   check_error(kHeader + "2.5,10\n", "line 5", "column 'tokens'");
   check_error(kHeader + "4,10\n2,11\n", "line 6", "token counts must increase, got 2 after 4 (line 5)");

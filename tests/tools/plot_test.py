@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""Tests of tools/plot.py on small results.csv files written here, and, with --tailsim BINARY, on a short
-tail_at_scale run of that binary. Run from anywhere: /usr/bin/python3 tests/tools/plot_test.py [--tailsim build/tailsim]
+"""Tests of tools/plot.py on small results.csv and records.jsonl files written here, and, with --tailsim BINARY, on a
+short tail_at_scale run of that binary (its records.jsonl, whole and cut short, against its results.csv).
+Run from anywhere: /usr/bin/python3 tests/tools/plot_test.py [--tailsim build/tailsim]
 Exit 0 when all pass, 1 when one fails, 77 (ctest's SKIP_RETURN_CODE) when matplotlib is not installed.
 """
 import argparse
 import contextlib
 import importlib.util
 import io
+import json
 import os
 import subprocess
 import sys
@@ -55,6 +57,28 @@ def moe_csv(routing=True):
             lines.append(f"{k},{p},50,{0.1 * k},0.01,{0.1 * k - 0.001},{0.1 * k + 0.001},{0.1 * k},{0.1 * k},"
                          f"{0.1 * k},{0.1 * k},{0.1 * k},,{wait},,1.2,{0.5 - wait},0.5,{wait},1e12,8850{tail}")
     return "\n".join(lines) + "\n"
+
+
+def records_lines(gpus=(1, 4, 16), policies=("none", "backup")):
+    """A records.jsonl as tailsim writes it (header, then one line a point; no newlines): mean 1.5 + 0.5 * log2(2K),
+    halved for backup; slowdown_vs_k1 is not in the log."""
+    header = {"fingerprint": "0123456789abcdef", "param_names": ["cluster.gpus"], "points": len(gpus),
+              "replications": 1, "scenario": "synthetic", "seed": 1, "shard": None, "steps": 100,
+              "tailsim_records": 1}
+    lines = [json.dumps(header, separators=(",", ":"), sort_keys=True)]
+    for point, k in enumerate(gpus):
+        records = []
+        for j, p in enumerate(policies):
+            mean = (1.5 + 0.5 * k.bit_length()) / (1 + j)
+            rec = {"events": 100 * k, "idle_fraction": 0.0 if k == 1 else 0.25, "params": {"cluster.gpus": k},
+                   "policy": p, "steps": 100, "wall_seconds": 0.001,
+                   "step_time": {"ci95_high": mean + 0.5, "ci95_low": mean - 0.5, "max": mean * 4, "mean": mean,
+                                 "p50": mean, "p90": mean * 2, "p99": mean * 3, "p999": mean * 3.5, "stddev": 0.25}}
+            if p == "backup":
+                rec["extra_work_fraction"] = 1.0
+            records.append(rec)
+        lines.append(json.dumps({"point": point, "records": records}, separators=(",", ":"), sort_keys=True))
+    return lines
 
 
 def write(folder, name, text):
@@ -183,6 +207,118 @@ class PlotTest(unittest.TestCase):
             self.assertIn(message, stderr)
             self.assertEqual(stdout, "")
         self.assertEqual([n for n in os.listdir(self.dir) if not n.endswith(".csv")], [])  # nothing written
+
+    def test_records_jsonl_of_a_partial_run(self):
+        lines = records_lines()
+        # points complete in any order; point 1 is being written (no newline yet): it is left out
+        path = write(self.dir, "records.jsonl", "\n".join([lines[0], lines[3], lines[1]]) + "\n" + lines[2][:70])
+        results = plot.load_records(path)
+        self.assertEqual(results.columns, ["cluster.gpus"] + COMMON.split(","))  # results.csv's columns
+        self.assertEqual((results.params, results.scenario), (["cluster.gpus"], "synthetic"))
+        self.assertEqual([(r["cluster.gpus"], r["policy"]) for r in results.rows],
+                         [("1", "none"), ("1", "backup"), ("16", "none"), ("16", "backup")])  # point order
+        self.assertEqual(results.rows[3], {
+            "cluster.gpus": "16", "policy": "backup", "steps": "100", "step_time.mean": "2.0",
+            "step_time.stddev": "0.25", "step_time.ci95_low": "1.5", "step_time.ci95_high": "2.5",
+            "step_time.p50": "2.0", "step_time.p90": "4.0", "step_time.p99": "6.0", "step_time.p999": "7.0",
+            "step_time.max": "8.0", "slowdown_vs_k1": "2.0", "idle_fraction": "0.25", "extra_work_fraction": "1.0",
+            "load_imbalance": "", "time_split.compute": "", "time_split.communication": "",
+            "time_split.barrier_wait": "", "bytes_moved": "", "events": "1600"})
+        figs = plot.make_figures(results)
+        self.assertEqual(list(figs), ["tail_at_scale", "slowdown", "idle"])
+        self.assert_tail_series(figs["tail_at_scale"], ["none", "backup"])
+        mean = {line.get_label(): list(line.get_xydata()[:, 1]) for line in figs["tail_at_scale"].axes[0].get_lines()}
+        self.assertEqual((mean["none mean"], mean["backup mean"]), ([2.0, 4.0], [1.0, 2.0]))
+        # without K = 1 yet there is no slowdown (as in results.csv); a name other than .jsonl is told by its '{'
+        no_k1 = write(self.dir, "log.txt", "\n".join([lines[0], lines[2], lines[3]]) + "\n")
+        self.assertEqual([r["slowdown_vs_k1"] for r in plot.load(no_k1).rows], ["", "", "", ""])
+        code, stdout, stderr = run_main(path, "--format", "png")
+        self.assertEqual(code, 0, stderr)
+        self.assert_images(stdout.split())
+        self.assertEqual(sorted(os.path.basename(p) for p in stdout.split()), ["idle.png", "slowdown.png",
+                                                                               "tail_at_scale.png"])
+
+    def test_directory_argument(self):
+        run = os.path.join(self.dir, "run")
+        os.mkdir(run)
+        code, _, stderr = run_main(run)
+        self.assertEqual(code, 2)
+        self.assertIn("run: a folder with neither results.csv nor records.jsonl", stderr)
+        log = write(run, "records.jsonl", "\n".join(records_lines()[:3]) + "\n")
+        self.assertEqual(plot.load(run).source, log)  # no results.csv yet: the log
+        code, stdout, stderr = run_main(run, "--format", "svg", "--only", "tail_at_scale")
+        self.assertEqual((code, stdout.split()), (0, [os.path.join(run, "tail_at_scale.svg")]), stderr)
+        csv_path = write(run, "results.csv", bsp_csv())
+        os.utime(log, (1e9, 1e9))
+        self.assertEqual(plot.load(run).source, csv_path)  # the run is done: its results.csv
+        self.assertEqual(len(plot.load(run).rows), 8)
+        os.utime(log, (2e9, 2e9))  # a new run into the folder is under way: the csv is the old run's
+        self.assertEqual(plot.load(run).source, log)
+
+    def test_malformed_records_exit_2(self):
+        lines = records_lines()
+        good = "\n".join(lines) + "\n"
+        cases = [
+            ("", "empty.jsonl: expected a tailsim records header line, found an empty file"),
+            (lines[0][:40], "expected a tailsim records header line, found only part of one"),
+            (lines[0] + "\n", "expected at least one completed point, found only the header"),
+            ("{\"a\": 1}\n" + lines[1] + "\n", ":1: expected a tailsim records header"),
+            (lines[0] + "\n" + lines[1][:-5] + "\n" + lines[2] + "\n", ":2: not valid JSON"),
+            (good + "\n", ":5: not valid JSON"),  # an empty complete line
+            (lines[0] + "\n" + lines[1] + "\n[1, 2]\n", ':3: expected {"point": N, "records": [...]}'),
+            (lines[0] + "\n" + lines[1].replace('"point":0', '"point":7') + "\n", ":2: point 7 is out of range"),
+            (lines[0] + "\n" + lines[1].replace('"p99":', '"q99":') + "\n", ":2: malformed record: no 'step_time.p99'"),
+            (lines[0] + "\n" + lines[1].replace('"mean":2.0', '"mean":"2.0"') + "\n",
+             ":2: malformed record: 'step_time.mean' is not a number"),
+            (lines[0] + "\n" + lines[1].replace('"params":{', '"params":{"x":1,') + "\n",
+             ":2: malformed record: params"),
+            (lines[0] + "\n" + lines[1].replace('"events":100', '"events":1.5') + "\n",
+             ":2: malformed record: 'events': expected an integer"),
+        ]
+        for i, (text, message) in enumerate(cases):
+            path = write(self.dir, "empty.jsonl" if not text else f"bad{i}.jsonl", text)
+            code, stdout, stderr = run_main(path)
+            self.assertEqual(code, 2, (text, stderr))
+            self.assertIn(message, stderr)
+            self.assertIn(path, stderr)
+            self.assertEqual(stdout, "")
+        self.assertEqual([n for n in os.listdir(self.dir) if not n.endswith(".jsonl")], [])  # nothing written
+
+    def test_tailsim_records_of_a_running_sweep(self):
+        if not TAILSIM:
+            self.skipTest("no --tailsim given")
+        scenario = os.path.join(ROOT, "scenarios", "textbook", "tail_at_scale.json")
+        out = os.path.join(self.dir, "run")
+        subprocess.run([TAILSIM, "run", scenario, "--set", "steps=2000", "--set", "replications=1", "--out", out,
+                        "--quiet"], check=True, timeout=60)
+        csv_path, log_path = os.path.join(out, "results.csv"), os.path.join(out, "records.jsonl")
+        full = plot.load_csv(csv_path)
+        whole = plot.load_records(log_path)
+        self.assertEqual((whole.columns, whole.rows), (full.columns, full.rows))  # the same text, cell by cell
+        with open(log_path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        # the sweep so far: points 2, 0 and 1 done (in that order), point 3 half written
+        partial = write(self.dir, "records.jsonl", "\n".join([lines[0], lines[3], lines[1], lines[2]]) + "\n"
+                        + lines[4][:len(lines[4]) // 2])
+        done = {"1", "2", "4"}
+        expected = [r for r in full.rows if r["cluster.gpus"] in done]
+        self.assertEqual(len(expected), 6)
+        got = plot.load_records(partial)
+        self.assertEqual((got.columns, got.rows, got.scenario), (full.columns, expected, "tail-at-scale"))
+        with open(csv_path, encoding="utf-8") as f:
+            csv_lines = f.read().splitlines()
+        partial_csv = write(self.dir, "results.csv", "\n".join(csv_lines[:1 + len(expected)]) + "\n")
+        figs_log, figs_csv = plot.make_figures(got), plot.make_figures(plot.load_csv(partial_csv))
+        self.assertEqual(list(figs_log), list(figs_csv))
+        for name in figs_log:
+            series = [[(line.get_label(), line.get_xydata().tolist()) for line in ax.get_lines()]
+                      for ax in figs_log[name].axes]
+            self.assertEqual(series, [[(line.get_label(), line.get_xydata().tolist()) for line in ax.get_lines()]
+                                      for ax in figs_csv[name].axes], name)
+            self.assertTrue(any(series), name)
+        code, stdout, stderr = run_main(partial, "--out", os.path.join(self.dir, "figs"))
+        self.assertEqual(code, 0, stderr)
+        self.assert_images(stdout.split())
 
     def test_tailsim_run(self):
         if not TAILSIM:
