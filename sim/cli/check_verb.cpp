@@ -14,6 +14,7 @@
 #include "sim/scenario/configs.hpp"
 #include "sim/scenario/error.hpp"
 #include "sim/scenario/expect.hpp"
+#include "sim/scenario/limits.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -96,24 +97,29 @@ std::string junit_xml(const std::vector<SuiteResult>& suites) {
 int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   po::options_description opts("check options");
   std::vector<std::string> paths;
-  std::string junit, progress = "never";
+  std::string junit, progress = "never", max_memory;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ScenarioOptions so;
   opts.add_options()("paths", po::value(&paths), "scenario files or folders")(
       "junit", po::value(&junit), "write a JUnit XML report (one test case per expectation and record)")(
       "set", po::value(&so.sets), "override a scenario value: PATH=VALUE (repeatable)")(
       "threads", po::value(&threads), "worker threads (default: all cores)")(
+      "max-memory", po::value(&max_memory), "refuse a scenario estimated to need more (default: the memory available)")(
       "progress", po::value(&progress), "auto, always or never (default)");
   parse_verb_args(args, opts, "paths");
   if (paths.empty()) throw InputError("", "check", "expected scenario files or folders");
   if (threads < 1) throw InputError("", "--threads", "expected an integer >= 1, got " + std::to_string(threads));
   const Progress::Mode mode = Progress::mode_for(progress, false);
+  const std::optional<std::uint64_t> memory_limit =
+      max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_size_bytes(max_memory, "--max-memory"));
+  so.max_memory = memory_limit;
 
   // Validate everything (scenarios, expectations, where clauses) before running anything.
   struct Loaded {
     Scenario scenario;
     std::vector<PointModel> models;
     std::vector<Expectation> expectations;
+    bool sketch = false;  // quantiles from the sketch: exact ones would not fit in memory
   };
   std::vector<Loaded> loaded;
   for (const std::string& f : scenario_files(paths)) {
@@ -122,6 +128,7 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
     l.expectations = parse_expectations(l.scenario);
     if (l.expectations.empty()) throw InputError(f, "/expect", "no expectations to check (add an \"expect\" block)");
     check_expectations_match(l.scenario, l.models, l.expectations);
+    l.sketch = plan_quantiles(l.scenario, l.models, threads, false, "auto", memory_limit);
     loaded.push_back(std::move(l));
   }
   if (!junit.empty()) {  // fail on an unwritable path before the runs
@@ -135,6 +142,7 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
   for (const Loaded& l : loaded) {
     Progress bar(err, mode, l.scenario.name);
     RunOptions options(threads);
+    options.sketch_quantiles = l.sketch;
     options.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
     const RunResults results = run_scenario(l.scenario, l.models, options);
     bar.finish();

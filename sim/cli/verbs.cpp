@@ -54,7 +54,7 @@ usage:
                             [--time-limit SECONDS] [--max-memory SIZE] [--quantiles auto|exact|sketch]
                             [--quiet] [--timing] [--log-level LEVEL]
   tailsim merge DIR... --out DIR
-  tailsim check SCENARIO.json|DIR... [--junit FILE] [--threads N]
+  tailsim check SCENARIO.json|DIR... [--junit FILE] [--threads N] [--max-memory SIZE]
   tailsim validate SCENARIO.json...
   tailsim list [policies|distributions|workloads|routers|cost-models|gpus|models|clusters]
   tailsim cost --gpu NAME --model NAME [--tokens 1,8,64,512] [--format table|csv] [--table FILE] [--cost JSON]
@@ -255,25 +255,16 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   if (!vm.count("threads")) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
+  const std::optional<std::uint64_t> memory_limit =
+      max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_size_bytes(max_memory, "--max-memory"));
+  so.max_memory = memory_limit;
   const Scenario sc = load_scenario(positional[0], so);
   const std::vector<PointModel> models = build_all_points(sc);  // all validation before any simulation
   check_expectations_match(sc, models, parse_expectations(sc));
   if (quantiles != "auto" && quantiles != "exact" && quantiles != "sketch")
     throw InputError("", "--quantiles", "unknown method '" + quantiles + "'; valid: auto, exact, sketch");
   const bool gathered = dist && dist->size() > 1 && dist->rank() == 0;
-  const std::optional<std::uint64_t> memory_limit =
-      max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_size_bytes(max_memory, "--max-memory"));
-  bool sketch = quantiles == "sketch";
-  if (quantiles == "auto") {  // exact while it fits; the sketch beyond, said on stderr
-    const MemoryEstimate exact = estimate_memory(sc, models, threads, gathered);
-    const std::optional<std::uint64_t> limit = memory_limit ? memory_limit : available_memory_bytes();
-    if (limit && exact.total() > *limit) {
-      sketch = true;
-      spdlog::warn("exact quantiles would need about {}; keeping step times in the quantile sketch instead "
-                   "(relative error <= 2^-11; --quantiles exact to insist)", exact.describe());
-    }
-  }
-  check_memory(estimate_memory(sc, models, threads, gathered, sketch), memory_limit, sc.file);
+  const bool sketch = plan_quantiles(sc, models, threads, gathered, quantiles, memory_limit);
   RunOptions options(threads);
   options.sketch_quantiles = sketch;
   if (!shard.empty()) options.run_point = shard_points(shard, sc.points.size());

@@ -32,7 +32,9 @@ double checked_peak(const JsonReader& n, const CostContext& c, const std::string
 // Reads the "table" key: resolved under models/ (or next to the scenario file) and parsed.
 ProfileTable read_table(const JsonReader& n) {
   const std::string name = n.string("table");
-  const std::filesystem::path base = n.file().empty() ? std::filesystem::path() : std::filesystem::path(n.file()).parent_path();
+  // A scenario named without a folder ("s.json") lives in the working directory.
+  const std::filesystem::path base =
+      n.file().empty() ? std::filesystem::path() : std::filesystem::path(n.file()).parent_path().empty() ? "." : std::filesystem::path(n.file()).parent_path();
   return read_profile_table(resolve_model_file(name, base, n.file(), n.path_or_root() + "/table").string());
 }
 

@@ -6,6 +6,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
 #include "sim/scenario/error.hpp"
 #include "sim/stats/step_times.hpp"
 
@@ -86,6 +88,22 @@ void check_memory(const MemoryEstimate& estimate, std::optional<std::uint64_t> l
                        (estimate.sketch ? "; use fewer threads (--threads), fewer GPUs or a smaller model"
                                         : "; every step time is kept for exact quantiles, so use fewer steps per point, "
                                           "--quantiles sketch, fewer threads (--threads) or fewer GPUs"));
+}
+
+bool plan_quantiles(const Scenario& sc, const std::vector<PointModel>& models, int threads, bool gathered,
+                    const std::string& method, std::optional<std::uint64_t> limit) {
+  bool sketch = method == "sketch";
+  if (method == "auto") {
+    const MemoryEstimate exact = estimate_memory(sc, models, threads, gathered);
+    const std::optional<std::uint64_t> available = limit ? limit : available_memory_bytes();
+    if (available && exact.total() > *available) {
+      sketch = true;
+      spdlog::warn("exact quantiles would need about {}; keeping step times in the quantile sketch instead "
+                   "(relative error <= 2^-11; --quantiles exact to insist)", exact.describe());
+    }
+  }
+  check_memory(estimate_memory(sc, models, threads, gathered, sketch), limit, sc.file);
+  return sketch;
 }
 
 }  // namespace tailsim

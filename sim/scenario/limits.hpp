@@ -35,4 +35,10 @@ std::uint64_t parse_size_bytes(const std::string& text, const std::string& flag)
 // Throws InputError when the estimate exceeds `limit` (--max-memory) or, without one, the available memory.
 void check_memory(const MemoryEstimate& estimate, std::optional<std::uint64_t> limit, const std::string& file);
 
+// How a run keeps its quantiles, for --quantiles `method` (auto, exact or sketch): auto keeps every step time
+// while that fits in `limit` (or the memory available) and switches to the sketch beyond, saying so on stderr.
+// Returns true for the sketch; throws InputError (check_memory) when the run fits neither way.
+bool plan_quantiles(const Scenario& scenario, const std::vector<PointModel>& models, int threads, bool gathered,
+                    const std::string& method, std::optional<std::uint64_t> limit);
+
 }  // namespace tailsim

@@ -31,6 +31,7 @@ struct ScenarioOptions {
   std::vector<std::string> sweeps;  // PATH=V1,V2,...
   std::optional<std::uint64_t> seed;
   std::optional<std::int64_t> replications;
+  std::optional<std::uint64_t> max_memory;  // --max-memory: refuse a sweep whose points would not fit
 };
 
 inline constexpr std::size_t kMaxSweepPoints = 1'000'000;

@@ -150,6 +150,26 @@ TEST_CASE("wrong types and out-of-range values name the JSON path, what was expe
   }
 }
 
+TEST_CASE("bad moe input exits 2 from the command line: unknown model, impossible placement, a mismatched trace") {
+  const std::string trace = test::write_temp("narrow_trace.csv", "step,layer,e0,e1\n0,0,3,5\n");
+  const auto moe = [](int gpus, const std::string& workload) {
+    return R"({"steps": 5, "cluster": {"gpus": )" + std::to_string(gpus) +
+           R"(, "gpu": "h100-sxm"}, "workload": {"type": "moe", )" + workload + R"(}, "policy": {"type": "none"}})";
+  };
+  const std::pair<std::string, std::string> cases[] = {
+      {moe(8, R"("model": "mixtral-8x7")"), "/workload/model: unknown model 'mixtral-8x7' (did you mean 'mixtral-8x7b'?)"},
+      {moe(6, R"("model": "mixtral-8x7b")"), "/workload/model: impossible placement: 8 experts cannot be spread evenly over 6 GPUs"},
+      {moe(8, R"("model": "mixtral-8x7b", "routing": {"type": "trace", "file": ")" + trace + R"("})"),
+       "/workload/routing/file: " + trace + " line 1: the header has 2 expert columns, the model has 8 experts"}};
+  for (const auto& [text, message] : cases) {
+    INFO(text);
+    const auto r = run_text(text);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(message) != std::string::npos);
+    CHECK(r.out.empty());
+  }
+}
+
 TEST_CASE("a missing scenario file and a bad command line exit 2 with a clear message") {
   const auto missing = test::run_cli("run /nonexistent/scenario.json");
   CHECK(missing.exit_code == 2);

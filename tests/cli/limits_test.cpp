@@ -122,6 +122,14 @@ TEST_CASE("absurd values are errors with their path: K = 10^12, steps = 0, infin
   const test::CommandResult huge = test::run_cli("run " + kScenario + axes + " --quiet");
   CHECK(huge.exit_code == 2);
   CHECK(huge.err.find("/sweep: the sweep expands to more than 1,000,000 points") != std::string::npos);
+  // 700,000 points (with the scenario's 7 values of K), each a copy of the scenario, do not fit in 100 MiB:
+  // refused before they are made (100,000 once took 560 MB under --max-memory 100MiB).
+  std::string wide = " --sweep workload.a=1,2,3,4,5,6,7,8,9,10 --sweep workload.b=1,2,3,4,5,6,7,8,9,10";
+  wide += " --sweep workload.c=1,2,3,4,5,6,7,8,9,10 --sweep workload.d=1,2,3,4,5,6,7,8,9,10 --sweep workload.e=1,2,3,4,5,6,7,8,9,10";
+  const test::CommandResult many = test::run_cli("run " + kScenario + wide + " --max-memory 100MiB --quiet");
+  CHECK(many.exit_code == 2);
+  CHECK(many.err.find("/sweep: the sweep's 700000 points would need about") != std::string::npos);
+  CHECK(many.err.find("allowed by --max-memory") != std::string::npos);
 }
 
 TEST_CASE("hostile command-line and scenario input exits 2 with the path (found in review)") {
@@ -192,6 +200,28 @@ TEST_CASE("the memory estimate counts one run per thread only while runs remain 
   CHECK(sketch.exit_code == 2);
   CHECK(sketch.err.find("quantile sketches") != std::string::npos);
   CHECK(sketch.err.find("exact quantiles") == std::string::npos);
+}
+
+TEST_CASE("check plans memory like run: the sketch where exact quantiles do not fit, a refusal where nothing does") {
+  const std::string suite = std::string(TAILSIM_SOURCE_DIR) + "/scenarios/regression/backup_k256.json";
+  const test::CommandResult bad = test::run_cli("check " + suite + " --max-memory lots");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("--max-memory") != std::string::npos);
+  // Exact quantiles of 2 x 10^6 steps x 4 policies need about 120 MiB, the sketches about 11 MiB: within
+  // 20 MiB the suite runs on the sketch (at K = 16, so its K = 256 expectations fail: exit 1, not 2).
+  const test::CommandResult sketched =
+      test::run_cli("check " + suite + " --set steps=2000000 --set cluster.gpus=16 --max-memory 20MiB");
+  CHECK(sketched.exit_code == 1);
+  CHECK(sketched.err.find("keeping step times in the quantile sketch") != std::string::npos);
+  CHECK(sketched.out.find("step_time.mean = 3.76") != std::string::npos);  // E[max] of 16 is 3.771
+  // The event engine at K = 10^8 does not fit in 4 GiB either way: refused before any run (it once ended
+  // in std::bad_alloc, exit 3, or the kernel's OOM killer).
+  const test::CommandResult wide = test::run_cli("check " + suite + " --set cluster.gpus=100000000 --set workload.engine=events"
+                                                 " --set steps=10 --set replications=1 --max-memory 4GiB");
+  CHECK(wide.exit_code == 2);
+  CHECK(wide.err.find("this run needs about") != std::string::npos);
+  CHECK(wide.err.find("allowed by --max-memory") != std::string::npos);
+  CHECK(wide.out.empty());
 }
 
 TEST_CASE("a step too long for the integer clock is an error, not a wrapped-around number") {

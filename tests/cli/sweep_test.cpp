@@ -56,11 +56,16 @@ TEST_CASE("--resume completes an interrupted sweep, repeating nothing, with the 
   CHECK(test::read_file(fs::path(cut) / "results.json") == test::read_file(fs::path(full) / "results.json"));
   CHECK(test::read_file(fs::path(cut) / "results.csv") == test::read_file(fs::path(full) / "results.csv"));
 
-  // A real kill: SIGKILL part-way through a longer run, then --resume, against an uninterrupted run.
+  // A real kill: SIGKILL once the first point is on disk (polled, so a slow build still kills midway), then
+  // --resume, against an uninterrupted run.
   const std::string longer = kScenario + " --set steps=300000 --quiet --threads 1";
-  test::run_cli("run " + longer + " --out " + killed + " & pid=$!; sleep 0.7; kill -9 $pid; wait $pid");
-  const int done_before = lines_in(test::read_file(fs::path(killed) / "records.jsonl")) - 1;
+  const std::string log_file = (fs::path(killed) / "records.jsonl").string();
+  test::run_cli("run " + longer + " --out " + killed + " & pid=$!; i=0; while [ $i -lt 1200 ] && "
+                "[ \"$(cat " + log_file + " 2>/dev/null | wc -l)\" -lt 2 ]; do sleep 0.05; i=$((i+1)); done; "
+                "kill -9 $pid; wait $pid");
+  const int done_before = lines_in(test::read_file(log_file)) - 1;
   INFO("points complete when killed: " << done_before);
+  CHECK(done_before > 0);
   CHECK(done_before < 7);
   REQUIRE(test::run_cli("run " + longer + " --out " + killed + " --resume").exit_code == 0);
   REQUIRE(test::run_cli("run " + longer + " --out " + full).exit_code == 0);

@@ -1,8 +1,12 @@
 // The `profiled` cost model: measured values exactly, straight lines between them, a sane slope past the end.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "sim/cost/profiled.hpp"
 #include "tests/cost/cost_helpers.hpp"
+#include "tests/helpers.hpp"
 
 namespace tailsim {
 
@@ -120,6 +124,27 @@ TEST_CASE("profiled never decreases except where the measured table itself does,
     }
     CHECK(model->expert_time_s(0) == 0.0);
   }
+}
+
+
+TEST_CASE("a table next to the scenario is found, also when the scenario is named without a folder") {
+  const auto dir = test::temp_dir("table-next-to-scenario");
+  {
+    std::ofstream(dir / "mine.csv") << "tokens,time_us\n1,10\n8,17\n";
+  }
+  const Json spec{{"type", "profiled"}, {"table", "mine.csv"}};
+  const CostContext ctx{test::gpu_spec("h100-sxm"), test::kMixtralExpert};
+  CHECK(make_cost_model(JsonReader(spec, (dir / "s.json").string()), ctx)->expert_time_s(8) == 17e-6);
+  const auto previous = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
+  double bare = 0;
+  try {
+    bare = make_cost_model(JsonReader(spec, "s.json"), ctx)->expert_time_s(8);  // once looked for in models/ only
+  } catch (const InputError&) {
+  }
+  std::filesystem::current_path(previous);
+  CHECK(bare == 17e-6);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace tailsim
