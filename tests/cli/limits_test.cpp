@@ -88,18 +88,22 @@ TEST_CASE("--time-limit stops cleanly with exit 124, keeps the complete points, 
   fs::remove_all(dir);
 }
 
-TEST_CASE("Ctrl-C (SIGINT) finishes the records of complete points, exits 130, and --resume gives the same bytes") {
+TEST_CASE("Ctrl-C (SIGINT) and SIGTERM finish the records of complete points, exit 130, and --resume gives the same bytes") {
   const fs::path dir = test::temp_dir("sigint");
   const std::string run = "run " + kScenario + " --set steps=400000 --threads 1 --quiet --out ";
-  const test::CommandResult killed =
-      test::run_cli(run + (dir / "a").string() + " & pid=$!; sleep 0.5; kill -INT $pid; wait $pid; echo $?");
-  CHECK(killed.out == "130\n");
-  const std::string log = test::read_file(dir / "a" / "records.jsonl");
-  CHECK(lines_in(log) < 1 + 7);
-  CHECK(log.back() == '\n');  // whole lines only: nothing half-written
-  REQUIRE(test::run_cli(run + (dir / "a").string() + " --resume").exit_code == 0);
   REQUIRE(test::run_cli(run + (dir / "b").string()).exit_code == 0);
-  CHECK(test::read_file(dir / "a" / "results.json") == test::read_file(dir / "b" / "results.json"));
+  for (const std::string signal : {"INT", "TERM"}) {
+    INFO("SIG" << signal);
+    const fs::path out = dir / signal;
+    const test::CommandResult killed =
+        test::run_cli(run + out.string() + " & pid=$!; sleep 0.5; kill -" + signal + " $pid; wait $pid; echo $?");
+    CHECK(killed.out == "130\n");
+    const std::string log = test::read_file(out / "records.jsonl");
+    CHECK(lines_in(log) < 1 + 7);
+    CHECK(log.back() == '\n');  // whole lines only: nothing half-written
+    REQUIRE(test::run_cli(run + out.string() + " --resume").exit_code == 0);
+    CHECK(test::read_file(out / "results.json") == test::read_file(dir / "b" / "results.json"));
+  }
   fs::remove_all(dir);
 }
 
