@@ -19,18 +19,26 @@ std::vector<PortTraffic> ports_for(const std::vector<double>& pairs, std::int64_
   all_to_all_traffic(pairs, per_node, scratch, ports);
   return ports;
 }
+// Copies sent and received over NVLink and NICs, summed over the GPUs.
+struct LinkSums {
+  double send_intra = 0, recv_intra = 0, send_inter = 0, recv_inter = 0;
+};
+LinkSums link_sums(const std::vector<PortTraffic>& ports) {
+  LinkSums s;
+  for (const PortTraffic& p : ports) {
+    s.send_intra += p.send_intra;
+    s.recv_intra += p.recv_intra;
+    s.send_inter += p.send_inter;
+    s.recv_inter += p.recv_inter;
+  }
+  return s;
+}
 }  // namespace
 
 TEST_CASE("every pair sent over a link is received over a link of the same kind") {
   const std::vector<double> pairs = {100, 900, 50, 300, 0, 20, 700, 130, 40, 60, 10, 90};  // 12 GPUs, 8 per node
   const auto ports = ports_for(pairs, 8);
-  double si = 0, ri = 0, se = 0, re = 0;
-  for (const PortTraffic& p : ports) {
-    si += p.send_intra;
-    ri += p.recv_intra;
-    se += p.send_inter;
-    re += p.recv_inter;
-  }
+  const auto [si, ri, se, re] = link_sums(ports);
   CHECK(si == doctest::Approx(ri));
   CHECK(se == doctest::Approx(re));
   const double total = std::accumulate(pairs.begin(), pairs.end(), 0.0);
@@ -141,13 +149,7 @@ TEST_CASE("hierarchical traffic: one expert per GPU, or a replica's slice, needs
 TEST_CASE("hierarchical traffic: copies sent equal copies received per link kind; one node uses no NIC") {
   const std::vector<double> pairs = {100, 900, 50, 300, 0, 20, 700, 130, 40, 60, 10, 90, 400, 80, 5, 15};
   const auto ports = hierarchical_ports(pairs, 4, 64, 4);
-  double si = 0, ri = 0, se = 0, re = 0;
-  for (const PortTraffic& p : ports) {
-    si += p.send_intra;
-    ri += p.recv_intra;
-    se += p.send_inter;
-    re += p.recv_inter;
-  }
+  const auto [si, ri, se, re] = link_sums(ports);
   CHECK(si == doctest::Approx(ri));
   CHECK(se == doctest::Approx(re));
   for (const PortTraffic& p : hierarchical_ports(std::vector<double>(8, 1000.0), 8, 64, 4)) {

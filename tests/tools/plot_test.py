@@ -102,6 +102,14 @@ def run_main(*argv):
 
 
 class PlotTest(unittest.TestCase):
+    def run_textbook(self):
+        """A short tail_at_scale run of --tailsim into a fresh --out folder; returns the folder."""
+        scenario = os.path.join(ROOT, "scenarios", "textbook", "tail_at_scale.json")
+        out = os.path.join(self.dir, "run")
+        subprocess.run([TAILSIM, "run", scenario, "--set", "steps=2000", "--set", "replications=1", "--out", out,
+                        "--quiet"], check=True, timeout=60)
+        return out
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="plot_test.")
         self.dir = self.tmp.name
@@ -287,10 +295,7 @@ class PlotTest(unittest.TestCase):
     def test_tailsim_records_of_a_running_sweep(self):
         if not TAILSIM:
             self.skipTest("no --tailsim given")
-        scenario = os.path.join(ROOT, "scenarios", "textbook", "tail_at_scale.json")
-        out = os.path.join(self.dir, "run")
-        subprocess.run([TAILSIM, "run", scenario, "--set", "steps=2000", "--set", "replications=1", "--out", out,
-                        "--quiet"], check=True, timeout=60)
+        out = self.run_textbook()
         csv_path, log_path = os.path.join(out, "results.csv"), os.path.join(out, "records.jsonl")
         full = plot.load_csv(csv_path)
         whole = plot.load_records(log_path)
@@ -323,10 +328,7 @@ class PlotTest(unittest.TestCase):
     def test_tailsim_run(self):
         if not TAILSIM:
             self.skipTest("no --tailsim given")
-        scenario = os.path.join(ROOT, "scenarios", "textbook", "tail_at_scale.json")
-        out = os.path.join(self.dir, "run")
-        subprocess.run([TAILSIM, "run", scenario, "--set", "steps=2000", "--set", "replications=1", "--out", out,
-                        "--quiet"], check=True, timeout=60)
+        out = self.run_textbook()
         code, stdout, stderr = run_main(os.path.join(out, "results.csv"))
         self.assertEqual(code, 0, stderr)
         self.assert_images(stdout.split())
