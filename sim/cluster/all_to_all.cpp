@@ -1,6 +1,8 @@
 #include "sim/cluster/all_to_all.hpp"
 
 #include <algorithm>
+#include <array>
+#include <vector>
 
 namespace tailsim {
 
@@ -28,11 +30,22 @@ void all_to_all_traffic(std::span<const double> pairs, std::int64_t gpus_per_nod
   }
 }
 
-double reach_fraction(double share, int experts, int top_k) {
-  const double e = experts, held = share * e;  // experts' worth of pairs at the destination
-  double miss = 1.0;                             // P(none of a token's top_k experts is there)
-  for (int i = 0; i < top_k && miss > 0; ++i) miss *= std::max(0.0, 1.0 - held / (e - i));
+namespace {
+
+// 1 - prod_i (1 - held x inverse[i]): the reach of a destination holding `held` experts' worth of pairs, with
+// inverse[i] = 1 / (E - i) for i < top_k.
+double reach_of(double held, std::span<const double> inverse) {
+  double miss = 1.0;  // P(none of a token's top_k experts is there)
+  for (std::size_t i = 0; i < inverse.size() && miss > 0; ++i) miss *= std::max(0.0, 1.0 - held * inverse[i]);
   return 1.0 - miss;
+}
+
+}  // namespace
+
+double reach_fraction(double share, int experts, int top_k) {
+  std::vector<double> inverse(static_cast<std::size_t>(std::max(0, top_k)));
+  for (std::size_t i = 0; i < inverse.size(); ++i) inverse[i] = 1.0 / (experts - static_cast<double>(i));
+  return reach_of(share * experts, inverse);
 }
 
 void hierarchical_traffic(std::span<const double> pairs, std::span<const double> busiest, std::int64_t gpus_per_node,
@@ -55,8 +68,15 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
     return;
   }
   const double k = static_cast<double>(gpus), tokens = total / top_k, per_source = tokens / k;
+  constexpr std::size_t kStackTopK = 32;  // reciprocals on the stack: no allocation per layer for top-k <= 32
+  const auto picks = static_cast<std::size_t>(top_k);
+  std::array<double, kStackTopK> stack_inverse{};
+  std::vector<double> heap_inverse(picks > kStackTopK ? picks : 0);
+  const std::span<double> inverse = picks > kStackTopK ? std::span<double>(heap_inverse) : std::span<double>(stack_inverse.data(), picks);
+  for (std::size_t i = 0; i < inverse.size(); ++i) inverse[i] = 1.0 / (experts - static_cast<double>(i));
   const auto reach = [&](double dest_pairs, double dest_busiest) {
-    return std::clamp(reach_fraction(dest_pairs / total, experts, top_k), dest_busiest / tokens, dest_pairs / tokens);
+    if (dest_busiest >= dest_pairs) return dest_pairs / tokens;  // one expert (or a slice of one): exact
+    return std::clamp(reach_of(dest_pairs / total * experts, inverse), dest_busiest / tokens, dest_pairs / tokens);
   };
   // Reach per GPU (kept in recv_intra until its turn) and per node; their sums.
   for (std::int64_t g = 0; g < gpus; ++g) {

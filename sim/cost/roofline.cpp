@@ -19,14 +19,19 @@ GemmTerms gemm_terms(double count, std::int64_t n, std::int64_t k, const Rooflin
   GemmTerms g;
   g.count = count;
   const std::int64_t tiles = m_tiles * ceil_div(n, p.tile_n);
-  // Fewer tiles than SMs: split K over the idle SMs (split-K / stream-K, as cuBLAS and DeepGEMM do), in
-  // slices of at least kMinSplitK.
+  // Fewer tiles than SMs: one wave, with K split over the idle SMs (split-K / stream-K, as cuBLAS and
+  // DeepGEMM do) in slices of at least kMinSplitK.
   constexpr std::int64_t kMinSplitK = 256;
-  const std::int64_t split = std::clamp<std::int64_t>(p.sm_count / std::max<std::int64_t>(tiles, 1), 1,
-                                                      std::max<std::int64_t>(1, k / kMinSplitK));
-  const double waves = static_cast<double>(ceil_div(tiles * split, p.sm_count));
+  double waves = tiles > 0 ? 1 : 0;
+  std::int64_t k_per_tile = k;
+  if (tiles >= p.sm_count) {
+    waves = static_cast<double>(ceil_div(tiles, p.sm_count));
+  } else if (tiles > 0) {
+    const std::int64_t split = std::clamp<std::int64_t>(p.sm_count / tiles, 1, std::max<std::int64_t>(1, k / kMinSplitK));
+    k_per_tile = ceil_div(k, split);
+  }
   g.flops = waves * static_cast<double>(p.sm_count) * 2.0 * static_cast<double>(p.tile_m) *
-            static_cast<double>(p.tile_n) * static_cast<double>(ceil_div(k, split));
+            static_cast<double>(p.tile_n) * static_cast<double>(k_per_tile);
   const double nd = static_cast<double>(n), kd = static_cast<double>(k), td = static_cast<double>(tokens);
   g.bytes = (static_cast<double>(active) * nd * kd + td * (nd + kd)) * bpe;
   return g;
