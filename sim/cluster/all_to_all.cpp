@@ -1,7 +1,6 @@
 #include "sim/cluster/all_to_all.hpp"
 
 #include <algorithm>
-#include <array>
 #include <vector>
 
 namespace tailsim {
@@ -68,11 +67,7 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
     return;
   }
   const double k = static_cast<double>(gpus), tokens = total / top_k, per_source = tokens / k;
-  constexpr std::size_t kStackTopK = 32;  // reciprocals on the stack: no allocation per layer for top-k <= 32
-  const auto picks = static_cast<std::size_t>(top_k);
-  std::array<double, kStackTopK> stack_inverse{};
-  std::vector<double> heap_inverse(picks > kStackTopK ? picks : 0);
-  const std::span<double> inverse = picks > kStackTopK ? std::span<double>(heap_inverse) : std::span<double>(stack_inverse.data(), picks);
+  const std::span<double> inverse = node_scratch.subspan(3 * nodes, static_cast<std::size_t>(top_k));
   for (std::size_t i = 0; i < inverse.size(); ++i) inverse[i] = 1.0 / (experts - static_cast<double>(i));
   const auto reach = [&](double dest_pairs, double dest_busiest) {
     if (dest_busiest >= dest_pairs) return dest_pairs / tokens;  // one expert (or a slice of one): exact

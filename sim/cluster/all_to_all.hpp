@@ -38,7 +38,7 @@ void all_to_all_traffic(std::span<const double> pairs, std::int64_t gpus_per_nod
                         std::span<PortTraffic> ports);
 
 // Fills ports[g] from pairs[g] (hierarchical scheme); busiest[g] is the pair count of g's busiest expert;
-// node_scratch has 3 ceil(K / gpus_per_node) entries.
+// node_scratch has 3 ceil(K / gpus_per_node) + top_k entries.
 void hierarchical_traffic(std::span<const double> pairs, std::span<const double> busiest, std::int64_t gpus_per_node,
                           int experts, int top_k, std::span<double> node_scratch, std::span<PortTraffic> ports);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <unistd.h>
@@ -52,35 +53,39 @@ std::string json_error_text(const Json::exception& e) {
   return what.rfind("[json.exception.", 0) == 0 && pos != std::string::npos ? what.substr(pos + 2) : what;
 }
 
-Json parse_json_text(const std::string& text, const std::string& file) {
-  // Deeply nested documents would exhaust the stack in the recursive parts of the JSON library (200,000 '['
-  // crashed `tailsim validate`); no scenario or config needs more than a few levels. A key given twice in
-  // one object is an error: JSON parsers keep one of the values, silently.
+Json::parser_callback_t json_input_guard(const std::string& file) {
   struct Frame {
     std::string path;
     std::set<std::string> keys;  // empty for an array
   };
-  std::vector<Frame> frames;
-  std::string last_key;
-  const auto guard = [&](int depth, Json::parse_event_t event, Json& parsed) {
+  struct State {
+    std::vector<Frame> frames;
+    std::string last_key;
+  };
+  return [file, state = std::make_shared<State>()](int depth, Json::parse_event_t event, Json& parsed) {
     using E = Json::parse_event_t;
+    std::vector<Frame>& frames = state->frames;
     if (event == E::object_start || event == E::array_start) {
       if (depth >= kMaxJsonDepth)
         throw InputError(file, "", "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
       const bool in_object = !frames.empty() && !frames.back().keys.empty();
-      frames.push_back({frames.empty() ? "" : frames.back().path + "/" + (in_object ? pointer_token(last_key) : "*"), {}});
+      frames.push_back(
+          {frames.empty() ? "" : frames.back().path + "/" + (in_object ? pointer_token(state->last_key) : "*"), {}});
     } else if (event == E::object_end || event == E::array_end) {
       if (!frames.empty()) frames.pop_back();
     } else if (event == E::key && !frames.empty()) {
-      last_key = parsed.get<std::string>();
-      if (!frames.back().keys.insert(last_key).second)
-        throw InputError(file, frames.back().path + "/" + pointer_token(last_key),
-                         "key '" + last_key + "' appears twice in the same object (only one value would be kept)");
+      state->last_key = parsed.get<std::string>();
+      if (!frames.back().keys.insert(state->last_key).second)
+        throw InputError(file, frames.back().path + "/" + pointer_token(state->last_key),
+                         "key '" + state->last_key + "' appears twice in the same object (only one value would be kept)");
     }
     return true;
   };
+}
+
+Json parse_json_text(const std::string& text, const std::string& file) {
   try {
-    return Json::parse(text, guard);
+    return Json::parse(text, json_input_guard(file));
   } catch (const Json::parse_error& e) {
     // nlohmann reports a byte offset; users want a line and a column.
     std::size_t line = 1, column = 1;

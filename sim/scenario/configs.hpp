@@ -31,10 +31,13 @@ ConfigDoc load_config(const JsonReader& at, const std::string& kind, const std::
 std::string read_text_file(const std::string& file, const std::string& what);
 // Parses a JSON file; a syntax error becomes an InputError with line and column.
 Json parse_json_file(const std::string& file);
-// Parses JSON text; InputError with the line and column of a syntax error, or when nested deeper than
-// kMaxJsonDepth levels.
+// Parses JSON text; InputError with the line and column of a syntax error, and json_input_guard's errors.
 Json parse_json_text(const std::string& text, const std::string& file);
 inline constexpr int kMaxJsonDepth = 64;
+// A parser callback for JSON a user wrote: InputError(file) for nesting deeper than kMaxJsonDepth levels
+// (deep documents exhaust the stack in the JSON library's recursive parts: 200,000 '[' crashed `tailsim
+// validate`), and for a key given twice in one object (parsers silently keep one of the values).
+Json::parser_callback_t json_input_guard(const std::string& file);
 // `v` as an integer of type T when it is an integer JSON number that T holds; std::invalid_argument naming
 // `name` otherwise (a float such as 4e40 would be undefined behaviour to convert, a negative count wrong).
 template <class T>

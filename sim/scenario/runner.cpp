@@ -1,7 +1,5 @@
 #include "sim/scenario/runner.hpp"
 
-#include "sim/engine/time.hpp"
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sim/engine/bytes.hpp"
+#include "sim/engine/time.hpp"
 
 namespace tailsim {
 

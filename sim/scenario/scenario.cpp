@@ -74,13 +74,7 @@ Json parse_cli_value(const std::string& text) {
     }
     throw InputError("", "'" + shown + "'", "expected UTF-8 text, found an invalid byte sequence");
   }
-  const auto depth_guard = [&](int depth, Json::parse_event_t event, Json&) {
-    if (depth >= kMaxJsonDepth &&
-        (event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start))
-      throw InputError("", text.substr(0, 40), "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-    return true;
-  };
-  const Json parsed = Json::parse(text, depth_guard, false);
+  const Json parsed = Json::parse(text, json_input_guard("'" + text.substr(0, 40) + "'"), false);
   return parsed.is_discarded() ? Json(text) : parsed;
 }
 

@@ -60,7 +60,7 @@ struct LayerArrays {
   std::vector<double> noise;              // per-GPU factor this layer (noise x slowdown)
   std::vector<double> pairs;              // the same as doubles, for the all-to-all
   std::vector<double> busiest;            // pairs of each GPU's busiest expert (or its replica slice)
-  std::vector<double> node_scratch;       // scratch: three values per node
+  std::vector<double> node_scratch;       // scratch: three values per node, and top-k more
   std::vector<PortTraffic> ports;         // per-GPU port traffic of the dispatch (token copies)
   std::vector<std::int64_t> replica_tokens;  // scratch for replicas
 };
@@ -95,7 +95,7 @@ class MoeRun final : public EventHandler {
     a_.pairs.resize(static_cast<std::size_t>(gpus_));
     a_.ports.resize(static_cast<std::size_t>(gpus_));
     a_.busiest.resize(static_cast<std::size_t>(gpus_));
-    a_.node_scratch.resize(3 * static_cast<std::size_t>(nodes_));
+    a_.node_scratch.resize(3 * static_cast<std::size_t>(nodes_) + static_cast<std::size_t>(c.model.top_k));
     if (c.mode == MoeMode::kTraining)
       saved_counts_.resize(static_cast<std::size_t>(c.model.moe_layers()) * static_cast<std::size_t>(experts_));
     dispatch_bytes_ = c.model.dtype == "fp8" ? 1.0 : 2.0;  // FP8 dispatch, BF16 combine (as DeepEP)

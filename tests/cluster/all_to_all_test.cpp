@@ -74,7 +74,7 @@ std::vector<PortTraffic> hierarchical_ports(const std::vector<double>& pairs, st
   std::vector<double> busiest(pairs.size());
   for (std::size_t g = 0; g < pairs.size(); ++g) busiest[g] = pairs[g] * std::max(busiest_share, whole);
   std::vector<PortTraffic> ports(pairs.size());
-  std::vector<double> scratch(3 * pairs.size());
+  std::vector<double> scratch(3 * pairs.size() + static_cast<std::size_t>(top_k));
   hierarchical_traffic(pairs, busiest, per_node, experts, top_k, scratch, ports);
   return ports;
 }
