@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-#include "sim/scenario/runner.hpp"
+#include "sim/run/runner.hpp"
 #include "sim/scenario/scenario.hpp"
 
 namespace tailsim::test {

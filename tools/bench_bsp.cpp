@@ -23,8 +23,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "sim/scenario/json_reader.hpp"
-#include "sim/scenario/runner.hpp"
+#include "sim/config/json_reader.hpp"
+#include "sim/run/runner.hpp"
 #include "sim/scenario/scenario.hpp"
 
 namespace tailsim {

@@ -11,10 +11,10 @@
 #include "sim/cli/progress.hpp"
 #include "sim/cli/verbs.hpp"
 #include "sim/report/report.hpp"
-#include "sim/scenario/configs.hpp"
-#include "sim/scenario/error.hpp"
-#include "sim/scenario/expect.hpp"
-#include "sim/scenario/limits.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/error.hpp"
+#include "sim/run/expect.hpp"
+#include "sim/run/limits.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;

@@ -15,8 +15,8 @@
 #include "sim/cost/profile_table.hpp"
 #include "sim/cost/profiled.hpp"
 #include "sim/cost/roofline.hpp"
-#include "sim/scenario/configs.hpp"
-#include "sim/scenario/error.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/error.hpp"
 #include "sim/workload/moe.hpp"
 
 namespace po = boost::program_options;

@@ -10,11 +10,11 @@
 #include <spdlog/spdlog.h>
 
 #include "sim/cli/verbs.hpp"
-#include "sim/engine/time.hpp"
+#include "sim/core/time.hpp"
 #ifdef TAILSIM_HAVE_MPI
 #include "sim/mpi/mpi_distributor.hpp"
 #endif
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 
 namespace po = boost::program_options;
 

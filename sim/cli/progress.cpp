@@ -4,7 +4,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 
 namespace tailsim {
 

@@ -6,7 +6,7 @@
 
 #include <boost/program_options.hpp>
 
-#include "sim/scenario/runner.hpp"
+#include "sim/run/runner.hpp"
 
 namespace tailsim {
 

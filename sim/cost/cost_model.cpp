@@ -6,7 +6,7 @@
 #include "sim/cost/profile_table.hpp"
 #include "sim/cost/profiled.hpp"
 #include "sim/cost/roofline.hpp"
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 
 namespace tailsim {
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "sim/cluster/cluster.hpp"
-#include "sim/scenario/json_reader.hpp"
-#include "sim/scenario/registry.hpp"
+#include "sim/cost/gpu_spec.hpp"
+#include "sim/config/json_reader.hpp"
+#include "sim/config/registry.hpp"
 
 namespace tailsim {
 

@@ -5,32 +5,16 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "sim/scenario/configs.hpp"
-#include "sim/scenario/error.hpp"
-#include "sim/scenario/json_reader.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/files.hpp"
+#include "sim/config/error.hpp"
+#include "sim/config/json_reader.hpp"
 
 namespace tailsim {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
-std::vector<std::string_view> split_commas(std::string_view line) {
-  std::vector<std::string_view> out;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t comma = line.find(',', start);
-    out.push_back(trim(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
-    if (comma == std::string_view::npos) return out;
-    start = comma + 1;
-  }
-}
 
 std::string line_ref(std::size_t line) { return "line " + std::to_string(line); }
 
@@ -95,17 +79,17 @@ ProfileTable parse_profile_table(const std::string& text, const std::string& fil
     const std::string_view raw = all.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
     pos = end == std::string_view::npos ? all.size() + 1 : end + 1;
     ++line_no;
-    const std::string_view line = trim(raw);
+    const std::string_view line = trim_blanks(raw);
     if (line.empty()) continue;
     if (line.front() == '#') {
-      const std::string_view body = trim(line.substr(1));
+      const std::string_view body = trim_blanks(line.substr(1));
       const std::size_t colon = body.find(':');
       if (colon != std::string_view::npos && header.empty())
-        t.metadata.emplace_back(std::string(trim(body.substr(0, colon))), std::string(trim(body.substr(colon + 1))));
+        t.metadata.emplace_back(std::string(trim_blanks(body.substr(0, colon))), std::string(trim_blanks(body.substr(colon + 1))));
       continue;
     }
     if (header.empty()) {
-      header = split_commas(line);
+      header = split_csv_fields(line);
       header_line = line_no;
       const auto find = [&](std::string_view name) -> std::size_t {
         const auto it = std::find(header.begin(), header.end(), name);
@@ -121,7 +105,7 @@ ProfileTable parse_profile_table(const std::string& text, const std::string& fil
       time_col = find("time_us");
       continue;
     }
-    const std::vector<std::string_view> fields = split_commas(line);
+    const std::vector<std::string_view> fields = split_csv_fields(line);
     if (fields.size() != header.size())
       throw InputError(file, line_ref(line_no),
                        "expected " + std::to_string(header.size()) + " comma-separated fields (as in the header on " +

@@ -6,7 +6,7 @@
 
 #include <Eigen/Dense>
 
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 
 namespace tailsim {
 

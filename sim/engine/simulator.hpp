@@ -6,7 +6,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "sim/engine/time.hpp"
+#include "sim/core/time.hpp"
 
 namespace tailsim {
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <memory>
 
-#include "sim/scenario/runner.hpp"
+#include "sim/run/runner.hpp"
 
 namespace tailsim {
 

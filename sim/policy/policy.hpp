@@ -12,9 +12,9 @@
 
 #include "sim/cluster/cluster.hpp"
 #include "sim/cluster/components.hpp"
-#include "sim/engine/rng.hpp"
-#include "sim/engine/time.hpp"
-#include "sim/scenario/registry.hpp"
+#include "sim/core/rng.hpp"
+#include "sim/core/time.hpp"
+#include "sim/config/registry.hpp"
 #include "sim/stats/distribution.hpp"
 
 namespace tailsim {

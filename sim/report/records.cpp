@@ -5,8 +5,9 @@
 #include <sstream>
 
 #include "sim/report/report.hpp"
-#include "sim/scenario/configs.hpp"
-#include "sim/scenario/error.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/files.hpp"
+#include "sim/config/error.hpp"
 
 namespace tailsim {
 

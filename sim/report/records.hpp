@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/scenario/runner.hpp"
+#include "sim/run/runner.hpp"
 
 namespace tailsim {
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "sim/report/records.hpp"
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 
 namespace tailsim {
 
@@ -125,36 +125,6 @@ void print_table(std::ostream& out, const RunResults& r, const ReportOptions& op
   for (const std::size_t w : width) total += w;
   out << std::string(total + 3 * (width.size() - 1), '-') << '\n';
   for (const auto& row : rows) line(row);
-}
-
-void write_atomically(const std::string& path, const std::string& content) {
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp" + std::to_string(::getpid()));
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw InputError("", path, "cannot write (permission denied or no such folder)");
-    f << content;
-    f.flush();
-    if (!f) {
-      fs::remove(tmp);
-      throw InputError("", path, "cannot write (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp);
-    throw InputError("", path, "cannot write: " + ec.message());
-  }
-}
-
-void prepare_output_dir(const std::string& dir, const std::string& flag) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec || !fs::is_directory(dir))
-    throw InputError("", flag, "cannot create output folder '" + dir + "'" + (ec ? ": " + ec.message() : ""));
-  if (::access(dir.c_str(), W_OK) != 0)
-    throw InputError("", flag, "output folder '" + dir + "' is not writable");
 }
 
 }  // namespace tailsim

@@ -5,8 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "sim/scenario/configs.hpp"
-#include "sim/scenario/limits.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/run/limits.hpp"
 
 namespace tailsim {
 

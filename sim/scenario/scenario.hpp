@@ -10,7 +10,7 @@
 
 #include "sim/cluster/cluster.hpp"
 #include "sim/policy/policy.hpp"
-#include "sim/scenario/json_reader.hpp"
+#include "sim/config/json_reader.hpp"
 #include "sim/workload/workload.hpp"
 
 namespace tailsim {

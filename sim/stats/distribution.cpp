@@ -7,7 +7,8 @@
 #include <numeric>
 #include <sstream>
 
-#include "sim/scenario/configs.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/files.hpp"
 
 namespace tailsim {
 

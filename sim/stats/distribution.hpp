@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/scenario/json_reader.hpp"
-#include "sim/scenario/registry.hpp"
+#include "sim/config/json_reader.hpp"
+#include "sim/config/registry.hpp"
 
 namespace tailsim {
 

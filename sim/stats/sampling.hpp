@@ -7,7 +7,7 @@
 #include <span>
 #include <vector>
 
-#include "sim/engine/rng.hpp"
+#include "sim/core/rng.hpp"
 
 namespace tailsim {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "sim/engine/bytes.hpp"
+#include "sim/core/bytes.hpp"
 
 namespace tailsim {
 

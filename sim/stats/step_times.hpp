@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/engine/time.hpp"
+#include "sim/core/time.hpp"
 #include "sim/stats/summary.hpp"
 
 namespace tailsim {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "sim/engine/time.hpp"
+#include "sim/core/time.hpp"
 
 namespace tailsim {
 

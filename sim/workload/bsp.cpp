@@ -6,9 +6,9 @@
 #include <string>
 
 #include "sim/cluster/components.hpp"
-#include "sim/engine/rng.hpp"
+#include "sim/core/rng.hpp"
 #include "sim/engine/simulator.hpp"
-#include "sim/report/trace.hpp"
+#include "sim/cluster/trace_sink.hpp"
 
 namespace tailsim {
 
@@ -320,6 +320,12 @@ std::uint64_t BspWorkload::working_bytes(std::size_t policies) const {
   // pending events (about 256 bytes), one policy at a time.
   const std::uint64_t fast = (1u << 18) + k * 32 * policies;
   return engine_ == BspEngine::kFast ? fast : fast + k * 256;
+}
+
+TraceSize BspWorkload::trace_size(std::span<const Policy* const> policies) const {
+  const auto k = static_cast<double>(cluster_.gpus);
+  // The step, each GPU's attempts and barrier wait.
+  return {1 + k * (attempts_drawn(policies) + 1), 2 * (2 + k)};
 }
 
 std::unique_ptr<Workload> make_bsp_workload(const JsonReader& n, const ClusterSpec& cluster) {

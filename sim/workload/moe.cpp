@@ -6,10 +6,10 @@
 #include <numeric>
 
 #include "sim/cluster/all_to_all.hpp"
-#include "sim/engine/rng.hpp"
+#include "sim/core/rng.hpp"
 #include "sim/engine/simulator.hpp"
-#include "sim/report/trace.hpp"
-#include "sim/scenario/configs.hpp"
+#include "sim/cluster/trace_sink.hpp"
+#include "sim/config/configs.hpp"
 
 namespace tailsim {
 
@@ -419,6 +419,19 @@ std::uint64_t MoeWorkload::working_bytes(std::size_t) const {
     if (!ec) bytes += 2 * size;
   }
   return bytes;
+}
+
+TraceSize MoeWorkload::trace_size(std::span<const Policy* const>) const {
+  const MoeWorkload::Config& c = config_;
+  const auto k = static_cast<double>(c.cluster.gpus);
+  const double passes = c.mode == MoeMode::kTraining ? 2 : 1;
+  const std::int64_t node = std::min(c.cluster.gpus, c.cluster.gpus_per_node);
+  const double ports = k * ((node > 1 ? 1 : 0) + (c.cluster.gpus > node ? 1 : 0));
+  // An MoE layer: 4 phases and 3 waits per GPU, dispatch and combine per port; a dense layer: compute and
+  // wait per GPU; training ends with an all-reduce on every GPU and port.
+  return {1 + passes * (c.model.moe_layers() * (7 * k + 2 * ports) + c.model.dense_layers * 2 * k) +
+              (passes - 1) * (k + ports),
+          2 * (2 + k + ports)};
 }
 
 void MoeWorkload::check_policy(const Policy& policy) const {

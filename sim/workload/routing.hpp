@@ -7,8 +7,8 @@
 #include <span>
 #include <string>
 
-#include "sim/scenario/json_reader.hpp"
-#include "sim/scenario/registry.hpp"
+#include "sim/config/json_reader.hpp"
+#include "sim/config/registry.hpp"
 
 namespace tailsim {
 

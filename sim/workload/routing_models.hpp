@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sim/engine/rng.hpp"
+#include "sim/core/rng.hpp"
 #include "sim/stats/sampling.hpp"
 #include "sim/workload/routing.hpp"
 

@@ -5,33 +5,16 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "sim/scenario/configs.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/files.hpp"
 #include "sim/workload/routing_models.hpp"
 
 namespace tailsim {
 
 namespace {
 
-std::string trim(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
-  const auto last = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(first, last - first + 1));
-}
-
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t comma = line.find(',', start);
-    out.push_back(trim(std::string_view(line).substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
-    if (comma == std::string::npos) return out;
-    start = comma + 1;
-  }
-}
-
 // A non-negative decimal integer, nothing else (no sign, no fraction, no exponent).
-std::optional<std::uint64_t> parse_count(const std::string& field) {
+std::optional<std::uint64_t> parse_count(std::string_view field) {
   if (field.empty()) return std::nullopt;
   std::uint64_t v = 0;
   const auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
@@ -39,7 +22,9 @@ std::optional<std::uint64_t> parse_count(const std::string& field) {
   return v;
 }
 
-std::string in_quotes(const std::string& s) { return "'" + (s.size() > 40 ? s.substr(0, 37) + "..." : s) + "'"; }
+std::string in_quotes(std::string_view s) {
+  return "'" + (s.size() > 40 ? std::string(s.substr(0, 37)) + "..." : std::string(s)) + "'";
+}
 
 }  // namespace
 
@@ -64,13 +49,13 @@ RoutingTrace parse_routing_trace(std::istream& in, const std::string& path, int 
   int line_no = 0, last_line = 0;
   bool header = false;
   std::int64_t rows = 0;
-  std::vector<std::string> fields;
+  std::vector<std::string_view> fields;
   while (std::getline(in, line)) {
     ++line_no;
-    const std::string body = trim(line);
+    const std::string_view body = trim_blanks(line);
     if (body.empty() || body[0] == '#') continue;
     last_line = line_no;
-    fields = split_csv(body);
+    fields = split_csv_fields(body);
     if (!header) {
       header = true;
       if (fields.size() < 2 || fields[0] != "step" || fields[1] != "layer")
@@ -109,7 +94,7 @@ RoutingTrace parse_routing_trace(std::istream& in, const std::string& path, int 
     for (std::size_t i = 2; i < width; ++i) {
       const auto c = parse_count(fields[i]);
       if (!c) fail(line_no, "e" + std::to_string(i - 2) + ": expected a non-negative integer count, got " + in_quotes(fields[i]));
-      if (*c > 0xFFFFFFFFull) fail(line_no, "e" + std::to_string(i - 2) + ": count " + fields[i] + " is above 2^32 - 1");
+      if (*c > 0xFFFFFFFFull) fail(line_no, "e" + std::to_string(i - 2) + ": count " + std::string(fields[i]) + " is above 2^32 - 1");
       t.counts.push_back(static_cast<std::uint32_t>(*c));
       total += static_cast<std::int64_t>(*c);
     }

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "sim/cluster/cluster.hpp"
-#include "sim/engine/time.hpp"
+#include "sim/core/time.hpp"
 #include "sim/policy/policy.hpp"
-#include "sim/scenario/registry.hpp"
-#include "sim/stats/compensated_sum.hpp"
+#include "sim/config/registry.hpp"
+#include "sim/core/compensated_sum.hpp"
 #include "sim/stats/step_times.hpp"
 
 namespace tailsim {
@@ -25,7 +25,7 @@ struct RunRequest {
   std::uint64_t replication = 0;  // replication index (seeds the streams)
   std::int64_t steps = 0;
   std::span<const Policy* const> policies;
-  // When set, the run also records its timeline there (sim/report/trace.hpp): slower, for a few steps.
+  // When set, the run also records its timeline there (sim/cluster/trace_sink.hpp): slower, for a few steps.
   TraceSink* trace = nullptr;
   // When set and true, the run stops at its next step with RunStopped (--time-limit, Ctrl-C).
   const std::atomic<bool>* stop = nullptr;
@@ -83,6 +83,12 @@ inline std::vector<PolicyTally> make_tallies(const RunRequest& request) {
   return tallies;
 }
 
+// Upper bounds of the events a run adds to a trace for one policy: per step, and once (process and track
+// names), so that an oversized trace is refused before it runs.
+struct TraceSize {
+  double per_step = 0, once = 0;
+};
+
 class Workload {
  public:
   virtual ~Workload() = default;
@@ -92,6 +98,8 @@ class Workload {
   // An upper estimate of the memory one run needs besides the step times it keeps (8 bytes per step and
   // policy), for the check before a scenario starts (sim/scenario/limits.hpp).
   virtual std::uint64_t working_bytes(std::size_t policies) const = 0;
+  // The events a traced run of these policies adds (sim/cluster/trace_sink.hpp): the layout of its trace.
+  virtual TraceSize trace_size(std::span<const Policy* const> policies) const = 0;
 };
 
 using WorkloadRegistry = Registry<Workload, const ClusterSpec&>;

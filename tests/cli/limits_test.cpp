@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-#include "sim/scenario/json_reader.hpp"
+#include "sim/config/json_reader.hpp"
 #include "tests/helpers.hpp"
 
 namespace tailsim {

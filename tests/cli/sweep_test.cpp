@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "sim/scenario/json_reader.hpp"
+#include "sim/config/json_reader.hpp"
 #include "tests/helpers.hpp"
 
 namespace tailsim {

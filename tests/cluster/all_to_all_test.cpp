@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "sim/cluster/all_to_all.hpp"
-#include "sim/engine/rng.hpp"
+#include "sim/core/rng.hpp"
 
 namespace tailsim {
 

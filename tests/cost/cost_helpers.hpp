@@ -13,7 +13,7 @@
 #include "sim/cluster/cluster.hpp"
 #include "sim/cost/cost_model.hpp"
 #include "sim/cost/profile_table.hpp"
-#include "sim/scenario/configs.hpp"
+#include "sim/config/configs.hpp"
 
 namespace tailsim::test {
 

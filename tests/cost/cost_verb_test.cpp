@@ -9,7 +9,7 @@
 
 #include "sim/cli/cost_verb.hpp"
 #include "sim/cost/roofline.hpp"
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 #include "sim/workload/moe.hpp"
 #include "tests/cost/cost_helpers.hpp"
 #include "tests/helpers.hpp"

@@ -2,7 +2,7 @@
 // another GPU or expert shape is refused unless "strict" is false.
 #include <doctest/doctest.h>
 
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 #include "tests/cost/cost_helpers.hpp"
 #include "tests/helpers.hpp"
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <vector>
 
-#include "sim/engine/rng.hpp"
+#include "sim/core/rng.hpp"
 
 namespace tailsim {
 

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "sim/scenario/configs.hpp"
-#include "sim/scenario/error.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/error.hpp"
 #include "tools/fuzz/fuzz_entry.hpp"
 
 namespace fs = std::filesystem;

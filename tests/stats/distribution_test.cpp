@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "sim/engine/rng.hpp"
+#include "sim/core/rng.hpp"
 #include "sim/stats/distribution.hpp"
 #include "tests/helpers.hpp"
 

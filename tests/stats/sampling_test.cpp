@@ -5,7 +5,7 @@
 #include <numeric>
 #include <vector>
 
-#include "sim/engine/rng.hpp"
+#include "sim/core/rng.hpp"
 #include "sim/stats/distribution.hpp"
 #include "sim/stats/sampling.hpp"
 

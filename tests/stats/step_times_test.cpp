@@ -5,7 +5,7 @@
 #include <cmath>
 #include <string>
 
-#include "sim/engine/rng.hpp"
+#include "sim/core/rng.hpp"
 #include "sim/stats/step_times.hpp"
 
 namespace tailsim {

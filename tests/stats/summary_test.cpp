@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "sim/stats/compensated_sum.hpp"
+#include "sim/core/compensated_sum.hpp"
 #include "sim/stats/summary.hpp"
 
 namespace tailsim {

@@ -16,13 +16,13 @@
 
 #include "sim/cost/profile_table.hpp"
 #include "sim/cost/profiled.hpp"
-#include "sim/engine/time.hpp"
+#include "sim/core/time.hpp"
 #include "sim/report/records.hpp"
-#include "sim/scenario/configs.hpp"
-#include "sim/scenario/error.hpp"
-#include "sim/scenario/expect.hpp"
-#include "sim/scenario/limits.hpp"
-#include "sim/scenario/runner.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/error.hpp"
+#include "sim/run/expect.hpp"
+#include "sim/run/limits.hpp"
+#include "sim/run/runner.hpp"
 #include "sim/workload/routing_models.hpp"
 
 namespace tailsim::fuzz {

@@ -1,6 +1,7 @@
 // Timelines (--trace): valid Chrome trace JSON with named tracks, the same steps as the run, deterministic
 // bytes, and the size and file errors.
-#include "sim/report/trace.hpp"
+#include "sim/cluster/trace_sink.hpp"
+#include "sim/run/trace_run.hpp"
 
 #include <doctest/doctest.h>
 
@@ -8,7 +9,7 @@
 #include <cmath>
 #include <map>
 
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 #include "tests/helpers.hpp"
 
 namespace tailsim {

@@ -1,4 +1,4 @@
-#include "sim/scenario/runner.hpp"
+#include "sim/run/runner.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -12,8 +12,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "sim/engine/bytes.hpp"
-#include "sim/engine/time.hpp"
+#include "sim/core/bytes.hpp"
+#include "sim/core/time.hpp"
 
 namespace tailsim {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/scenario/runner.hpp"
+#include "sim/run/runner.hpp"
 #include "sim/scenario/scenario.hpp"
 
 namespace tailsim {

@@ -1,10 +1,10 @@
-#include "sim/scenario/expect.hpp"
+#include "sim/run/expect.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <sstream>
 
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 
 namespace tailsim {
 

@@ -1,4 +1,5 @@
-#include "sim/scenario/configs.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/files.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -105,17 +106,6 @@ Json parse_json_text(const std::string& text, const std::string& file) {
   } catch (const Json::out_of_range& e) {  // a number beyond double's range, such as 1e400 (found by fuzzing)
     throw InputError(file, "", "invalid JSON: " + json_error_text(e));
   }
-}
-
-std::string read_text_file(const std::string& file, const std::string& what) {
-  std::error_code ec;
-  if (fs::exists(file, ec) && !fs::is_regular_file(file, ec))
-    throw InputError(file, "", "cannot read " + what + ": not a regular file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw InputError(file, "", "cannot open " + what + " (does it exist and is it readable?)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 Json parse_json_file(const std::string& file) { return parse_json_text(read_text_file(file, "file"), file); }

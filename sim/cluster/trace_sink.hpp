@@ -1,7 +1,7 @@
 // Timelines of the first steps of a run in the Chrome Trace Event Format, for https://ui.perfetto.dev: one
 // process per (sweep point, policy), one track (thread) per GPU and per link port, one complete event ("X")
 // per phase. Workloads emit through a TraceSink only when RunRequest::trace is set; without one they do not
-// touch this code. Times are the simulator's integer nanoseconds, written as exact microseconds ("12.345").
+// touch this code. sim/run/trace_run.hpp runs the points that fill it. Times are the simulator's integer nanoseconds, written as exact microseconds ("12.345").
 #pragma once
 #include <concepts>
 #include <cstdint>
@@ -11,12 +11,10 @@
 #include <vector>
 
 #include "sim/cluster/cluster.hpp"
-#include "sim/engine/time.hpp"
+#include "sim/config/json_reader.hpp"
+#include "sim/core/time.hpp"
 
 namespace tailsim {
-
-struct Scenario;
-struct PointModel;
 
 // Events one trace may hold (about 150 bytes each in the file): Perfetto loads it in a browser tab.
 inline constexpr std::int64_t kMaxTraceEvents = 2'000'000;
@@ -75,15 +73,5 @@ class TraceSink {
   std::int64_t next_tid_ = 1;  // track ids are unique over the whole trace
   std::int64_t tracks_in_process_ = 0;
 };
-
-// Writes the timeline of the first `steps` steps (at most the steps of replication 0) of every sweep point
-// and policy of `scenario` to `file`, atomically (temporary file + rename). Each point runs once more, on
-// this thread, with the RunRequest the runner gives its replication 0 (same seed, point index, replication),
-// so the trace shows the very draws of the run's first steps; a bsp workload is traced through its event
-// path, which agrees with the fast path step for step. `models` are build_all_points(scenario).
-// Throws InputError (path "--trace-steps") when steps < 1 or the trace would exceed kMaxTraceEvents, and
-// (path = file) when the file cannot be written.
-void write_trace(const Scenario& scenario, const std::vector<PointModel>& models, const std::string& file,
-                 std::int64_t steps);
 
 }  // namespace tailsim

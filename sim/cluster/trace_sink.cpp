@@ -1,14 +1,11 @@
-#include "sim/report/trace.hpp"
+#include "sim/cluster/trace_sink.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
 
-#include "sim/report/report.hpp"
-#include "sim/scenario/error.hpp"
-#include "sim/scenario/scenario.hpp"
-#include "sim/workload/moe.hpp"
+#include "sim/config/error.hpp"
 
 namespace tailsim {
 
@@ -190,90 +187,6 @@ std::string TraceSink::finish(const Json& metadata) {
   std::string out = std::move(doc_);
   *this = TraceSink(max_events_);
   return out;
-}
-
-namespace {
-
-// Upper bounds of the events a point adds to the trace for one policy (the layouts of BspEventRun and
-// MoeRun): per step, and once (process and track names), so that an oversized trace is refused before it
-// runs.
-struct TraceSize {
-  double per_step = 0, once = 0;
-};
-
-TraceSize trace_size(const PointModel& m) {
-  const auto k = static_cast<double>(m.cluster.gpus);
-  if (const auto* moe = dynamic_cast<const MoeWorkload*>(m.workload.get())) {
-    const MoeWorkload::Config& c = moe->config();
-    const double passes = c.mode == MoeMode::kTraining ? 2 : 1;
-    const std::int64_t node = std::min(c.cluster.gpus, c.cluster.gpus_per_node);
-    const double ports = k * ((node > 1 ? 1 : 0) + (c.cluster.gpus > node ? 1 : 0));
-    // An MoE layer: 4 phases and 3 waits per GPU, dispatch and combine per port; a dense layer: compute and
-    // wait per GPU; training ends with an all-reduce on every GPU and port.
-    return {1 + passes * (c.model.moe_layers() * (7 * k + 2 * ports) + c.model.dense_layers * 2 * k) +
-                (passes - 1) * (k + ports),
-            2 * (2 + k + ports)};
-  }
-  int attempts = 1;
-  for (const auto& p : m.policies) attempts = std::max(attempts, p->attempts_drawn());
-  return {1 + k * (attempts + 1), 2 * (2 + k)};  // the step, each GPU's attempts and barrier wait
-}
-
-std::string point_title(const ScenarioPoint& point) {
-  std::string title;
-  for (const auto& [path, value] : point.params)
-    title += (title.empty() ? "" : ", ") + path + "=" +
-             (value.is_string() ? value.get<std::string>() : value.dump());
-  return title;
-}
-
-}  // namespace
-
-void write_trace(const Scenario& sc, const std::vector<PointModel>& models, const std::string& file,
-                 std::int64_t steps) {
-  if (models.size() != sc.points.size()) throw std::invalid_argument("write_trace: one model per sweep point");
-  if (steps < 1)
-    throw InputError("", "--trace-steps", "expected an integer >= 1, got " + std::to_string(steps));
-  // Replication 0 runs the first steps of every point; it takes the remainder, so it is the longest.
-  const std::int64_t traced =
-      std::min(steps, sc.steps / sc.replications + (sc.steps % sc.replications > 0 ? 1 : 0));
-  TraceSize size;
-  for (const PointModel& m : models) {
-    const TraceSize point = trace_size(m);
-    size.per_step += point.per_step * static_cast<double>(m.policies.size());
-    size.once += point.once * static_cast<double>(m.policies.size());
-  }
-  const double events = size.once + size.per_step * static_cast<double>(traced);
-  if (events > static_cast<double>(kMaxTraceEvents)) {
-    const auto fit =
-        static_cast<std::int64_t>((static_cast<double>(kMaxTraceEvents) - size.once) / size.per_step);
-    throw InputError(
-        "", "--trace-steps",
-        "a trace of " + std::to_string(traced) + " steps would hold about " +
-            std::to_string(std::llround(events)) + " events, more than the limit of " +
-            std::to_string(kMaxTraceEvents) + ": " +
-            (fit > 0 ? "trace " + std::to_string(fit) + " steps or fewer (--trace-steps " +
-                           std::to_string(fit) + "), or fewer sweep points"
-                     : "even one step is too many; trace fewer sweep points or fewer GPUs (--set, "
-                       "--sweep)"));
-  }
-  TraceSink sink;
-  for (std::size_t p = 0; p < models.size(); ++p) {
-    sink.begin_point(point_title(sc.points[p]));
-    const std::vector<const Policy*> views = models[p].policy_views();
-    RunRequest req;  // as the runner's replication 0 of point p
-    req.seed = sc.seed;
-    req.point = p;
-    req.replication = 0;
-    req.steps = traced;
-    req.policies = views;
-    req.trace = &sink;
-    models[p].workload->run(req);
-  }
-  const Json metadata = {{"generator", "tailsim"}, {"scenario", sc.name},
-                         {"seed", sc.seed},        {"replication", 0},
-                         {"steps", traced},        {"time", "simulated; ts and dur in microseconds"}};
-  write_atomically(file, sink.finish(metadata));
 }
 
 }  // namespace tailsim

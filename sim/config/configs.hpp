@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/scenario/json_reader.hpp"
+#include "sim/config/json_reader.hpp"
 
 namespace tailsim {
 
@@ -26,9 +26,6 @@ struct ConfigDoc {
 };
 // Loads configs/<kind>/<name>.json; an unknown name fails at `at` listing the valid names.
 ConfigDoc load_config(const JsonReader& at, const std::string& kind, const std::string& name);
-// The whole of a file a user names, as text. InputError(file) when it is not a regular file (a folder, a
-// device such as /dev/zero that would never end) or cannot be opened; `what` names it ("trace file").
-std::string read_text_file(const std::string& file, const std::string& what);
 // Parses a JSON file; a syntax error becomes an InputError with line and column.
 Json parse_json_file(const std::string& file);
 // Parses JSON text; InputError with the line and column of a syntax error, and json_input_guard's errors.

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 
 namespace tailsim {
 

@@ -1,4 +1,4 @@
-#include "sim/scenario/json_reader.hpp"
+#include "sim/config/json_reader.hpp"
 
 #include <algorithm>
 #include <cctype>

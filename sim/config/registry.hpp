@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/scenario/json_reader.hpp"
+#include "sim/config/json_reader.hpp"
 
 namespace tailsim {
 

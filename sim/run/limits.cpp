@@ -1,4 +1,4 @@
-#include "sim/scenario/limits.hpp"
+#include "sim/run/limits.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "sim/scenario/error.hpp"
+#include "sim/config/error.hpp"
 #include "sim/stats/step_times.hpp"
 
 namespace tailsim {

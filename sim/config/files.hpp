@@ -1,0 +1,26 @@
+// Files a user names and files tailsim writes: the one reader of users' text files, the one atomic writer,
+// and the CSV field splitting every table reader shares.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tailsim {
+
+// The whole of a file a user names, as text. InputError(file) when it is not a regular file (a folder, a
+// device such as /dev/zero that would never end) or cannot be opened; `what` names it ("trace file").
+std::string read_text_file(const std::string& file, const std::string& what);
+
+// Writes `content` to `path` through a temporary file in the same folder and a rename, so readers see
+// the old file or the new one, never half of one.
+void write_atomically(const std::string& path, const std::string& content);
+// Creates DIR if needed and checks it can be written; throws InputError naming `flag` otherwise.
+void prepare_output_dir(const std::string& dir, const std::string& flag);
+
+// `s` without leading and trailing spaces, tabs and carriage returns.
+std::string_view trim_blanks(std::string_view s);
+// The comma-separated fields of one CSV line, each trimmed (no quoting: tailsim's tables hold none).
+// The views point into `line`.
+std::vector<std::string_view> split_csv_fields(std::string_view line);
+
+}  // namespace tailsim
