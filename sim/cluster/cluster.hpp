@@ -49,5 +49,6 @@ ClusterSpec parse_cluster(const JsonReader& node);
 Json resolve_cluster_config(const JsonReader& node);
 
 inline constexpr std::int64_t kMaxGpus = 100'000'000;
+inline constexpr int kMaxAttempts = 8;  // attempts of one task at once (primary + speculative copies)
 
 }  // namespace tailsim

@@ -4,11 +4,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "sim/cluster/cluster.hpp"
 #include "sim/engine/simulator.hpp"
 
 namespace tailsim {
-
-inline constexpr int kMaxAttempts = 8;  // attempts of one task at once (primary + speculative copies)
 
 class GpuListener {
  public:

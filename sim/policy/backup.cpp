@@ -9,7 +9,6 @@
 
 namespace tailsim {
 
-std::unique_ptr<BspStepper> make_first_of_copies_stepper(const BspSetup& setup, int copies);
 
 namespace {
 
@@ -75,11 +74,12 @@ class SpeculationStepper final : public BspStepper {
   std::vector<SimTime> primary_, backup_, sorted_;
 };
 
-class BackupPolicy final : public Policy {
+class BackupPolicy final : public Policy, public BspPolicy {
  public:
   BackupPolicy(int copies, std::optional<double> quantile, double multiplier)
       : Policy("backup", "backup"), copies_(copies), quantile_(quantile), multiplier_(multiplier) {}
-  bool applies_to_bsp() const override { return true; }
+  const BspPolicy* bsp() const override { return this; }
+  bool copies_work() const override { return attempts_drawn() > 1; }
   int attempts_drawn() const override { return quantile_ ? 2 : copies_; }
   int attempts_at_start() const override { return quantile_ ? 1 : copies_; }
   bool needs_worker_times() const override { return quantile_.has_value(); }
@@ -90,7 +90,7 @@ class BackupPolicy final : public Policy {
     std::vector<SimTime> finished(finished_ns.begin(), finished_ns.end());
     return launch_time(finished, multiplier_, now_rel);
   }
-  std::unique_ptr<BspStepper> make_bsp_stepper(const BspSetup& setup) const override {
+  std::unique_ptr<BspStepper> make_stepper(const BspSetup& setup) const override {
     if (quantile_) return std::make_unique<SpeculationStepper>(setup, *quantile_, multiplier_);
     return make_first_of_copies_stepper(setup, copies_);
   }

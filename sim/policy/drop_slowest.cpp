@@ -33,18 +33,18 @@ class DropSlowestStepper final : public BspStepper {
   std::vector<SimTime> times_, sorted_;
 };
 
-class DropSlowestPolicy final : public Policy {
+class DropSlowestPolicy final : public Policy, public BspPolicy {
  public:
   explicit DropSlowestPolicy(std::int64_t m) : Policy("drop_slowest", "drop_slowest"), m_(m) {}
-  bool applies_to_bsp() const override { return true; }
+  const BspPolicy* bsp() const override { return this; }
   bool needs_worker_times() const override { return true; }
   std::int64_t barrier_quorum(std::int64_t gpus) const override { return gpus - m_; }
-  void check_bsp(std::int64_t gpus) const override {
+  void check_gpus(std::int64_t gpus) const override {
     if (m_ >= gpus)
       fail("m", "expected m < K = " + std::to_string(gpus) + " (at least one arrival must release the barrier), got " +
                     std::to_string(m_));
   }
-  std::unique_ptr<BspStepper> make_bsp_stepper(const BspSetup& setup) const override {
+  std::unique_ptr<BspStepper> make_stepper(const BspSetup& setup) const override {
     return std::make_unique<DropSlowestStepper>(setup, m_);
   }
 

@@ -95,14 +95,16 @@ class FirstOfCopiesStepper final : public BspStepper {
   SimTime busy_ns_ = 0;
 };
 
-class NonePolicy final : public Policy {
+// Serves both workloads: bsp waits for the slowest worker, moe runs with no controller (every hook absent).
+class NonePolicy final : public Policy, public BspPolicy, public MoePolicy {
  public:
   NonePolicy() : Policy("none", "none") {}
-  bool applies_to_bsp() const override { return true; }
-  bool applies_to_moe() const override { return true; }
-  std::unique_ptr<BspStepper> make_bsp_stepper(const BspSetup& setup) const override {
+  const BspPolicy* bsp() const override { return this; }
+  const MoePolicy* moe() const override { return this; }
+  std::unique_ptr<BspStepper> make_stepper(const BspSetup& setup) const override {
     return std::make_unique<FirstOfCopiesStepper>(setup, 1);
   }
+  std::unique_ptr<MoeController> make_controller(const MoeRunInfo&) const override { return nullptr; }
 };
 
 }  // namespace

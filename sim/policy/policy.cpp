@@ -1,15 +1,10 @@
 #include "sim/policy/policy.hpp"
 
-#include <stdexcept>
 
 namespace tailsim {
 
 void Policy::fail(const std::string& key, const std::string& message) const {
   throw InputError(file_, path_ + (key.empty() ? "" : "/" + key), message);
-}
-
-std::unique_ptr<BspStepper> Policy::make_bsp_stepper(const BspSetup&) const {
-  throw std::logic_error("policy '" + type_ + "' has no bsp stepper");
 }
 
 const PolicyRegistry& policy_registry() {

@@ -45,11 +45,10 @@ void serialize_unit(std::string& out, std::size_t index, const UnitResult& u) {
   put_bytes(out, static_cast<std::uint64_t>(u.tallies.size()));
   for (const PolicyTally& t : u.tallies) {
     t.steps.serialize(out);
-    for (const CompensatedSum* v : {&t.gpu_time_s, &t.busy_s, &t.extra_s, &t.moe.load_imbalance_sum, &t.moe.compute_s,
-                                    &t.moe.communication_s, &t.moe.wait_s, &t.moe.bytes_moved}) {
-      put_bytes(out, v->sum());
-      put_bytes(out, v->compensation());
-    }
+    PolicyTally::for_each_sum(t, [&](const CompensatedSum& v) {
+      put_bytes(out, v.sum());
+      put_bytes(out, v.compensation());
+    });
     put_bytes(out, t.events);
     put_bytes(out, t.moe.layer_steps);
   }
@@ -66,11 +65,10 @@ void deserialize_units(const std::string& in, std::vector<UnitResult>& results) 
     u.tallies.resize(take_bytes<std::uint64_t>(in, pos));
     for (PolicyTally& t : u.tallies) {
       t.steps = StepTimes::deserialize(in, pos);
-      for (CompensatedSum* v : {&t.gpu_time_s, &t.busy_s, &t.extra_s, &t.moe.load_imbalance_sum, &t.moe.compute_s,
-                                &t.moe.communication_s, &t.moe.wait_s, &t.moe.bytes_moved}) {
+      PolicyTally::for_each_sum(t, [&](CompensatedSum& v) {
         const double sum = take_bytes<double>(in, pos);
-        *v = CompensatedSum::from_parts(sum, take_bytes<double>(in, pos));
-      }
+        v = CompensatedSum::from_parts(sum, take_bytes<double>(in, pos));
+      });
       t.events = take_bytes<std::uint64_t>(in, pos);
       t.moe.layer_steps = take_bytes<std::int64_t>(in, pos);
     }
@@ -114,7 +112,7 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
     rec.step_time = std::move(t.steps).summarize();
     const double gpu_time = t.gpu_time_s, busy = t.busy_s, extra = t.extra_s;
     rec.idle_fraction = gpu_time > 0 ? std::max(0.0, (gpu_time - busy) / gpu_time) : 0.0;
-    if (policies[k]->attempts_drawn() > 1) rec.extra_work_fraction = busy > 0 ? extra / busy : 0.0;
+    if (policies[k]->copies_work()) rec.extra_work_fraction = busy > 0 ? extra / busy : 0.0;
     rec.events = t.events;
     if (t.moe.layer_steps > 0) {
       const MoeTally& m = t.moe;

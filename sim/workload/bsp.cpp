@@ -1,5 +1,4 @@
 #include "sim/workload/bsp.hpp"
-#include "sim/workload/moe.hpp"
 
 #include <algorithm>
 #include <array>
@@ -11,15 +10,6 @@
 #include "sim/cluster/trace_sink.hpp"
 
 namespace tailsim {
-
-void PolicyTally::merge(const PolicyTally& other) {
-  steps.merge(other.steps);
-  gpu_time_s += other.gpu_time_s;
-  busy_s += other.busy_s;
-  extra_s += other.extra_s;
-  events += other.events;
-  moe.merge(other.moe);
-}
 
 namespace {
 
@@ -71,7 +61,7 @@ class BspEventRun final : public EventHandler, public GpuListener {
  public:
   enum Kind : std::uint32_t { kStepStart, kRelease, kLaunchBackups };
 
-  BspEventRun(const BspSetup& setup, const Policy& policy, BspDraws& draws, int attempts, std::int64_t steps,
+  BspEventRun(const BspSetup& setup, const BspPolicy& policy, BspDraws& draws, int attempts, std::int64_t steps,
               PolicyTally& tally, TraceSink* trace)
       : setup_(setup), policy_(policy), draws_(draws), attempts_(attempts), steps_(steps), tally_(tally),
         self_(sim_.add_handler(this)), gpus_(sim_, setup.gpus, *this), barrier_(sim_, self_, kRelease),
@@ -200,7 +190,7 @@ class BspEventRun final : public EventHandler, public GpuListener {
   }
 
   BspSetup setup_;
-  const Policy& policy_;
+  const BspPolicy& policy_;
   BspDraws& draws_;
   int attempts_;
   std::int64_t steps_;
@@ -234,19 +224,19 @@ BspSetup BspWorkload::setup(std::span<const Policy* const> policies) const {
   s.compute = compute_.get();
   s.per_draw_times = cluster_.noise != nullptr || !compute_->monotone() ||
                      std::any_of(policies.begin(), policies.end(),
-                                 [](const Policy* p) { return p->needs_worker_times(); });
+                                 [](const Policy* p) { return p->bsp()->needs_worker_times(); });
   return s;
 }
 
 int BspWorkload::attempts_drawn(std::span<const Policy* const> policies) const {
   int attempts = 1;
-  for (const Policy* p : policies) attempts = std::max(attempts, p->attempts_drawn());
+  for (const Policy* p : policies) attempts = std::max(attempts, p->bsp()->attempts_drawn());
   return attempts;
 }
 
 void BspWorkload::check_policy(const Policy& policy) const {
-  if (!policy.applies_to_bsp()) policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'bsp'");
-  policy.check_bsp(cluster_.gpus);
+  if (!policy.bsp()) policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'bsp'");
+  policy.bsp()->check_gpus(cluster_.gpus);
 }
 
 std::vector<PolicyTally> BspWorkload::run(const RunRequest& request) const {
@@ -259,7 +249,7 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
   const int attempts = attempts_drawn(req.policies);
   BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), s.per_draw_times);
   std::vector<std::unique_ptr<BspStepper>> steppers;
-  for (const Policy* p : req.policies) steppers.push_back(p->make_bsp_stepper(s));
+  for (const Policy* p : req.policies) steppers.push_back(p->bsp()->make_stepper(s));
   std::vector<PolicyTally> tallies = make_tallies(req);
 
   std::vector<std::uint64_t> key_buffer(static_cast<std::size_t>(kChunk) * attempts);
@@ -307,7 +297,7 @@ std::vector<PolicyTally> BspWorkload::run_events(const RunRequest& req) const {
     // Each policy replays the same streams from their start: common random numbers.
     BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), true);
     if (req.trace) req.trace->begin_process(req.policies[p]->label());
-    BspEventRun run(with_times, *req.policies[p], draws, attempts, req.steps, tallies[p], req.trace);
+    BspEventRun run(with_times, *req.policies[p]->bsp(), draws, attempts, req.steps, tallies[p], req.trace);
     if (req.steps > 0) run.run();
   }
   return tallies;
@@ -334,30 +324,6 @@ std::unique_ptr<Workload> make_bsp_workload(const JsonReader& n, const ClusterSp
   const std::string engine = n.string("engine", "fast", {"fast", "events"});
   return std::make_unique<BspWorkload>(cluster, std::move(compute),
                                        engine == "fast" ? BspEngine::kFast : BspEngine::kEvents);
-}
-
-const WorkloadRegistry& workload_registry() {
-  static const WorkloadRegistry registry = [] {
-    WorkloadRegistry r("workloads");
-    r.add("bsp", "bulk-synchronous steps: K workers compute, then meet at a barrier (the tail-at-scale model)",
-          {{"compute", "distribution of a worker's compute time per step, seconds"},
-           {"engine", "\"fast\" (batched draws, default) or \"events\" (every completion through the event queue)"}},
-          make_bsp_workload);
-    r.add("moe",
-          "Mixture-of-Experts expert parallelism: per layer dense part, routing, dispatch, grouped experts, combine, barrier",
-          {{"model", "a name in configs/models/ (see `tailsim list models`) or a model object"},
-           {"mode", "\"inference\" (default: forward only) or \"training\" (forward, backward, gradient all-reduce)"},
-           {"tokens_per_gpu", "tokens each GPU holds per step (integer >= 1, default 4096)"},
-           {"routing", "router object (see `tailsim list routers`; default: generated, preset by top-k)"},
-           {"cost", "expert cost model object (see `tailsim list cost-models`; default roofline)"},
-           {"backward_factor", "backward compute / forward compute in training (> 0, default 2)"},
-           {"dispatch", "\"hierarchical\" (default: a token crosses to each destination node once, then to each GPU "
-                        "over NVLink, as DeepEP's normal kernels) or \"per_expert\" (one copy per (token, expert) pair, "
-                        "as DeepEP's low-latency kernels)"}},
-          make_moe_workload);
-    return r;
-  }();
-  return registry;
 }
 
 }  // namespace tailsim

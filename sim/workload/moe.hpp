@@ -6,6 +6,8 @@
 // when every GPU has finished its experts, so the most burdened GPU sets the pace of each layer. Per-GPU
 // work is computed in arrays (O(K) per layer: one multinomial draw of expert counts, K cost look-ups,
 // per-GPU aggregated traffic, never a K x K matrix); the three synchronisations of a layer are events.
+// Experts sit where an ExpertPlacement puts them (default: blocks, or replicas when K > E); a policy's
+// MoeController may move them, edit the counts and hedge stragglers (sim/policy/moe_policy.hpp).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -14,6 +16,7 @@
 
 #include "sim/cluster/all_to_all.hpp"
 #include "sim/cost/cost_model.hpp"
+#include "sim/policy/moe_policy.hpp"
 #include "sim/workload/routing.hpp"
 #include "sim/workload/workload.hpp"
 
@@ -42,6 +45,11 @@ std::vector<std::string> moe_model_names();
 
 enum class MoeMode { kInference, kTraining };
 
+// Per-layer times that do not depend on routing, seconds (before noise and slowdown factors).
+struct MoeLayerTimes {
+  double attention_s = 0, shared_s = 0, dense_ffn_s = 0;
+};
+
 class MoeWorkload final : public Workload {
  public:
   struct Config {
@@ -49,9 +57,10 @@ class MoeWorkload final : public Workload {
     MoeModel model;
     MoeMode mode = MoeMode::kInference;
     std::int64_t tokens_per_gpu = 4096;  // tokens each GPU holds per step (and sends through each layer)
-    Json router;                         // the router object, built per run (routers hold state)
-    std::string router_file;             // where it was read, for relative trace paths and errors
-    std::string router_path;
+    std::shared_ptr<const RouterSource> router;  // read once; each run makes its own Router from it
+    Json router_json;                             // the router object, for the memory estimate
+    std::string router_file;                      // where it was read (relative trace paths)
+    ExpertPlacement placement;                    // where experts start (a controller may move them)
     std::shared_ptr<const CostModel> expert_cost;  // the routed experts
     double backward_factor = 2.0;                  // backward compute / forward compute (training)
     DispatchScheme dispatch = DispatchScheme::kHierarchical;  // how tokens reach their experts' GPUs
@@ -65,8 +74,7 @@ class MoeWorkload final : public Workload {
 
  private:
   Config config_;
-  // Per-layer times that do not depend on routing, seconds (before noise and slowdown factors).
-  double attention_s_ = 0, shared_s_ = 0, dense_ffn_s_ = 0;
+  MoeLayerTimes times_;
 };
 
 std::unique_ptr<Workload> make_moe_workload(const JsonReader& node, const ClusterSpec& cluster);

@@ -432,16 +432,41 @@ GeneratedRoutingParams read_generated(const JsonReader& n) {
   return p;
 }
 
-std::unique_ptr<Router> make_generated(const JsonReader& n, const RouterContext& context) {
-  GeneratedRoutingParams p = read_generated(n);
+class GeneratedSource final : public RouterSource {
+ public:
+  explicit GeneratedSource(GeneratedRoutingParams params) : params_(std::move(params)) {}
+  std::unique_ptr<Router> make(const RouterContext& context) const override {
+    return std::make_unique<GeneratedRouter>(params_, context);
+  }
+
+ private:
+  GeneratedRoutingParams params_;
+};
+
+class TraceSource final : public RouterSource {
+ public:
+  TraceSource(RoutingTrace trace, double gate_concentration)
+      : trace_(std::make_shared<const RoutingTrace>(std::move(trace))), gate_concentration_(gate_concentration) {}
+  std::unique_ptr<Router> make(const RouterContext& context) const override {
+    return std::make_unique<TraceRouter>(trace_, context, gate_concentration_);
+  }
+
+ private:
+  std::shared_ptr<const RoutingTrace> trace_;
+  double gate_concentration_;
+};
+
+std::unique_ptr<RouterSource> make_generated(const JsonReader& n, const RouterContext& context) {
+  auto source = std::make_unique<GeneratedSource>(read_generated(n));
   try {
-    return std::make_unique<GeneratedRouter>(std::move(p), context);
+    source->make(context);  // the shape is checked here, once, with the node's path in the error
   } catch (const std::invalid_argument& e) {
     n.fail(e.what());
   }
+  return source;
 }
 
-std::unique_ptr<Router> make_trace(const JsonReader& n, const RouterContext& context) {
+std::unique_ptr<RouterSource> make_trace(const JsonReader& n, const RouterContext& context) {
   const JsonReader at = n.child("file");
   const std::string name = n.string("file");
   std::filesystem::path path(name);
@@ -455,7 +480,7 @@ std::unique_ptr<Router> make_trace(const JsonReader& n, const RouterContext& con
   } catch (const InputError& e) {
     at.fail(e.file() + (e.path().empty() ? "" : " " + e.path()) + ": " + e.message());
   }
-  return std::make_unique<TraceRouter>(std::move(trace), context, beta);
+  return std::make_unique<TraceSource>(std::move(trace), beta);
 }
 
 RouterRegistry build_router_registry() {
@@ -487,8 +512,12 @@ const RouterRegistry& router_registry() {
   return registry;
 }
 
+std::shared_ptr<const RouterSource> make_router_source(const JsonReader& node, const RouterContext& shape) {
+  return router_registry().build(node, shape);
+}
+
 std::unique_ptr<Router> make_router(const JsonReader& node, const RouterContext& context) {
-  return router_registry().build(node, context);
+  return make_router_source(node, context)->make(context);
 }
 
 }  // namespace tailsim

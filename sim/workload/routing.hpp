@@ -31,8 +31,20 @@ class Router {
   virtual void gate_scores(int expert, std::span<double> scores) = 0;
 };
 
-using RouterRegistry = Registry<Router, const RouterContext&>;
+// A router as a scenario defines it, read once (a trace router's file is parsed here, not per run); every
+// run makes its own Router from it, since routers hold per-run state (drift, RNG streams).
+class RouterSource {
+ public:
+  virtual ~RouterSource() = default;
+  // A router for one run; `context` has the shape the source was built for, and the run's seeds.
+  virtual std::unique_ptr<Router> make(const RouterContext& context) const = 0;
+};
+
+// Builds sources from a router object; the context gives the model's shape (its seeds are not used).
+using RouterRegistry = Registry<RouterSource, const RouterContext&>;
 const RouterRegistry& router_registry();
+std::shared_ptr<const RouterSource> make_router_source(const JsonReader& node, const RouterContext& shape);
+// make_router_source(node, context)->make(context), for a single router.
 std::unique_ptr<Router> make_router(const JsonReader& node, const RouterContext& context);
 
 }  // namespace tailsim

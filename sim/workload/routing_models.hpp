@@ -113,16 +113,18 @@ RoutingTrace parse_routing_trace(std::istream& in, const std::string& path, int 
 
 class TraceRouter final : public Router {
  public:
-  TraceRouter(RoutingTrace trace, const RouterContext& context, double gate_concentration);
+  TraceRouter(std::shared_ptr<const RoutingTrace> trace, const RouterContext& context, double gate_concentration);
+  TraceRouter(RoutingTrace trace, const RouterContext& context, double gate_concentration)
+      : TraceRouter(std::make_shared<const RoutingTrace>(std::move(trace)), context, gate_concentration) {}
   // Replays step (step mod trace steps). When the row's total differs from tokens * top_k, the counts are
   // rescaled to that total by cumulative rounding (deterministic; each within 1 of the exact share), then
   // counts above `tokens` are capped and their excess spread over the experts with room.
   void route(std::int64_t step, int layer, std::int64_t tokens, std::span<std::int64_t> counts) override;
   void gate_scores(int expert, std::span<double> scores) override;
-  std::int64_t trace_steps() const { return trace_.steps; }
+  std::int64_t trace_steps() const { return trace_->steps; }
 
  private:
-  RoutingTrace trace_;
+  std::shared_ptr<const RoutingTrace> trace_;  // shared by every run of a scenario
   RouterContext context_;
   double gate_concentration_;
   std::vector<std::int64_t> last_counts_;

@@ -141,26 +141,27 @@ void cap_and_spread(std::int64_t cap, std::span<std::int64_t> counts) {
   }
 }
 
-TraceRouter::TraceRouter(RoutingTrace trace, const RouterContext& context, double gate_concentration)
+TraceRouter::TraceRouter(std::shared_ptr<const RoutingTrace> trace, const RouterContext& context,
+                         double gate_concentration)
     : trace_(std::move(trace)),
       context_(context),
       gate_concentration_(gate_concentration),
       last_counts_(static_cast<std::size_t>(std::max(context.experts, 1)), 0),
       gate_rng_(context.seed, "routing/gate", context.point, context.replication) {
-  if (trace_.layers != context.layers || trace_.experts != context.experts)
+  if (trace_->layers != context.layers || trace_->experts != context.experts)
     throw std::invalid_argument("TraceRouter: the trace's shape differs from the model's");
 }
 
 void TraceRouter::route(std::int64_t step, int layer, std::int64_t tokens, std::span<std::int64_t> counts) {
-  const auto experts = static_cast<std::size_t>(trace_.experts);
-  if (layer < 0 || layer >= trace_.layers || counts.size() != experts || tokens < 0)
+  const auto experts = static_cast<std::size_t>(trace_->experts);
+  if (layer < 0 || layer >= trace_->layers || counts.size() != experts || tokens < 0)
     throw std::invalid_argument("TraceRouter::route: layer " + std::to_string(layer) + " of " +
-                                std::to_string(trace_.layers) + ", counts.size() " + std::to_string(counts.size()) +
+                                std::to_string(trace_->layers) + ", counts.size() " + std::to_string(counts.size()) +
                                 " for " + std::to_string(experts) + " experts, tokens " + std::to_string(tokens));
-  const std::int64_t s = ((step % trace_.steps) + trace_.steps) % trace_.steps;
-  const std::size_t row = static_cast<std::size_t>(s) * static_cast<std::size_t>(trace_.layers) + static_cast<std::size_t>(layer);
-  const std::uint32_t* src = &trace_.counts[row * experts];
-  const std::int64_t total = trace_.totals[row];
+  const std::int64_t s = ((step % trace_->steps) + trace_->steps) % trace_->steps;
+  const std::size_t row = static_cast<std::size_t>(s) * static_cast<std::size_t>(trace_->layers) + static_cast<std::size_t>(layer);
+  const std::uint32_t* src = &trace_->counts[row * experts];
+  const std::int64_t total = trace_->totals[row];
   const std::int64_t target = tokens * context_.top_k;
   if (target == total) {
     for (std::size_t e = 0; e < experts; ++e) counts[e] = src[e];
@@ -180,7 +181,7 @@ void TraceRouter::route(std::int64_t step, int layer, std::int64_t tokens, std::
 }
 
 void TraceRouter::gate_scores(int expert, std::span<double> scores) {
-  if (expert < 0 || expert >= trace_.experts ||
+  if (expert < 0 || expert >= trace_->experts ||
       static_cast<std::int64_t>(scores.size()) > last_counts_[static_cast<std::size_t>(expert)])
     throw std::invalid_argument("TraceRouter::gate_scores: expert " + std::to_string(expert) + ", " +
                                 std::to_string(scores.size()) + " scores for the tokens of the last route()");

@@ -1,6 +1,7 @@
 // Workloads turn a cluster, random draws and policies into per-step outcomes. A run simulates one
 // replication of one sweep point for every policy of the scenario on the same random draws.
 #pragma once
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -39,17 +40,16 @@ struct RunStopped {};
 // MoE metrics, summed over every layer-step of a run (zero for other workloads).
 struct MoeTally {
   CompensatedSum load_imbalance_sum;  // sum over layer-steps of max/mean tokens per GPU
-  std::int64_t layer_steps = 0;
   CompensatedSum compute_s, communication_s, wait_s;  // GPU-seconds
   CompensatedSum bytes_moved;                         // over links (NVLink and NIC)
-  void merge(const MoeTally& o) {
-    load_imbalance_sum += o.load_imbalance_sum;
-    layer_steps += o.layer_steps;
-    compute_s += o.compute_s;
-    communication_s += o.communication_s;
-    wait_s += o.wait_s;
-    bytes_moved += o.bytes_moved;
-  }
+  CompensatedSum dropped_pairs, rerouted_pairs;       // (token, expert) pairs a controller dropped or moved
+  CompensatedSum weight_bytes;                        // expert weights a controller loaded onto GPUs
+  std::int64_t layer_steps = 0;
+  // Every sum, once: merges, serialization and reports go through this list.
+  static constexpr std::array kSums = {&MoeTally::load_imbalance_sum, &MoeTally::compute_s,
+                                       &MoeTally::communication_s,    &MoeTally::wait_s,
+                                       &MoeTally::bytes_moved,        &MoeTally::dropped_pairs,
+                                       &MoeTally::rerouted_pairs,     &MoeTally::weight_bytes};
 };
 
 // One policy's outcome over one replication; tallies of replications merge in a fixed order.
@@ -61,6 +61,14 @@ struct PolicyTally {
   std::uint64_t events = 0;      // events executed by the engine
   MoeTally moe;
   const std::atomic<bool>* stop = nullptr;  // checked every 64 steps (RunRequest::stop)
+  static constexpr std::array kSums = {&PolicyTally::gpu_time_s, &PolicyTally::busy_s, &PolicyTally::extra_s};
+
+  // Calls f(CompensatedSum&) on every sum of the tally, its own then the MoE ones, in a fixed order.
+  template <class Self, class F>
+  static void for_each_sum(Self& self, F&& f) {
+    for (const auto member : kSums) f(self.*member);
+    for (const auto member : MoeTally::kSums) f(self.moe.*member);
+  }
 
   void add_step(SimTime step, std::int64_t gpus, double busy, double extra) {
     if (stop && steps.size() % 64 == 0 && stop->load(std::memory_order_relaxed)) throw RunStopped{};
@@ -69,7 +77,13 @@ struct PolicyTally {
     busy_s += busy;
     extra_s += extra;
   }
-  void merge(const PolicyTally& other);
+  void merge(const PolicyTally& other) {
+    steps.merge(other.steps);
+    for (const auto member : kSums) this->*member += other.*member;
+    for (const auto member : MoeTally::kSums) moe.*member += other.moe.*member;
+    events += other.events;
+    moe.layer_steps += other.moe.layer_steps;
+  }
 };
 
 // One tally per policy of a request, each watching the request's stop flag.

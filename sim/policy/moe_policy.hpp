@@ -1,0 +1,143 @@
+// The moe family of policies: a per-run controller with optional hooks, called by the moe workload in
+// layer order. Each MoE layer of a forward pass:
+//   before_routing  placement changes (replicate or move experts), weight loads, a load prediction
+//   (router)        the layer's (token, expert) counts are drawn
+//   after_routing   edit the counts: drop pairs (they skip their expert) or reroute them to other experts
+//   (costs)         placement, grouped-kernel times, all-to-all traffic of the edited counts
+//   on_stragglers   with each GPU's expert finish time known: hedge a straggling GPU's expert work elsewhere
+//   after_layer     observe the outcome (history for predictors and straggler detectors)
+// A backward pass (training) replays the forward counts: it calls on_stragglers and after_layer only.
+// between_steps runs after every step (take ranks out of service by moving their experts away).
+// Policies decide; the workload computes every cost of a decision (dropped and rerouted pairs, traffic,
+// weight bytes and the stalls they cause, backup compute).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "sim/cluster/cluster.hpp"
+
+namespace tailsim {
+
+// Where each expert's weights live, as a map by expert (CSR): the hosts of expert e are
+// hosts(e) = [offsets[e], offsets[e + 1]) of a host list. Replicas are allowed (an expert on several GPUs,
+// a GPU hosting several experts), for any GPU count. An expert's tokens are shared evenly by its replicas:
+// replica j of r takes floor(n / r) tokens, plus one for j < n mod r.
+class ExpertPlacement {
+ public:
+  // One expert replica hosted by a GPU.
+  struct Slot {
+    int expert = 0;
+    int replica = 0;   // index in hosts(expert)
+    int replicas = 1;  // hosts(expert).size()
+  };
+
+  ExpertPlacement() = default;
+  // Expert e's hosts are hosts[e]; throws std::invalid_argument when an expert has none or a host is not
+  // in [0, gpus).
+  ExpertPlacement(std::int64_t gpus, const std::vector<std::vector<std::int64_t>>& hosts);
+  // The default layout: K <= E gives GPU g the contiguous block of experts [g E/K, (g + 1) E/K); K > E gives
+  // expert e the K/E replicas on GPUs e, e + E, e + 2E, ... Requires K | E or E | K.
+  static ExpertPlacement blocked(int experts, std::int64_t gpus);
+
+  int experts() const { return static_cast<int>(offsets_.size()) - 1; }
+  std::int64_t gpus() const { return gpus_; }
+  std::span<const std::int64_t> hosts(int expert) const {
+    return {hosts_.data() + offsets_[expert], static_cast<std::size_t>(offsets_[expert + 1] - offsets_[expert])};
+  }
+  // The replicas GPU g hosts, by increasing expert.
+  std::span<const Slot> slots(std::int64_t gpu) const {
+    return {slots_.data() + gpu_offsets_[gpu], static_cast<std::size_t>(gpu_offsets_[gpu + 1] - gpu_offsets_[gpu])};
+  }
+  // The tokens a slot runs when its expert received `expert_tokens`.
+  static std::int64_t share(const Slot& s, std::int64_t expert_tokens) {
+    return expert_tokens / s.replicas + (s.replica < expert_tokens % s.replicas ? 1 : 0);
+  }
+  bool operator==(const ExpertPlacement& other) const {
+    return gpus_ == other.gpus_ && offsets_ == other.offsets_ && hosts_ == other.hosts_;
+  }
+
+ private:
+  std::int64_t gpus_ = 0;
+  std::vector<std::int64_t> offsets_{0};  // experts + 1
+  std::vector<std::int64_t> hosts_;
+  std::vector<std::int64_t> gpu_offsets_;  // gpus + 1: the inverse map, by GPU
+  std::vector<Slot> slots_;
+};
+
+// What a controller knows of its run.
+struct MoeRunInfo {
+  std::int64_t gpus = 0;
+  std::int64_t gpus_per_node = 1;
+  int experts = 0;
+  int top_k = 0;
+  int moe_layers = 0;
+  std::int64_t tokens_per_gpu = 0;
+  std::vector<WorkerGroup> groups;  // persistent slowdowns by rank
+  std::uint64_t seed = 0, point = 0, replication = 0;  // for the controller's own RNG streams
+};
+
+// One MoE layer-step as a controller sees it.
+struct MoeLayer {
+  std::int64_t step = 0;
+  int layer = 0;  // MoE layer index, 0 .. moe_layers - 1
+  bool backward = false;
+  std::span<std::int64_t> counts;  // (token, expert) pairs per expert: empty before routing
+};
+
+// Expert weights a controller copies onto a GPU (prefetch, a new replica): the GPU's experts start once
+// they have arrived over its NIC (NVLink when `from` is in its node).
+struct WeightLoad {
+  std::int64_t gpu = 0;
+  std::int64_t from = -1;  // the source GPU, -1 for host memory or storage reached over the NIC
+  double bytes = 0;
+};
+
+// A backup copy of GPU `from`'s expert work on GPU `to`, which runs it after its own experts; `from`'s
+// experts finish when the first of the two does.
+struct Hedge {
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+};
+
+// What a controller did in one layer; the workload charges the costs.
+struct MoeDecisions {
+  std::int64_t dropped_pairs = 0;   // pairs taken out of counts in after_routing
+  std::int64_t rerouted_pairs = 0;  // pairs moved between experts in after_routing (counts keep their sum)
+  std::vector<WeightLoad> loads;
+  std::vector<Hedge> hedges;
+  void clear() {
+    dropped_pairs = rerouted_pairs = 0;
+    loads.clear();
+    hedges.clear();
+  }
+};
+
+// A layer's outcome, for after_layer.
+struct MoeLayerOutcome {
+  std::span<const std::int64_t> gpu_pairs;  // (token, expert) pairs each GPU ran
+  std::span<const double> expert_finish_s;  // per GPU: dispatch + experts, from the dispatch start
+  double layer_s = 0;                       // the whole layer, dense part to combine
+};
+
+class MoeController {
+ public:
+  virtual ~MoeController() = default;
+  virtual void before_routing(const MoeLayer& /*layer*/, ExpertPlacement& /*placement*/, MoeDecisions& /*d*/) {}
+  virtual void after_routing(MoeLayer& /*layer*/, const ExpertPlacement& /*placement*/, MoeDecisions& /*d*/) {}
+  virtual void on_stragglers(const MoeLayer& /*layer*/, std::span<const double> /*expert_finish_s*/,
+                             MoeDecisions& /*d*/) {}
+  virtual void after_layer(const MoeLayer& /*layer*/, const MoeLayerOutcome& /*outcome*/) {}
+  virtual void between_steps(std::int64_t /*next_step*/, ExpertPlacement& /*placement*/) {}
+};
+
+// A policy's moe hooks (Policy::moe()).
+class MoePolicy {
+ public:
+  virtual ~MoePolicy() = default;
+  // The controller of one run (one policy, point and replication); null: no hooks (today's `none`).
+  virtual std::unique_ptr<MoeController> make_controller(const MoeRunInfo& info) const = 0;
+};
+
+}  // namespace tailsim

@@ -1,0 +1,301 @@
+#include "sim/workload/moe_run.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+namespace tailsim {
+
+MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const RunRequest& req,
+               const MoePolicy& policy, PolicyTally& tally)
+    : c_(c), times_(times), tally_(tally), gpus_(c.cluster.gpus), experts_(c.model.experts),
+      noise_stream_(req.seed, "moe/noise", req.point, req.replication), placement_(c.placement),
+      trace_(req.trace) {
+  RouterContext rc;
+  rc.layers = c.model.moe_layers();
+  rc.experts = experts_;
+  rc.top_k = c.model.top_k;
+  rc.seed = req.seed;
+  rc.point = req.point;
+  rc.replication = req.replication;
+  router_ = c.router->make(rc);
+  node_size_ = std::min(c.cluster.gpus_per_node, gpus_);
+  nodes_ = (gpus_ + node_size_ - 1) / node_size_;
+  MoeRunInfo info;
+  info.gpus = gpus_;
+  info.gpus_per_node = node_size_;
+  info.experts = static_cast<int>(experts_);
+  info.top_k = c.model.top_k;
+  info.moe_layers = c.model.moe_layers();
+  info.tokens_per_gpu = c.tokens_per_gpu;
+  info.groups = c.cluster.groups();
+  info.seed = req.seed;
+  info.point = req.point;
+  info.replication = req.replication;
+  controller_ = policy.make_controller(info);
+
+  const auto k = static_cast<std::size_t>(gpus_);
+  counts_.resize(static_cast<std::size_t>(experts_));
+  gpu_tokens_.resize(k);
+  expert_s_.resize(k);
+  noise_.assign(k, 1.0);
+  slow_.assign(k, 1.0);
+  for (const WorkerGroup& g : info.groups) std::fill(slow_.begin() + g.first, slow_.begin() + g.first + g.count, g.factor);
+  pairs_.resize(k);
+  ports_.resize(k);
+  busiest_.resize(k);
+  node_scratch_.resize(3 * static_cast<std::size_t>(nodes_) + static_cast<std::size_t>(c.model.top_k));
+  if (controller_) {
+    dispatch_s_.resize(k);
+    finish_s_.resize(k);
+    load_s_.resize(k);
+  }
+  if (c.mode == MoeMode::kTraining)
+    saved_counts_.resize(static_cast<std::size_t>(c.model.moe_layers()) * static_cast<std::size_t>(experts_));
+  dispatch_bytes_per_element_ = c.model.dtype == "fp8" ? 1.0 : 2.0;  // FP8 dispatch, BF16 combine (as DeepEP)
+  self_ = sim_.add_handler(this);
+  if (trace_) open_tracks();
+}
+
+void MoeRun::run(std::int64_t steps) {
+  for (step_ = 0; step_ < steps; ++step_) {
+    step_start_ = sim_.now();
+    simulate_step();
+    sim_.run();
+    const SimTime step_ns = sim_.now() - step_start_;
+    tally_.add_step(step_ns, gpus_, busy_s_, extra_s_);
+    if (trace_)
+      trace_->slice(step_track_, "step " + std::to_string(step_), step_start_, sim_.now(),
+                    TraceArgs().add("step", step_).add("step_ns", step_ns));
+    busy_s_ = extra_s_ = 0;
+    if (controller_) controller_->between_steps(step_ + 1, placement_);
+  }
+  tally_.events += sim_.events_executed();
+}
+
+void MoeRun::sync_after(double seconds, Kind kind) {
+  sim_.schedule_in(seconds_to_ns(seconds), self_, kind);
+  sim_.run();
+}
+
+void MoeRun::draw_noise() {
+  if (!c_.cluster.noise) {
+    std::copy(slow_.begin(), slow_.end(), noise_.begin());
+    return;
+  }
+  for (std::int64_t g = 0; g < gpus_; ++g) noise_[g] = slow_[g] * c_.cluster.noise->from_uniform(noise_stream_.uniform());
+}
+
+void MoeRun::simulate_step() {
+  const int moe_layers = c_.model.moe_layers();
+  const double dense_layer_s = times_.attention_s + times_.dense_ffn_s;
+  for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer(dense_layer_s, l, false);
+  for (int l = 0; l < moe_layers; ++l) moe_layer(l, 1.0, false);
+  if (c_.mode != MoeMode::kTraining) return;
+  for (int l = moe_layers - 1; l >= 0; --l) moe_layer(l, c_.backward_factor, true);
+  for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer(dense_layer_s * c_.backward_factor, l, true);
+  all_reduce();
+}
+
+// A layer without experts (a dense layer, or the all-reduce): every GPU computes `seconds` x its factor.
+void MoeRun::dense_layer(double seconds, int layer, bool backward) {
+  draw_noise();
+  double slowest = 0, sum = 0;
+  for (std::int64_t g = 0; g < gpus_; ++g) {
+    slowest = std::max(slowest, seconds * noise_[g]);
+    sum += seconds * noise_[g];
+  }
+  tally_.moe.compute_s += sum;
+  tally_.moe.wait_s += slowest * static_cast<double>(gpus_) - sum;
+  busy_s_ += sum;
+  if (trace_) trace_dense_layer(seconds, layer, backward, slowest);
+  sync_after(slowest, kLayerDone);
+}
+
+void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
+  draw_noise();
+  MoeLayer view{step_, layer, backward, {}};
+  place(route_layer(view));
+
+  // Dense part, then the dispatch collective.
+  const double dense_s = (times_.attention_s + times_.shared_s) * compute_factor;
+  // dense_s >= 0 and rounding is monotone, so this is exactly the largest dense_s x noise[g]. (Reductions by
+  // algorithm keep their accumulator in a register; a hand loop here was kept on the stack, 10 % slower.)
+  const double dense_max = dense_s * *std::max_element(noise_.begin(), noise_.end());
+
+  // Dispatch (hidden x dispatch bytes per token copy) and combine (BF16) all-to-alls, aggregated per GPU port.
+  const double k = static_cast<double>(gpus_);
+  std::copy(gpu_tokens_.begin(), gpu_tokens_.end(), pairs_.begin());
+  const double total_pairs = std::accumulate(pairs_.begin(), pairs_.end(), 0.0);
+  const double max_pairs = *std::max_element(pairs_.begin(), pairs_.end());
+  if (c_.dispatch == DispatchScheme::kHierarchical)
+    hierarchical_traffic(pairs_, busiest_, node_size_, static_cast<int>(experts_), c_.model.top_k, node_scratch_, ports_);
+  else
+    all_to_all_traffic(pairs_, node_size_, node_scratch_, ports_);
+  LayerSums s = gpu_phases(compute_factor, dense_s);
+  if (controller_) control_experts(view, compute_factor, dense_max, s);
+  const double bytes = s.moved * static_cast<double>(c_.model.hidden) * (dispatch_bytes_per_element_ + 2.0);
+  const double layer_s = dense_max + s.experts_max + s.combine_max;
+  if (trace_)
+    trace_moe_layer(c_.model.dense_layers + layer, backward, dense_s, compute_factor, dense_max, s.experts_max,
+                    s.combine_max);
+  sync_after(dense_max, kDenseDone);
+  sync_after(s.experts_max, kExpertsDone);
+  sync_after(s.combine_max, kLayerDone);
+  busy_s_ += s.compute + s.communication;  // idle_fraction counts only barrier waits
+  MoeTally& t = tally_.moe;
+  t.compute_s += s.compute;
+  t.communication_s += s.communication;
+  t.wait_s += layer_s * k - s.compute - s.communication;
+  t.bytes_moved += bytes;
+  t.load_imbalance_sum += total_pairs > 0 ? max_pairs / (total_pairs / k) : 1.0;
+  ++t.layer_steps;
+  if (controller_) controller_->after_layer(view, MoeLayerOutcome{gpu_tokens_, finish_s_, layer_s});
+}
+
+// The layer's counts: routed (between the controller's before- and after-routing hooks) in a forward pass,
+// the forward pass's in a backward pass.
+const std::int64_t* MoeRun::route_layer(MoeLayer& view) {
+  const std::ptrdiff_t saved_at = static_cast<std::ptrdiff_t>(view.layer) * experts_;
+  if (view.backward) {
+    view.counts = {saved_counts_.data() + saved_at, static_cast<std::size_t>(experts_)};
+    return view.counts.data();
+  }
+  if (controller_) {
+    decisions_.clear();
+    controller_->before_routing(view, placement_, decisions_);
+  }
+  router_->route(step_, view.layer, gpus_ * c_.tokens_per_gpu, counts_);
+  view.counts = counts_;
+  if (controller_) {
+    const std::int64_t before = std::accumulate(counts_.begin(), counts_.end(), std::int64_t{0});
+    controller_->after_routing(view, placement_, decisions_);
+    const std::int64_t after = std::accumulate(counts_.begin(), counts_.end(), std::int64_t{0});
+    if (before - after != decisions_.dropped_pairs || *std::min_element(counts_.begin(), counts_.end()) < 0)
+      throw std::logic_error("MoE controller: counts lost " + std::to_string(before - after) + " pairs but " +
+                             std::to_string(decisions_.dropped_pairs) + " were reported dropped (or went negative)");
+    tally_.moe.dropped_pairs += static_cast<double>(decisions_.dropped_pairs);
+    tally_.moe.rerouted_pairs += static_cast<double>(decisions_.rerouted_pairs);
+  }
+  if (!saved_counts_.empty()) std::copy(counts_.begin(), counts_.end(), saved_counts_.begin() + saved_at);
+  return counts_.data();
+}
+
+// Each GPU runs its expert replicas (ExpertPlacement::slots) as one grouped kernel.
+void MoeRun::place(const std::int64_t* counts) {
+  for (std::int64_t g = 0; g < gpus_; ++g) {
+    local_.clear();
+    std::int64_t sum = 0, busiest = 0;
+    for (const ExpertPlacement::Slot& slot : placement_.slots(g)) {
+      const std::int64_t n = ExpertPlacement::share(slot, counts[slot.expert]);
+      local_.push_back(n);
+      sum += n;
+      busiest = std::max(busiest, n);
+    }
+    gpu_tokens_[g] = sum;
+    busiest_[g] = static_cast<double>(busiest);
+    expert_s_[g] = c_.expert_cost->grouped_time_s(local_);
+  }
+}
+
+// One GPU's all-to-all and expert times in the current layer (once place() and the traffic are done).
+MoeRun::GpuPhases MoeRun::phases(std::int64_t g, double compute_factor) const {
+  const double hidden = static_cast<double>(c_.model.hidden);
+  const PortTraffic& port = ports_[g];
+  return {all_to_all_seconds(port, hidden * dispatch_bytes_per_element_, c_.cluster.nvlink, c_.cluster.nic),
+          expert_s_[g] * compute_factor * noise_[g],
+          all_to_all_seconds(port.reversed(), hidden * 2.0, c_.cluster.nvlink, c_.cluster.nic)};
+}
+
+MoeRun::LayerSums MoeRun::gpu_phases(double compute_factor, double dense_s) {
+  LayerSums s;
+  for (std::int64_t g = 0; g < gpus_; ++g) {
+    const GpuPhases ph = phases(g, compute_factor);
+    s.experts_max = std::max(s.experts_max, ph.dispatch + ph.expert);
+    s.combine_max = std::max(s.combine_max, ph.combine);
+    s.communication += ph.dispatch + ph.combine;
+    s.compute += dense_s * noise_[g] + ph.expert;
+    s.moved += ports_[g].moved();
+    if (controller_) {
+      dispatch_s_[g] = ph.dispatch;
+      finish_s_[g] = ph.dispatch + ph.expert;
+    }
+  }
+  return s;
+}
+
+const LinkSpec& MoeRun::link_between(std::int64_t a, std::int64_t b) const {
+  return a / node_size_ == b / node_size_ ? c_.cluster.nvlink : c_.cluster.nic;
+}
+
+// The controller's weight loads (a GPU's experts start once its loads, begun with the layer, have
+// arrived) and hedges; then the experts phase ends at the latest GPU.
+void MoeRun::control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums) {
+  std::fill(load_s_.begin(), load_s_.end(), 0.0);
+  for (const WeightLoad& w : decisions_.loads) {
+    if (w.gpu < 0 || w.gpu >= gpus_ || w.from >= gpus_ || !(w.bytes >= 0))
+      throw std::logic_error("MoE controller: weight load onto GPU " + std::to_string(w.gpu) + " from " +
+                             std::to_string(w.from) + " of " + std::to_string(w.bytes) + " bytes");
+    const LinkSpec& link = w.from < 0 ? c_.cluster.nic : link_between(w.from, w.gpu);
+    load_s_[w.gpu] += w.bytes / link.bandwidth_bytes_per_s + link.latency_s;  // loads onto one GPU queue
+    tally_.moe.weight_bytes += w.bytes;
+    tally_.moe.bytes_moved += w.bytes;
+  }
+  for (std::int64_t g = 0; g < gpus_; ++g) {
+    const double stall = std::max(0.0, load_s_[g] - dense_max - dispatch_s_[g]);  // loads overlap the dense part
+    finish_s_[g] += stall;
+  }
+  decisions_.hedges.clear();
+  controller_->on_stragglers(view, finish_s_, decisions_);
+  for (const Hedge& h : decisions_.hedges) hedge(h, compute_factor, sums);
+  sums.experts_max = *std::max_element(finish_s_.begin(), finish_s_.end());
+}
+
+// A backup copy of GPU h.from's experts on GPU h.to: its tokens cross to h.to once they have reached
+// h.from (dispatch), run after h.to's own experts at h.to's speed, and the results cross back; whichever of
+// the primary and the copy finishes first ends h.from's experts, and the other is cancelled then.
+void MoeRun::hedge(const Hedge& h, double compute_factor, LayerSums& sums) {
+  if (h.from < 0 || h.from >= gpus_ || h.to < 0 || h.to >= gpus_ || h.from == h.to)
+    throw std::logic_error("MoE controller: hedge from GPU " + std::to_string(h.from) + " to " + std::to_string(h.to));
+  const LinkSpec& link = link_between(h.from, h.to);
+  const double tokens_bytes = static_cast<double>(gpu_tokens_[h.from]) * static_cast<double>(c_.model.hidden);
+  const double in_s = tokens_bytes * dispatch_bytes_per_element_ / link.bandwidth_bytes_per_s + link.latency_s;
+  const double out_s = tokens_bytes * 2.0 / link.bandwidth_bytes_per_s + link.latency_s;
+  const double copy_s = expert_s_[h.from] * compute_factor * noise_[h.to];
+  const double start = std::max(finish_s_[h.to], dispatch_s_[h.from] + in_s);
+  finish_s_[h.from] = std::min(finish_s_[h.from], start + copy_s + out_s);
+  const double ran = std::max(0.0, std::min(start + copy_s, finish_s_[h.from]) - start);
+  finish_s_[h.to] = std::max(finish_s_[h.to], start + ran);
+  extra_s_ += ran;
+  sums.compute += ran;
+  tally_.moe.bytes_moved += tokens_bytes * (dispatch_bytes_per_element_ + 2.0);
+}
+
+// Ring all-reduces of the BF16 gradients, limited by the slowest link in the ring (2 (r-1)/r x bytes /
+// bandwidth plus a latency per ring step, over r GPUs): the replicated (non-expert) weights over all K
+// GPUs, then, when K > E, each expert's weights over its K/E replicas (the expert groups run in parallel).
+void MoeRun::all_reduce() {
+  if (gpus_ == 1) return;
+  const MoeModel& m = c_.model;
+  const double ffn = (m.gated ? 3.0 : 2.0) * static_cast<double>(m.hidden);  // weights per intermediate unit
+  const double params = m.attention_params_per_layer * m.layers +
+                        ffn * (m.shared_experts * m.shared_intermediate * m.moe_layers() +
+                               m.dense_intermediate * m.dense_layers);
+  const LinkSpec& link = gpus_ > node_size_ ? c_.cluster.nic : c_.cluster.nvlink;
+  const double k = static_cast<double>(gpus_);
+  const double replicas = gpus_ > experts_ ? static_cast<double>(gpus_ / experts_) : 1.0;
+  const double expert_params = replicas > 1 ? ffn * static_cast<double>(m.expert_intermediate) * m.moe_layers() : 0.0;
+  const auto ring = [&](double r, double bytes) {
+    return r > 1 ? 2.0 * (r - 1.0) / r * bytes / link.bandwidth_bytes_per_s + 2.0 * (r - 1.0) * link.latency_s : 0.0;
+  };
+  const double seconds = ring(k, params * 2.0) + ring(replicas, expert_params * 2.0);
+  const double bytes_per_gpu = 2.0 * (k - 1.0) / k * params * 2.0 + 2.0 * (replicas - 1.0) / replicas * expert_params * 2.0;
+  tally_.moe.communication_s += seconds * k;
+  busy_s_ += seconds * k;
+  tally_.moe.bytes_moved += bytes_per_gpu * k;
+  if (trace_) trace_all_reduce(seconds, bytes_per_gpu);
+  sync_after(seconds, kLayerDone);
+}
+
+}  // namespace tailsim

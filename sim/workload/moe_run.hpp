@@ -1,0 +1,94 @@
+// One policy's run of the moe workload (sim/workload/moe.hpp describes the layer). Internal to the
+// workload: MoeWorkload::run makes one MoeRun per policy, on the same random streams (common random
+// numbers). Per-GPU work is computed in arrays; the three synchronisations of a layer are events.
+// The policy's MoeController (sim/policy/moe_policy.hpp), when it has one, is called in layer order; the
+// run charges the cost of each of its decisions.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "sim/cluster/all_to_all.hpp"
+#include "sim/cluster/trace_sink.hpp"
+#include "sim/core/rng.hpp"
+#include "sim/engine/simulator.hpp"
+#include "sim/workload/moe.hpp"
+
+namespace tailsim {
+
+class MoeRun final : public EventHandler {
+ public:
+  MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const RunRequest& req, const MoePolicy& policy,
+         PolicyTally& tally);
+  void run(std::int64_t steps);
+  void handle(Simulator&, const Event&) override {}  // the synchronisation events only advance time
+
+ private:
+  enum Kind : std::uint32_t { kDenseDone, kExpertsDone, kLayerDone };
+  struct GpuPhases {
+    double dispatch, expert, combine;  // seconds
+  };
+  // A layer's sums over GPUs.
+  struct LayerSums {
+    double experts_max = 0, combine_max = 0, communication = 0, compute = 0, moved = 0;
+  };
+
+  void sync_after(double seconds, Kind kind);  // advances simulated time through one synchronisation event
+  void draw_noise();
+  void simulate_step();
+  void dense_layer(double seconds, int layer, bool backward);
+  void moe_layer(int layer, double compute_factor, bool backward);
+  const std::int64_t* route_layer(MoeLayer& view);
+  void place(const std::int64_t* counts);
+  GpuPhases phases(std::int64_t g, double compute_factor) const;
+  LayerSums gpu_phases(double compute_factor, double dense_s);
+  void control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums);
+  void hedge(const Hedge& h, double compute_factor, LayerSums& sums);
+  const LinkSpec& link_between(std::int64_t a, std::int64_t b) const;
+  void all_reduce();
+
+  // Tracing (sim/workload/moe_trace.cpp).
+  void open_tracks();
+  TraceArgs layer_args(int layer, bool backward) const;
+  void trace_dense_layer(double seconds, int layer, bool backward, double slowest);
+  void trace_moe_layer(int layer, bool backward, double dense_s, double compute_factor, double dense_max,
+                       double experts_max, double combine_max);
+  void trace_ports(std::int64_t g, const PortTraffic& p, double bytes_per_copy, std::string_view phase, SimTime at,
+                   const TraceArgs& args);
+  void trace_all_reduce(double seconds, double bytes_per_gpu);
+
+  const MoeWorkload::Config& c_;
+  MoeLayerTimes times_;
+  PolicyTally& tally_;
+  std::int64_t gpus_, experts_;
+  RngStream noise_stream_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<MoeController> controller_;  // null: no hooks
+  ExpertPlacement placement_;
+  MoeDecisions decisions_;
+  // Per-GPU state of one layer, reused across layers (no allocation per layer-step).
+  std::vector<std::int64_t> counts_;      // tokens per expert
+  std::vector<std::int64_t> gpu_tokens_;  // (token, expert) pairs hosted per GPU
+  std::vector<std::int64_t> local_;       // scratch: one GPU's tokens per local expert replica
+  std::vector<double> expert_s_;          // expert compute per GPU, before noise
+  std::vector<double> noise_;             // per-GPU factor this layer (noise x slowdown)
+  std::vector<double> pairs_;             // gpu_tokens_ as doubles, for the all-to-all
+  std::vector<double> busiest_;           // pairs of each GPU's busiest expert (or its replica slice)
+  std::vector<double> node_scratch_;      // scratch: three values per node, and top-k more
+  std::vector<PortTraffic> ports_;        // per-GPU port traffic of the dispatch (token copies)
+  std::vector<double> dispatch_s_, finish_s_, load_s_;  // with a controller: per GPU, from the dispatch start
+  std::vector<double> slow_;
+  std::vector<std::int64_t> saved_counts_;  // training: forward routing, replayed by the backward pass
+  std::int64_t node_size_ = 1, nodes_ = 1;
+  double dispatch_bytes_per_element_ = 2.0;  // FP8 dispatch for FP8 models, else BF16 (the combine is BF16)
+  Simulator sim_;
+  std::uint32_t self_ = 0;
+  std::int64_t step_ = 0;
+  SimTime step_start_ = 0;
+  double busy_s_ = 0, extra_s_ = 0;
+  TraceSink* trace_;  // null unless tracing
+  std::int64_t step_track_ = -1, gpu_track_ = -1, nvlink_track_ = -1, nic_track_ = -1;  // first track ids
+};
+
+}  // namespace tailsim
