@@ -1,0 +1,31 @@
+// Golden files: results.json of the scenarios in tests/golden/ must stay byte-identical. They were written
+// by the binary from before the policy seam and general expert placement (moe with `none`), so any change
+// to the moe workload's arithmetic under `none` shows here as a byte difference.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "tests/helpers.hpp"
+
+namespace tailsim {
+
+TEST_CASE("moe with policy none gives the golden results byte for byte") {
+  const std::filesystem::path golden = std::filesystem::path(TAILSIM_SOURCE_DIR) / "tests" / "golden";
+  int checked = 0;
+  for (const std::string name : {"moe_training_replicas", "moe_deepseek_blocks"}) {
+    CAPTURE(name);
+    const auto out = test::temp_dir("golden-" + name);
+    const test::CommandResult r =
+        test::run_cli("run " + (golden / (name + ".json")).string() + " --quiet --out " + out.string());
+    REQUIRE(r.exit_code == 0);
+    const std::string expected = test::read_file(golden / (name + ".results.json"));
+    REQUIRE(!expected.empty());
+    CHECK(test::read_file(out / "results.json") == expected);
+    std::filesystem::remove_all(out);
+    ++checked;
+  }
+  CHECK(checked == 2);
+}
+
+}  // namespace tailsim
