@@ -145,11 +145,8 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
     c.router_file = n.file();
     router_path = n.path() + "/routing";
   }
-  RouterContext shape;  // built once here, so bad routing input fails before any run
-  shape.layers = c.model.moe_layers();
-  shape.experts = c.model.experts;
-  shape.top_k = c.model.top_k;
-  c.router = make_router_source(JsonReader(c.router_json, c.router_file, router_path), shape);
+  // Built once here, so bad routing input fails before any run.
+  c.router = make_router_source(JsonReader(c.router_json, c.router_file, router_path), c.model.router_context());
   c.placement = ExpertPlacement::blocked(c.model.experts, k);
   const CostContext ctx{cluster.gpu, c.model.expert_shape()};
   if (const auto cost = n.optional_child("cost")) c.expert_cost = make_cost_model(*cost, ctx);

@@ -12,14 +12,7 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const R
     : c_(c), times_(times), tally_(tally), gpus_(c.cluster.gpus), experts_(c.model.experts),
       noise_stream_(req.seed, "moe/noise", req.point, req.replication), placement_(c.placement),
       trace_(req.trace) {
-  RouterContext rc;
-  rc.layers = c.model.moe_layers();
-  rc.experts = experts_;
-  rc.top_k = c.model.top_k;
-  rc.seed = req.seed;
-  rc.point = req.point;
-  rc.replication = req.replication;
-  router_ = c.router->make(rc);
+  router_ = c.router->make(c.model.router_context(req.seed, req.point, req.replication));
   node_size_ = std::min(c.cluster.gpus_per_node, gpus_);
   nodes_ = (gpus_ + node_size_ - 1) / node_size_;
   MoeRunInfo info;

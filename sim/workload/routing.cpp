@@ -127,7 +127,7 @@ GeneratedRouter::GeneratedRouter(GeneratedRoutingParams params, const RouterCont
       experts_(static_cast<std::size_t>(std::max(context.experts, 1))),
       tree_(experts_),
       rng_(context.seed, "routing/counts", context.point, context.replication),
-      gate_rng_(context.seed, "routing/gate", context.point, context.replication) {
+      gates_("GeneratedRouter", params_.gate_concentration, context) {
   check_shape(context);
   if (params_.phases.empty()) params_.phases = {{1, 0.0}};
   // Spearman rho_s of a Gaussian pair with Pearson r is (6 / pi) asin(r / 2); invert it.
@@ -150,7 +150,6 @@ GeneratedRouter::GeneratedRouter(GeneratedRoutingParams params, const RouterCont
   weights_.assign(experts_, 0.0);
   spill_weights_.assign(experts_, 0.0);
   capped_.assign(experts_, 0);
-  last_counts_.assign(experts_, 0);
   spill_counts_.assign(experts_, 0);
   build_base();
 }
@@ -363,20 +362,29 @@ void GeneratedRouter::route(std::int64_t step, int layer, std::int64_t tokens, s
     tree_.sample(rng_, tokens * context_.top_k, weights_, counts);
     cap_counts(tokens, counts);
   }
-  std::copy(counts.begin(), counts.end(), last_counts_.begin());
+  gates_.remember(counts);
   prev_step_ = step;
   prev_layer_ = layer;
   prev_drifted_ = drifted;
   prev_content_ = content;
 }
 
-void GeneratedRouter::gate_scores(int expert, std::span<double> scores) {
-  if (expert < 0 || static_cast<std::size_t>(expert) >= experts_ ||
+void GeneratedRouter::gate_scores(int expert, std::span<double> scores) { gates_.draw(expert, scores); }
+
+GateScores::GateScores(const char* router, double gate_concentration, const RouterContext& context)
+    : router_(router),
+      gate_concentration_(gate_concentration),
+      top_k_(context.top_k),
+      last_counts_(static_cast<std::size_t>(std::max(context.experts, 1)), 0),
+      rng_(context.seed, "routing/gate", context.point, context.replication) {}
+
+void GateScores::draw(int expert, std::span<double> scores) {
+  if (expert < 0 || static_cast<std::size_t>(expert) >= last_counts_.size() ||
       static_cast<std::int64_t>(scores.size()) > last_counts_[static_cast<std::size_t>(expert)])
-    throw std::invalid_argument("GeneratedRouter::gate_scores: expert " + std::to_string(expert) + ", " +
+    throw std::invalid_argument(std::string(router_) + "::gate_scores: expert " + std::to_string(expert) + ", " +
                                 std::to_string(scores.size()) + " scores for the tokens of the last route()");
-  if (!gate_table_) gate_table_ = make_gate_table(params_.gate_concentration, context_.top_k);
-  for (double& s : scores) s = gate_table_->from_uniform(gate_rng_.uniform());
+  if (!table_) table_ = make_gate_table(gate_concentration_, top_k_);
+  for (double& s : scores) s = table_->from_uniform(rng_.uniform());
 }
 
 std::unique_ptr<BetaQuantileTable> make_gate_table(double gate_concentration, int top_k) {

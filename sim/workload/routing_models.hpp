@@ -3,6 +3,7 @@
 // per-step expert counts from a CSV file). Exposed for tests and tools; scenarios build them by name.
 #pragma once
 #include <cstdint>
+#include <algorithm>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -43,6 +44,23 @@ struct GeneratedRoutingParams {
 // The named presets ("mixtral", "olmoe", "uniform"); nullopt for another name.
 std::optional<GeneratedRoutingParams> routing_preset(std::string_view name);
 std::vector<std::string> routing_preset_names();
+
+// The gate scores of the tokens that a router's last route() call sent to each expert, drawn on demand
+// (make_gate_table below), with the router's own stream. Shared by both routers.
+class GateScores {
+ public:
+  GateScores(const char* router, double gate_concentration, const RouterContext& context);
+  void remember(std::span<const std::int64_t> counts) { std::copy(counts.begin(), counts.end(), last_counts_.begin()); }
+  void draw(int expert, std::span<double> scores);  // Router::gate_scores
+
+ private:
+  const char* router_;
+  double gate_concentration_;
+  int top_k_;
+  std::vector<std::int64_t> last_counts_;
+  RngStream rng_;
+  std::unique_ptr<BetaQuantileTable> table_;  // built on first use
+};
 
 class GeneratedRouter final : public Router {
  public:
@@ -85,10 +103,10 @@ class GeneratedRouter final : public Router {
   // Per-call scratch, reused (route() does not allocate).
   std::vector<double> drift_eps_, content_, normals_, weights_, spill_weights_;
   std::vector<std::uint8_t> capped_;
-  std::vector<std::int64_t> last_counts_, spill_counts_;
+  std::vector<std::int64_t> spill_counts_;
   MultinomialTree tree_;
-  RngStream rng_, gate_rng_;
-  std::unique_ptr<BetaQuantileTable> gate_table_;
+  RngStream rng_;
+  GateScores gates_;
   std::int64_t prev_step_ = -1;
   int prev_layer_ = -1;
   bool prev_drifted_ = false, prev_content_ = false;
@@ -126,10 +144,7 @@ class TraceRouter final : public Router {
  private:
   std::shared_ptr<const RoutingTrace> trace_;  // shared by every run of a scenario
   RouterContext context_;
-  double gate_concentration_;
-  std::vector<std::int64_t> last_counts_;
-  RngStream gate_rng_;
-  std::unique_ptr<BetaQuantileTable> gate_table_;
+  GateScores gates_;
 };
 
 // Gate scores shared by both routers: a token's k normalized gate weights are modelled as a symmetric

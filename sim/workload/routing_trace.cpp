@@ -145,9 +145,7 @@ TraceRouter::TraceRouter(std::shared_ptr<const RoutingTrace> trace, const Router
                          double gate_concentration)
     : trace_(std::move(trace)),
       context_(context),
-      gate_concentration_(gate_concentration),
-      last_counts_(static_cast<std::size_t>(std::max(context.experts, 1)), 0),
-      gate_rng_(context.seed, "routing/gate", context.point, context.replication) {
+      gates_("TraceRouter", gate_concentration, context) {
   if (trace_->layers != context.layers || trace_->experts != context.experts)
     throw std::invalid_argument("TraceRouter: the trace's shape differs from the model's");
 }
@@ -177,16 +175,9 @@ void TraceRouter::route(std::int64_t step, int layer, std::int64_t tokens, std::
     }
   }
   cap_and_spread(tokens, counts);
-  std::copy(counts.begin(), counts.end(), last_counts_.begin());
+  gates_.remember(counts);
 }
 
-void TraceRouter::gate_scores(int expert, std::span<double> scores) {
-  if (expert < 0 || expert >= trace_->experts ||
-      static_cast<std::int64_t>(scores.size()) > last_counts_[static_cast<std::size_t>(expert)])
-    throw std::invalid_argument("TraceRouter::gate_scores: expert " + std::to_string(expert) + ", " +
-                                std::to_string(scores.size()) + " scores for the tokens of the last route()");
-  if (!gate_table_) gate_table_ = make_gate_table(gate_concentration_, context_.top_k);
-  for (double& s : scores) s = gate_table_->from_uniform(gate_rng_.uniform());
-}
+void TraceRouter::gate_scores(int expert, std::span<double> scores) { gates_.draw(expert, scores); }
 
 }  // namespace tailsim
