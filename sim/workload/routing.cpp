@@ -1,9 +1,9 @@
-// The `generated` router and the router registry. The model and its calibration are in docs/routing.md.
+// The `generated` router and the gate scores of both routers (the registry is in routing_sources.cpp). The model and its calibration are in docs/routing.md.
 //
 // Cost: route() is O(experts), independent of the token count: per call a random sign per expert (drift),
 // a normal per expert (content noise), an exp per expert and experts - 1 binomial splits arranged as a
 // tree (MultinomialTree, one normal each), all in buffers allocated at construction: about 4.5 us for 256
-// experts (tests/workload/routing_test.cpp prints it).
+// experts (tools/bench_routing measures it).
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -78,46 +78,6 @@ inline double exp_nonpositive(double x) {
 }
 
 }  // namespace
-
-// ---- presets -------------------------------------------------------------------------------------------
-
-std::optional<GeneratedRoutingParams> routing_preset(std::string_view name) {
-  GeneratedRoutingParams p;
-  if (name == "uniform") {
-    p.skew_family = SkewFamily::kZipf;
-    p.skew = 0.0;
-    p.layer_correlation = 0.0;
-    p.batch_noise = 0.0;
-    p.phases = {{1, 0.0}};
-    return p;
-  }
-  // Both calibrated in docs/routing.md against models/routing/expert_counts.csv (the test "routing presets
-  // land within tolerance of the measured OLMoE and Mixtral skew" checks them): the Dirichlet concentration
-  // against the long-run skew pooled over text domains, batch_noise against the skew of one domain's
-  // routing, layer_correlation against models/routing/crosslayer_estimates.csv (median of the implied
-  // per-layer values). Drift keeps the default: a stable phase of 5e-4 nats per step.
-  if (name == "mixtral") {
-    // Mixtral-8x7B top-2: max/mean 1.07-1.18 pooled, 1.08-1.33 within a domain; layers ~0.79.
-    p.skew_family = SkewFamily::kDirichlet;
-    p.skew = 120.0;
-    p.layer_correlation = 0.8;
-    p.batch_noise = 0.09;
-    p.group_tokens = 2048;
-    return p;
-  }
-  if (name == "olmoe") {
-    // OLMoE-1B-7B top-8: max/mean 2.1-3.0 pooled, 2.5-7.8 within a domain; layers ~0.90.
-    p.skew_family = SkewFamily::kDirichlet;
-    p.skew = 3.0;
-    p.layer_correlation = 0.9;
-    p.batch_noise = 0.6;
-    p.group_tokens = 2048;
-    return p;
-  }
-  return std::nullopt;
-}
-
-std::vector<std::string> routing_preset_names() { return {"mixtral", "olmoe", "uniform"}; }
 
 // ---- generated router ----------------------------------------------------------------------------------
 
@@ -390,142 +350,6 @@ void GateScores::draw(int expert, std::span<double> scores) {
 std::unique_ptr<BetaQuantileTable> make_gate_table(double gate_concentration, int top_k) {
   const double b = gate_concentration * static_cast<double>(std::max(top_k - 1, 1));
   return std::make_unique<BetaQuantileTable>(gate_concentration, b);
-}
-
-// ---- registry ------------------------------------------------------------------------------------------
-
-namespace {
-
-GeneratedRoutingParams read_generated(const JsonReader& n) {
-  const std::vector<std::string> presets = routing_preset_names();
-  GeneratedRoutingParams p;
-  if (n.has("preset")) {
-    p = *routing_preset(n.string("preset", std::nullopt, presets));
-  } else if (!n.has("skew")) {
-    n.fail("a generated router needs 'preset' (one of " + join(presets) + ") or 'skew' ({\"zipf\": s} or "
-           "{\"dirichlet\": alpha})");
-  }
-  if (const auto skew = n.optional_child("skew")) {
-    skew->expect_object();
-    if (skew->has("zipf") == skew->has("dirichlet"))
-      skew->fail("expected exactly one of 'zipf' (exponent >= 0) or 'dirichlet' (concentration > 0), got " +
-                 brief(skew->value()));
-    if (skew->has("zipf")) {
-      p.skew_family = SkewFamily::kZipf;
-      p.skew = skew->number("zipf", std::nullopt, Range{0.0, 10.0});
-    } else {
-      p.skew_family = SkewFamily::kDirichlet;
-      p.skew = skew->number("dirichlet", std::nullopt, Range{0.0, 1e6, true, false});
-    }
-    skew->finish();
-  }
-  p.layer_correlation = n.number("layer_correlation", p.layer_correlation, Range{0.0, 1.0});
-  p.batch_noise = n.number("batch_noise", p.batch_noise, Range{0.0, 5.0});
-  p.group_tokens = n.integer("group_tokens", p.group_tokens, at_least(1));
-  if (n.has("phases")) {
-    const auto items = n.array("phases");
-    if (items.empty()) n.child("phases").fail_expected("a non-empty array of {steps, volatility}");
-    p.phases.clear();
-    for (const JsonReader& ph : items) {
-      ph.expect_object();
-      RoutingPhase phase;
-      phase.steps = ph.integer("steps", std::nullopt, at_least(1));
-      phase.volatility = ph.number("volatility", std::nullopt, Range{0.0, 2.0});
-      ph.finish();
-      p.phases.push_back(phase);
-    }
-  }
-  p.reversion = n.number("reversion", p.reversion, Range{0.0, 1.0});
-  p.gate_concentration = n.number("gate_concentration", p.gate_concentration, Range{0.0, 1e4, true, false});
-  return p;
-}
-
-class GeneratedSource final : public RouterSource {
- public:
-  explicit GeneratedSource(GeneratedRoutingParams params) : params_(std::move(params)) {}
-  std::unique_ptr<Router> make(const RouterContext& context) const override {
-    return std::make_unique<GeneratedRouter>(params_, context);
-  }
-
- private:
-  GeneratedRoutingParams params_;
-};
-
-class TraceSource final : public RouterSource {
- public:
-  TraceSource(RoutingTrace trace, double gate_concentration)
-      : trace_(std::make_shared<const RoutingTrace>(std::move(trace))), gate_concentration_(gate_concentration) {}
-  std::unique_ptr<Router> make(const RouterContext& context) const override {
-    return std::make_unique<TraceRouter>(trace_, context, gate_concentration_);
-  }
-
- private:
-  std::shared_ptr<const RoutingTrace> trace_;
-  double gate_concentration_;
-};
-
-std::unique_ptr<RouterSource> make_generated(const JsonReader& n, const RouterContext& context) {
-  auto source = std::make_unique<GeneratedSource>(read_generated(n));
-  try {
-    source->make(context);  // the shape is checked here, once, with the node's path in the error
-  } catch (const std::invalid_argument& e) {
-    n.fail(e.what());
-  }
-  return source;
-}
-
-std::unique_ptr<RouterSource> make_trace(const JsonReader& n, const RouterContext& context) {
-  const JsonReader at = n.child("file");
-  const std::string name = n.string("file");
-  std::filesystem::path path(name);
-  if (path.is_relative() && !n.file().empty()) path = std::filesystem::path(n.file()).parent_path() / path;
-  const double beta = n.number("gate_concentration", 1.0, Range{0.0, 1e4, true, false});
-  if (context.layers < 1 || context.experts < 1 || context.top_k < 1 || context.top_k > context.experts)
-    n.fail("a trace router needs a model with layers >= 1 and experts >= top_k >= 1");
-  RoutingTrace trace;
-  try {
-    trace = read_routing_trace(path.string(), context.layers, context.experts);
-  } catch (const InputError& e) {
-    at.fail(e.file() + (e.path().empty() ? "" : " " + e.path()) + ": " + e.message());
-  }
-  return std::make_unique<TraceSource>(std::move(trace), beta);
-}
-
-RouterRegistry build_router_registry() {
-  RouterRegistry r("routers");
-  r.add("generated",
-        "top-k routing from a calibrated model: skew, drift with fluctuating/stable phases, layer similarity, "
-        "per-batch content noise, gate scores",
-        {{"preset", "mixtral | olmoe | uniform: calibrated defaults for every key below (docs/routing.md)"},
-         {"skew", "{\"zipf\": s >= 0} or {\"dirichlet\": alpha > 0}: shape of the long-run popularity"},
-         {"layer_correlation", "Spearman correlation of consecutive layers' popularities, [0, 1], default 0.9"},
-         {"batch_noise", "log-popularity std (nats) of one token group's own routing, [0, 5], default 0"},
-         {"group_tokens", "tokens per group sharing its routing (a document), >= 1, default 2048"},
-         {"phases", "drift schedule [{steps >= 1, volatility in nats/step, [0, 2]}], last phase lasts; "
-                    "default [{steps: 1, volatility: 0.0005}]"},
-         {"reversion", "per-step pull of the drift back to the base, [0, 1], default 0 (random walk)"},
-         {"gate_concentration", "Dirichlet concentration of a token's top-k gate weights, > 0, default 1"}},
-        make_generated);
-  r.add("trace", "replay per-layer, per-step expert counts from a CSV file (steps cycle)",
-        {{"file", "CSV path relative to the scenario: header step,layer,e0..e{E-1}; one row per step and layer"},
-         {"gate_concentration", "Dirichlet concentration of a token's top-k gate weights, > 0, default 1"}},
-        make_trace);
-  return r;
-}
-
-}  // namespace
-
-const RouterRegistry& router_registry() {
-  static const RouterRegistry registry = build_router_registry();
-  return registry;
-}
-
-std::shared_ptr<const RouterSource> make_router_source(const JsonReader& node, const RouterContext& shape) {
-  return router_registry().build(node, shape);
-}
-
-std::unique_ptr<Router> make_router(const JsonReader& node, const RouterContext& context) {
-  return make_router_source(node, context)->make(context);
 }
 
 }  // namespace tailsim
