@@ -112,6 +112,7 @@ class BspEventRun final : public EventHandler, public GpuListener {
 
  private:
   void start_step(Simulator& sim) {
+    tally_.check_stop();
     step_start_ = sim.now();
     std::array<std::uint64_t*, kMaxAttempts> keys{};
     std::array<SimTime*, kMaxAttempts> times{};
@@ -267,6 +268,9 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
     }
   }
   for (std::int64_t step = 0; step < req.steps; ++step) {
+    // Every step once steps are large (a stop then waits for at most one step of drawing), else every 64.
+    if ((step % 64 == 0 || s.gpus >= kChunk) && req.stop && req.stop->load(std::memory_order_relaxed))
+      throw RunStopped{};
     for (auto& st : steppers) st->begin_step();
     for (std::size_t gi = 0; gi < s.groups.size(); ++gi) {
       const WorkerGroup& g = s.groups[gi];

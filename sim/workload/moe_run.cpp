@@ -93,6 +93,7 @@ void MoeRun::simulate_step() {
 
 // A layer without experts (a dense layer, or the all-reduce): every GPU computes `seconds` x its factor.
 void MoeRun::dense_layer(double seconds, int layer, bool backward) {
+  tally_.check_stop();
   draw_noise();
   double slowest = 0, sum = 0;
   for (std::int64_t g = 0; g < gpus_; ++g) {
@@ -107,6 +108,7 @@ void MoeRun::dense_layer(double seconds, int layer, bool backward) {
 }
 
 void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
+  tally_.check_stop();
   draw_noise();
   MoeLayer view{step_, layer, backward, {}};
   place(route_layer(view));

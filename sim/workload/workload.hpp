@@ -70,8 +70,13 @@ struct PolicyTally {
     for (const auto member : MoeTally::kSums) f(self.moe.*member);
   }
 
+  // Throws RunStopped once the stop flag is up. Workloads call it at least once a step, and within long
+  // steps (an MoE layer), so a stop takes effect within a fraction of a second at any scale.
+  void check_stop() const {
+    if (stop && stop->load(std::memory_order_relaxed)) throw RunStopped{};
+  }
   void add_step(SimTime step, std::int64_t gpus, double busy, double extra) {
-    if (stop && steps.size() % 64 == 0 && stop->load(std::memory_order_relaxed)) throw RunStopped{};
+    if (steps.size() % 64 == 0) check_stop();
     steps.add(step);
     gpu_time_s += static_cast<double>(gpus) * ns_to_seconds(step);
     busy_s += busy;

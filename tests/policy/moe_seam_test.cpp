@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <numeric>
 
@@ -259,6 +260,27 @@ TEST_CASE("a hedge copies a slow GPU's experts to a healthy one; the first to fi
   const auto total = [](const PolicyTally& p) { return std::accumulate(p.steps.values().begin(), p.steps.values().end(), SimTime{0}); };
   CHECK(total(t[1]) < total(t[0]));
   CHECK(static_cast<double>(t[1].extra_s) == doctest::Approx(extra).epsilon(1e-9));
+}
+
+TEST_CASE("a stop raised in the middle of a step ends the moe run at the next layer, not the step's end") {
+  std::atomic<bool> stop{false};
+  int layers_run = 0;
+  Hooks h;
+  h.after_layer = [&](const MoeLayer& l, const MoeLayerOutcome&) {
+    ++layers_run;
+    if (l.step == 0 && l.layer == 1) stop = true;  // as a signal or --time-limit would, mid-step
+  };
+  const Scenario sc = load_scenario_json(Json::parse(scenario()), "test.json");
+  const std::vector<PointModel> models = build_all_points(sc);
+  const HookPolicy policy(h);
+  const Policy* policies[] = {&policy};
+  RunRequest req;
+  req.seed = sc.seed;
+  req.steps = sc.steps;
+  req.policies = policies;
+  req.stop = &stop;
+  CHECK_THROWS_AS(models.at(0).workload->run(req), RunStopped);
+  CHECK(layers_run == 2);
 }
 
 TEST_CASE("a controller that loses pairs without reporting them is a bug, not a result") {
