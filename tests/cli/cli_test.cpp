@@ -218,11 +218,17 @@ TEST_CASE("validate checks every point without simulating and list shows each re
 }
 
 TEST_CASE("every shipped scenario validates") {
-  for (const auto& e : std::filesystem::recursive_directory_iterator(std::string(TAILSIM_SOURCE_DIR) + "/scenarios")) {
+  const std::filesystem::path root = std::string(TAILSIM_SOURCE_DIR) + "/scenarios";
+  REQUIRE(std::filesystem::is_directory(root));
+  int scenarios = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
     if (e.path().extension() != ".json") continue;
+    ++scenarios;
     INFO(e.path().string());
     CHECK(test::run_cli("validate " + e.path().string()).exit_code == 0);
   }
+  INFO("no scenario (*.json) found under " << root.string());
+  CHECK(scenarios > 0);  // an empty or moved scenarios/ must not pass by checking nothing
 }
 
 }  // namespace tailsim

@@ -2,6 +2,7 @@
 // Ctrl-C keep the complete points (and --resume finishes the run), and a clock overflow is an error.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -18,6 +19,33 @@ namespace {
 const std::string kScenario = std::string(TAILSIM_SOURCE_DIR) + "/scenarios/textbook/tail_at_scale.json";
 
 int lines_in(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
+
+// Shell words (after the tailsim binary, for test::run_cli) that start `tailsim <args>` in the background
+// and wait for a condition, not for a time: until out/records.jsonl holds a complete point (a line after
+// the header), or the run has ended by itself (it writes out/results.json last), or 120 s have passed (a
+// hung run: only a failure, never what the test's outcome rests on). Then `act` runs with the run's pid in
+// $pid, and the shell prints "<state> <exit status of the run>", state being "point" (a complete point was
+// on disk, so before `act`), "ended" (the run ended first) or "deadline". Polling every 50 ms cannot let a
+// run of the scenario below end unseen: after its first point (K = 1) comes 1366/1367 of its work.
+std::string after_first_point(const std::string& args, const fs::path& out, const std::string& act) {
+  const std::string log = (out / "records.jsonl").string(), results = (out / "results.json").string();
+  return args + " & pid=$!; state=deadline; i=0; while [ $i -lt 2400 ]; do "
+         "if [ \"$(cat " + log + " 2>/dev/null | wc -l)\" -ge 2 ]; then state=point; break; fi; "
+         "if [ -e " + results + " ] || ! kill -0 $pid 2>/dev/null; then state=ended; break; fi; "
+         "sleep 0.05; i=$((i+1)); done; " + act + "; wait $pid; rc=$?; echo \"$state $rc\"";
+}
+
+// The number N of "with N of 7 points complete" in a stop message, or -1.
+int points_in_message(const std::string& err) {
+  const std::string with = " with ";
+  const std::size_t at = err.find(with);
+  if (at == std::string::npos) return -1;
+  try {
+    return std::stoi(err.substr(at + with.size()));
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
 
 }  // namespace
 
@@ -69,17 +97,40 @@ TEST_CASE("beyond memory, auto switches to the quantile sketch: exact means, qua
 TEST_CASE("--time-limit stops cleanly with exit 124, keeps the complete points, and --resume finishes the run") {
   const fs::path dir = test::temp_dir("time-limit");
   const std::string run = "run " + kScenario + " --set steps=400000 --threads 1 --quiet --out ";
-  const test::CommandResult stopped = test::run_cli(run + (dir / "a").string() + " --time-limit 0.4");
-  CHECK(stopped.exit_code == 124);
-  CHECK(stopped.err.find("stopped by --time-limit with") != std::string::npos);
-  const int complete = lines_in(test::read_file(dir / "a" / "records.jsonl")) - 1;
+  const fs::path a = dir / "a";
+  // Whatever the machine's speed, the limit falls while the run is frozen (SIGSTOP) after its first point,
+  // so it cannot end before the limit: the limit's clock starts before the run's first point is written, we
+  // freeze the run once we see that point, and we let it go on (SIGCONT) only `limit` seconds later. On a
+  // machine too slow to finish a point in `limit` seconds, the limit stops it first, with no point complete.
+  const std::string limit = "1";
+  const test::CommandResult stopped = test::run_cli(after_first_point(
+      run + a.string() + " --time-limit " + limit + " 2>" + (dir / "a.err").string(), a,
+      "kill -STOP $pid 2>/dev/null; sleep " + limit + "; kill -CONT $pid 2>/dev/null"));
+  const std::string err = test::read_file(dir / "a.err");
+  INFO("shell: " << stopped.out << stopped.err << "run's stderr: " << err);
+  const bool saw_point = stopped.out == "point 124\n";
+  CHECK((saw_point || stopped.out == "ended 124\n"));  // exit 124: stopped by the limit; never the deadline
+  CHECK(err.find("stopped by --time-limit with") != std::string::npos);
+  const std::string log = test::read_file(a / "records.jsonl");
+  REQUIRE_FALSE(log.empty());  // the header is written before the run starts
+  CHECK(log.back() == '\n');    // whole lines only
+  const int complete = lines_in(log) - 1;
+  INFO("points complete: " << complete);
   CHECK(complete < 7);
-  const Json partial = Json::parse(test::read_file(dir / "a" / "results.json"));
+  if (saw_point)
+    CHECK(complete >= 1);
+  else
+    CHECK(complete >= 0);  // the limit came before the first point: a log of only the header
+  CHECK(points_in_message(err) == complete);
+  const Json partial = Json::parse(test::read_file(a / "results.json"));
   CHECK(partial["incomplete"] == true);
-  CHECK(partial["records"].size() == static_cast<std::size_t>(2 * complete));
-  REQUIRE(test::run_cli(run + (dir / "a").string() + " --resume").exit_code == 0);
+  if (complete == 0)
+    CHECK(partial["records"].empty());
+  else
+    CHECK(partial["records"].size() == static_cast<std::size_t>(2 * complete));
+  REQUIRE(test::run_cli(run + a.string() + " --resume").exit_code == 0);
   REQUIRE(test::run_cli(run + (dir / "b").string()).exit_code == 0);
-  CHECK(test::read_file(dir / "a" / "results.json") == test::read_file(dir / "b" / "results.json"));
+  CHECK(test::read_file(a / "results.json") == test::read_file(dir / "b" / "results.json"));
   for (const char* bad : {"0", "-5", "soon"}) {
     const test::CommandResult r = test::run_cli("run " + kScenario + " --time-limit " + bad);
     CHECK(r.exit_code == 2);
@@ -95,11 +146,16 @@ TEST_CASE("Ctrl-C (SIGINT) and SIGTERM finish the records of complete points, ex
   for (const std::string signal : {"INT", "TERM"}) {
     INFO("SIG" << signal);
     const fs::path out = dir / signal;
-    const test::CommandResult killed =
-        test::run_cli(run + out.string() + " & pid=$!; sleep 0.5; kill -" + signal + " $pid; wait $pid; echo $?");
-    CHECK(killed.out == "130\n");
+    // The signal goes once the first point is on disk (the handlers are in place by then), not after a
+    // fixed sleep that a slow machine could outlast before even starting.
+    const test::CommandResult killed = test::run_cli(after_first_point(run + out.string(), out, "kill -" + signal + " $pid"));
+    CHECK(killed.out == "point 130\n");
     const std::string log = test::read_file(out / "records.jsonl");
-    CHECK(lines_in(log) < 1 + 7);
+    REQUIRE_FALSE(log.empty());  // the header, at least
+    const int complete = lines_in(log) - 1;
+    INFO("points complete: " << complete);
+    CHECK(complete >= 1);  // the signal came after the first point
+    CHECK(complete < 7);
     CHECK(log.back() == '\n');  // whole lines only: nothing half-written
     REQUIRE(test::run_cli(run + out.string() + " --resume").exit_code == 0);
     CHECK(test::read_file(out / "results.json") == test::read_file(dir / "b" / "results.json"));
