@@ -52,6 +52,16 @@ void prepare_output_dir(const std::string& dir, const std::string& flag) {
     throw InputError("", flag, "output folder '" + dir + "' is not writable");
 }
 
+std::optional<std::uint64_t> available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return std::nullopt;
+}
+
 std::string_view trim_blanks(std::string_view s) {
   const auto first = s.find_first_not_of(" \t\r");
   if (first == std::string_view::npos) return {};

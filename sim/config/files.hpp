@@ -1,6 +1,8 @@
 // Files a user names and files tailsim writes: the one reader of users' text files, the one atomic writer,
 // and the CSV field splitting every table reader shares.
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +18,9 @@ std::string read_text_file(const std::string& file, const std::string& what);
 void write_atomically(const std::string& path, const std::string& content);
 // Creates DIR if needed and checks it can be written; throws InputError naming `flag` otherwise.
 void prepare_output_dir(const std::string& dir, const std::string& flag);
+
+// MemAvailable from /proc/meminfo, if it can be read.
+std::optional<std::uint64_t> available_memory_bytes();
 
 // `s` without leading and trailing spaces, tabs and carriage returns.
 std::string_view trim_blanks(std::string_view s);

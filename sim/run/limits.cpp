@@ -58,16 +58,6 @@ MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>
   return e;
 }
 
-std::optional<std::uint64_t> available_memory_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  std::uint64_t kb = 0;
-  std::string unit;
-  while (in >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024;
-  return std::nullopt;
-}
-
 std::uint64_t parse_size_bytes(const std::string& text, const std::string& flag) {
   double v = 0;
   try {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/config/files.hpp"
 #include "sim/scenario/scenario.hpp"
 
 namespace tailsim {
@@ -25,9 +26,6 @@ struct MemoryEstimate {
 // With `sketch`, step times take a fixed-size quantile sketch per policy and run instead of 8 bytes a step.
 MemoryEstimate estimate_memory(const Scenario& scenario, const std::vector<PointModel>& models, int threads,
                                bool gathered_by_one_process = false, bool sketch = false);
-
-// MemAvailable from /proc/meminfo, if it can be read.
-std::optional<std::uint64_t> available_memory_bytes();
 
 // Parses a size such as "512MiB", "8GB", "1.5GiB" or a plain number of bytes; InputError naming `flag`.
 std::uint64_t parse_size_bytes(const std::string& text, const std::string& flag);

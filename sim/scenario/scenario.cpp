@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sim/config/configs.hpp"
-#include "sim/run/limits.hpp"
+#include "sim/config/files.hpp"
 
 namespace tailsim {
 
