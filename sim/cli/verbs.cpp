@@ -256,7 +256,7 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   if (!vm.count("threads")) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   const std::optional<std::uint64_t> memory_limit =
-      max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_size_bytes(max_memory, "--max-memory"));
+      max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_memory_flag(max_memory, "--max-memory"));
   so.max_memory = memory_limit;
   const Scenario sc = load_scenario(positional[0], so);
   const std::vector<PointModel> models = build_all_points(sc);  // all validation before any simulation

@@ -68,7 +68,7 @@ std::optional<std::uint64_t> available_memory_bytes() {
   return std::nullopt;
 }
 
-std::uint64_t parse_size_bytes(const std::string& text, const std::string& flag) {
+std::uint64_t parse_memory_flag(const std::string& text, const std::string& flag) {
   double v = 0;
   try {
     v = parse_size_bytes(std::string_view(text));
