@@ -111,7 +111,7 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
   if (threads < 1) throw InputError("", "--threads", "expected an integer >= 1, got " + std::to_string(threads));
   const Progress::Mode mode = Progress::mode_for(progress, false);
   const std::optional<std::uint64_t> memory_limit =
-      max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_size_bytes(max_memory, "--max-memory"));
+      max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_memory_flag(max_memory, "--max-memory"));
   so.max_memory = memory_limit;
 
   // Validate everything (scenarios, expectations, where clauses) before running anything.

@@ -19,6 +19,10 @@ std::vector<WorkerGroup> ClusterSpec::groups() const {
 
 namespace {
 
+// Every key of a cluster object, known from the start: 'gpu' is read first and 'gpus' last, and neither
+// is offered as a misspelling of the other when one is missing.
+const std::vector<std::string> kClusterKeys = {"gpus_per_node", "gpu", "gpus", "nvlink", "nic", "noise", "slow_gpus"};
+
 LinkSpec parse_link(const JsonReader& n, LinkSpec defaults) {
   n.expect_object();
   LinkSpec l;
@@ -51,8 +55,8 @@ Json resolve_cluster_config(const JsonReader& n) {
 ClusterSpec parse_cluster(const JsonReader& n) {
   n.expect_object();
   ClusterSpec c;
+  n.mark_known(kClusterKeys);
   c.gpus_per_node = n.integer("gpus_per_node", 8, Range{1.0, 1024.0});
-  n.has("gpus");  // a known key: never offered as a misspelling of a missing 'gpu'
   {
     const JsonReader gpu = n.child("gpu");
     if (gpu.is_string()) {
@@ -62,8 +66,6 @@ ClusterSpec parse_cluster(const JsonReader& n) {
       c.gpu = parse_gpu_spec(gpu);
     }
   }
-  n.has("noise");
-  n.has("slow_gpus");
   c.nvlink = {c.gpu.nvlink_bandwidth_bytes_per_s / 2, 2e-6};
   c.nic = {400e9 / 8, 5e-6};
   if (const auto link = n.optional_child("nvlink")) c.nvlink = parse_link(*link, c.nvlink);

@@ -95,6 +95,8 @@ void JsonReader::expect_object() const {
 
 void JsonReader::mark_read(std::string_view key) const { read_->emplace(key); }
 
+void JsonReader::mark_known(const std::vector<std::string>& keys) const { asked_->insert(keys.begin(), keys.end()); }
+
 const Json& JsonReader::required(std::string_view key) const {
   expect_object();
   asked_->emplace(key);

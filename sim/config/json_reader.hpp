@@ -68,6 +68,9 @@ class JsonReader {
   double as_number(Range range = {}) const;
 
   void mark_read(std::string_view key) const;
+  // Declares keys read later as known now: a required key that is missing is never blamed on one of them
+  // ("unknown key 'gpus' (did you mean 'gpu'?)"), as it is on keys nobody asked for.
+  void mark_known(const std::vector<std::string>& keys) const;
   // Fails on any key of this object that nobody read, suggesting the closest known key.
   void finish(const std::vector<std::string>& also_known = {}) const;
 

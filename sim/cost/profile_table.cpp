@@ -66,78 +66,84 @@ std::optional<bool> ProfileTable::meta_bool(const std::string& key) const {
   throw InputError(this->file, "metadata '" + key + "'", "expected true or false, got '" + *v + "'");
 }
 
-ProfileTable parse_profile_table(const std::string& text, const std::string& file) {
+namespace {
+
+std::int64_t parse_tokens_field(std::string_view text, const std::string& file, std::size_t line_no) {
+  std::int64_t tokens = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), tokens);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || tokens < 1 || tokens > kMaxTableTokens)
+    throw InputError(file, line_ref(line_no),
+                     "column 'tokens': expected an integer from 1 to " + std::to_string(kMaxTableTokens) + ", got '" +
+                         std::string(text) + "'");
+  return tokens;
+}
+
+double parse_time_field(std::string_view text, const std::string& file, std::size_t line_no) {
+  double time_us = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), time_us);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+    throw InputError(file, line_ref(line_no),
+                     "column 'time_us': expected a number of microseconds, got '" + std::string(text) + "'");
+  if (!std::isfinite(time_us))
+    throw InputError(file, line_ref(line_no), "column 'time_us': expected a finite number, got '" + std::string(text) + "'");
+  if (time_us <= 0)
+    throw InputError(file, line_ref(line_no),
+                     "column 'time_us': expected a time > 0, got '" + std::string(text) + "'" +
+                         (time_us < 0 ? " (negative)" : ""));
+  if (time_us > kMaxTableTime_us)
+    throw InputError(file, line_ref(line_no),
+                     "column 'time_us': expected at most 1e9 (1000 s), got '" + std::string(text) + "'");
+  return time_us;
+}
+
+// A table read line by line: metadata, then the header, then the rows.
+struct TableParser {
+  explicit TableParser(const std::string& file_name) : file(file_name) { t.file = file_name; }
+
   ProfileTable t;
-  t.file = file;
+  const std::string& file;
   std::vector<std::string_view> header;
   std::size_t tokens_col = 0, time_col = 0, header_line = 0;
   std::vector<std::size_t> row_lines;  // line of each row, for the duplicate message
-  std::size_t line_no = 0, pos = 0;
-  const std::string_view all(text);
-  while (pos <= all.size()) {
-    const std::size_t end = all.find('\n', pos);
-    const std::string_view raw = all.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
-    pos = end == std::string_view::npos ? all.size() + 1 : end + 1;
-    ++line_no;
-    const std::string_view line = trim_blanks(raw);
-    if (line.empty()) continue;
+
+  void read_line(std::string_view line, std::size_t line_no) {
+    if (line.empty()) return;
     if (line.front() == '#') {
       const std::string_view body = trim_blanks(line.substr(1));
       const std::size_t colon = body.find(':');
       if (colon != std::string_view::npos && header.empty())
         t.metadata.emplace_back(std::string(trim_blanks(body.substr(0, colon))), std::string(trim_blanks(body.substr(colon + 1))));
-      continue;
+      return;
     }
-    if (header.empty()) {
-      header = split_csv_fields(line);
-      header_line = line_no;
-      const auto find = [&](std::string_view name) -> std::size_t {
-        const auto it = std::find(header.begin(), header.end(), name);
-        if (it == header.end()) {
-          std::vector<std::string> names(header.begin(), header.end());
-          throw InputError(file, line_ref(line_no),
-                           "the header has no column '" + std::string(name) + "' (columns: " + join(names) +
-                               "; a table needs tokens and time_us)");
-        }
-        return static_cast<std::size_t>(it - header.begin());
-      };
-      tokens_col = find("tokens");
-      time_col = find("time_us");
-      continue;
-    }
+    if (header.empty()) read_header(line, line_no);
+    else read_row(line, line_no);
+  }
+
+  void read_header(std::string_view line, std::size_t line_no) {
+    header = split_csv_fields(line);
+    header_line = line_no;
+    const auto find = [&](std::string_view name) -> std::size_t {
+      const auto it = std::find(header.begin(), header.end(), name);
+      if (it == header.end()) {
+        std::vector<std::string> names(header.begin(), header.end());
+        throw InputError(file, line_ref(line_no),
+                         "the header has no column '" + std::string(name) + "' (columns: " + join(names) +
+                             "; a table needs tokens and time_us)");
+      }
+      return static_cast<std::size_t>(it - header.begin());
+    };
+    tokens_col = find("tokens");
+    time_col = find("time_us");
+  }
+
+  void read_row(std::string_view line, std::size_t line_no) {
     const std::vector<std::string_view> fields = split_csv_fields(line);
     if (fields.size() != header.size())
       throw InputError(file, line_ref(line_no),
                        "expected " + std::to_string(header.size()) + " comma-separated fields (as in the header on " +
                            line_ref(header_line) + "), got " + std::to_string(fields.size()));
-    const std::string_view tok_text = fields[tokens_col];
-    std::int64_t tokens = 0;
-    {
-      const auto [ptr, ec] = std::from_chars(tok_text.data(), tok_text.data() + tok_text.size(), tokens);
-      if (tok_text.empty() || ec != std::errc() || ptr != tok_text.data() + tok_text.size() || tokens < 1 ||
-          tokens > kMaxTableTokens)
-        throw InputError(file, line_ref(line_no),
-                         "column 'tokens': expected an integer from 1 to " + std::to_string(kMaxTableTokens) +
-                             ", got '" + std::string(tok_text) + "'");
-    }
-    const std::string_view time_text = fields[time_col];
-    double time_us = 0;
-    {
-      const auto [ptr, ec] = std::from_chars(time_text.data(), time_text.data() + time_text.size(), time_us);
-      if (time_text.empty() || ec != std::errc() || ptr != time_text.data() + time_text.size())
-        throw InputError(file, line_ref(line_no),
-                         "column 'time_us': expected a number of microseconds, got '" + std::string(time_text) + "'");
-      if (!std::isfinite(time_us))
-        throw InputError(file, line_ref(line_no),
-                         "column 'time_us': expected a finite number, got '" + std::string(time_text) + "'");
-      if (time_us <= 0)
-        throw InputError(file, line_ref(line_no),
-                         "column 'time_us': expected a time > 0, got '" + std::string(time_text) + "'" +
-                             (time_us < 0 ? " (negative)" : ""));
-      if (time_us > kMaxTableTime_us)
-        throw InputError(file, line_ref(line_no),
-                         "column 'time_us': expected at most 1e9 (1000 s), got '" + std::string(time_text) + "'");
-    }
+    const std::int64_t tokens = parse_tokens_field(fields[tokens_col], file, line_no);
+    const double time_us = parse_time_field(fields[time_col], file, line_no);
     if (!t.tokens.empty() && tokens <= t.tokens.back()) {
       if (tokens == t.tokens.back())
         throw InputError(file, line_ref(line_no),
@@ -151,9 +157,24 @@ ProfileTable parse_profile_table(const std::string& text, const std::string& fil
     t.time_s.push_back(time_us * 1e-6);
     row_lines.push_back(line_no);
   }
-  if (header.empty()) throw InputError(file, "", "no CSV header (expected a line such as 'tokens,time_us')");
-  if (t.tokens.empty()) throw InputError(file, "", "no data rows after the header on " + line_ref(header_line));
-  return t;
+};
+
+}  // namespace
+
+ProfileTable parse_profile_table(const std::string& text, const std::string& file) {
+  TableParser parser(file);
+  std::size_t line_no = 0, pos = 0;
+  const std::string_view all(text);
+  while (pos <= all.size()) {
+    const std::size_t end = all.find('\n', pos);
+    const std::string_view raw = all.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    pos = end == std::string_view::npos ? all.size() + 1 : end + 1;
+    ++line_no;
+    parser.read_line(trim_blanks(raw), line_no);
+  }
+  if (parser.header.empty()) throw InputError(file, "", "no CSV header (expected a line such as 'tokens,time_us')");
+  if (parser.t.tokens.empty()) throw InputError(file, "", "no data rows after the header on " + line_ref(parser.header_line));
+  return std::move(parser.t);
 }
 
 ProfileTable read_profile_table(const std::string& file) {

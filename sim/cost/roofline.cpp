@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include <Eigen/Dense>
 
@@ -111,6 +112,105 @@ ErrorStats table_error(const CostModel& model, const ProfileTable& table) {
   return e;
 }
 
+namespace {
+
+constexpr double kUs = 1e-6;
+
+// Per table row, the terms in seconds at the datasheet peaks; the fit's unknowns are the slowdowns
+// u = peak / P >= 1, v = bw_peak / BW >= 1 and the overhead w in microseconds >= 0 (all of order 1, so the
+// system is well scaled).
+struct FitRow {
+  double up_c, up_m, down_c, down_m, act_m, up_count, down_count, measured;
+};
+
+std::vector<FitRow> fit_rows(const ProfileTable& table, const ExpertShape& table_shape, const RooflineParams& base,
+                             double peak, double bw_peak) {
+  std::vector<FitRow> rows;
+  rows.reserve(table.tokens.size());
+  for (std::size_t i = 0; i < table.tokens.size(); ++i) {
+    const std::int64_t n = table.tokens[i];
+    const FfnTerms t = ffn_terms(table_shape, base, n, ceil_div(n, base.tile_m), 1);
+    rows.push_back({t.up.flops / peak, t.up.bytes / bw_peak, t.down.flops / peak, t.down.bytes / bw_peak,
+                    t.act_bytes / bw_peak, t.up.count, t.down.count, table.time_s[i]});
+  }
+  return rows;
+}
+
+double fit_predict(const FitRow& r, const Eigen::Vector3d& x) {
+  return r.up_count * std::max(x[0] * r.up_c, x[1] * r.up_m) + r.down_count * std::max(x[0] * r.down_c, x[1] * r.down_m) +
+         x[1] * r.act_m + x[2] * kUs;
+}
+
+// Sum of squared relative errors of parameters x = (u, v, w) over the rows.
+double fit_sse(const std::vector<FitRow>& rows, const Eigen::Vector3d& x) {
+  double s = 0;
+  for (const FitRow& r : rows) {
+    const double e = (fit_predict(r, x) - r.measured) / r.measured;
+    s += e * e;
+  }
+  return s;
+}
+
+// The best parameters found so far, within the bounds x >= lower.
+struct FitSearch {
+  const std::vector<FitRow>& rows;
+  Eigen::Vector3d lower;
+  Eigen::Vector3d best;
+  double best_sse;
+
+  // Solves the weighted least squares for the compute/memory assignment of machine balance `ratio`
+  // (seconds-at-peak ratio: a GEMM counts as compute-bound when u c >= v m, i.e. c / m >= ratio = v / u).
+  void solve_for_ratio(double ratio) {
+    Eigen::Matrix3d normal = Eigen::Matrix3d::Zero();
+    Eigen::Vector3d rhs = Eigen::Vector3d::Zero();
+    for (const FitRow& r : rows) {
+      Eigen::Vector3d x(0.0, r.act_m, kUs);
+      if (r.up_c >= ratio * r.up_m) x[0] += r.up_count * r.up_c;
+      else x[1] += r.up_count * r.up_m;
+      if (r.down_c >= ratio * r.down_m) x[0] += r.down_count * r.down_c;
+      else x[1] += r.down_count * r.down_m;
+      x /= r.measured;
+      normal += x * x.transpose();
+      rhs += x;
+    }
+    // Exact box-constrained solution: the best feasible solution over all sets of parameters held at a bound.
+    for (int fixed = 0; fixed < 8; ++fixed) try_bound_set(normal, rhs, fixed);
+  }
+
+  // Solves the normal equations with the parameters of bit mask `fixed` held at their bound; keeps the
+  // solution if it is feasible and better.
+  void try_bound_set(const Eigen::Matrix3d& normal, const Eigen::Vector3d& rhs, int fixed) {
+    std::vector<int> free_idx;
+    Eigen::Vector3d x = lower;
+    for (int j = 0; j < 3; ++j)
+      if (!(fixed & (1 << j))) free_idx.push_back(j);
+    if (!free_idx.empty()) {
+      const auto k = static_cast<Eigen::Index>(free_idx.size());
+      Eigen::MatrixXd a(k, k);
+      Eigen::VectorXd b(k);
+      for (Eigen::Index i = 0; i < k; ++i) {
+        b[i] = rhs[free_idx[i]];
+        for (int j = 0; j < 3; ++j)
+          if (fixed & (1 << j)) b[i] -= normal(free_idx[i], j) * lower[j];
+        for (Eigen::Index j = 0; j < k; ++j) a(i, j) = normal(free_idx[i], free_idx[j]);
+      }
+      const auto qr = a.colPivHouseholderQr();
+      if (qr.rank() < k) return;
+      const Eigen::VectorXd sol = qr.solve(b);
+      for (Eigen::Index i = 0; i < k; ++i) x[free_idx[i]] = sol[i];
+    }
+    if (!(x.array() >= lower.array() - 1e-12).all() || !x.allFinite()) return;
+    x = x.cwiseMax(lower);
+    const double s = fit_sse(rows, x);
+    if (s < best_sse) {
+      best_sse = s;
+      best = x;
+    }
+  }
+};
+
+}  // namespace
+
 RooflineFit fit_roofline(const ProfileTable& table, const ExpertShape& table_shape, const GpuSpec& gpu,
                          std::int64_t tile_m, std::int64_t tile_n) {
   const double peak = peak_flops_for(gpu, table_shape.dtype);
@@ -122,97 +222,25 @@ RooflineFit fit_roofline(const ProfileTable& table, const ExpertShape& table_sha
   base.tile_n = tile_n;
   base.sm_count = std::max(1, gpu.sm_count);
 
-  // Per row, the terms in seconds at the datasheet peaks; unknowns are the slowdowns u = peak / P >= 1,
-  // v = bw_peak / BW >= 1 and the overhead w in microseconds >= 0 (all of order 1, so the system is well scaled).
-  struct Row {
-    double up_c, up_m, down_c, down_m, act_m, up_count, down_count, measured;
-  };
-  std::vector<Row> rows;
-  rows.reserve(table.tokens.size());
-  for (std::size_t i = 0; i < table.tokens.size(); ++i) {
-    const std::int64_t n = table.tokens[i];
-    const FfnTerms t = ffn_terms(table_shape, base, n, ceil_div(n, tile_m), 1);
-    rows.push_back({t.up.flops / peak, t.up.bytes / bw_peak, t.down.flops / peak, t.down.bytes / bw_peak,
-                    t.act_bytes / bw_peak, t.up.count, t.down.count, table.time_s[i]});
-  }
-  constexpr double kUs = 1e-6;
-  const auto predict = [](const Row& r, const Eigen::Vector3d& x) {
-    return r.up_count * std::max(x[0] * r.up_c, x[1] * r.up_m) + r.down_count * std::max(x[0] * r.down_c, x[1] * r.down_m) +
-           x[1] * r.act_m + x[2] * kUs;
-  };
-  const auto sse = [&](const Eigen::Vector3d& x) {
-    double s = 0;
-    for (const Row& r : rows) {
-      const double e = (predict(r, x) - r.measured) / r.measured;
-      s += e * e;
-    }
-    return s;
-  };
+  const std::vector<FitRow> rows = fit_rows(table, table_shape, base, peak, bw_peak);
   const Eigen::Vector3d lower(1.0, 1.0, 0.0);
-  Eigen::Vector3d best = lower;
-  double best_sse = sse(best);
-
-  // Solves the weighted least squares for the compute/memory assignment of machine balance `ratio`
-  // (seconds-at-peak ratio: a GEMM counts as compute-bound when u c >= v m, i.e. c / m >= ratio = v / u).
-  const auto solve_for_ratio = [&](double ratio) {
-    Eigen::Matrix3d normal = Eigen::Matrix3d::Zero();
-    Eigen::Vector3d rhs = Eigen::Vector3d::Zero();
-    for (const Row& r : rows) {
-      Eigen::Vector3d x(0.0, r.act_m, kUs);
-      if (r.up_c >= ratio * r.up_m) x[0] += r.up_count * r.up_c;
-      else x[1] += r.up_count * r.up_m;
-      if (r.down_c >= ratio * r.down_m) x[0] += r.down_count * r.down_c;
-      else x[1] += r.down_count * r.down_m;
-      x /= r.measured;
-      normal += x * x.transpose();
-      rhs += x;
-    }
-    // Exact box-constrained solution: the best feasible solution over all sets of parameters held at a bound.
-    for (int fixed = 0; fixed < 8; ++fixed) {
-      std::vector<int> free_idx;
-      Eigen::Vector3d x = lower;
-      for (int j = 0; j < 3; ++j)
-        if (!(fixed & (1 << j))) free_idx.push_back(j);
-      if (!free_idx.empty()) {
-        const auto k = static_cast<Eigen::Index>(free_idx.size());
-        Eigen::MatrixXd a(k, k);
-        Eigen::VectorXd b(k);
-        for (Eigen::Index i = 0; i < k; ++i) {
-          b[i] = rhs[free_idx[i]];
-          for (int j = 0; j < 3; ++j)
-            if (fixed & (1 << j)) b[i] -= normal(free_idx[i], j) * lower[j];
-          for (Eigen::Index j = 0; j < k; ++j) a(i, j) = normal(free_idx[i], free_idx[j]);
-        }
-        const auto qr = a.colPivHouseholderQr();
-        if (qr.rank() < k) continue;
-        const Eigen::VectorXd sol = qr.solve(b);
-        for (Eigen::Index i = 0; i < k; ++i) x[free_idx[i]] = sol[i];
-      }
-      if (!(x.array() >= lower.array() - 1e-12).all() || !x.allFinite()) continue;
-      x = x.cwiseMax(lower);
-      const double s = sse(x);
-      if (s < best_sse) {
-        best_sse = s;
-        best = x;
-      }
-    }
-  };
+  FitSearch search{rows, lower, lower, fit_sse(rows, lower)};
   // Machine balance on a log grid wide enough for every GPU and dtype (0.01 .. 100 x the datasheet balance).
-  for (int i = 0; i <= 400; ++i) solve_for_ratio(std::pow(10.0, -2.0 + i * 0.01));
+  for (int i = 0; i <= 400; ++i) search.solve_for_ratio(std::pow(10.0, -2.0 + i * 0.01));
   // Polish: the assignment of the best parameters' own balance, until it no longer improves.
   for (int iter = 0; iter < 20; ++iter) {
-    const double before = best_sse;
-    solve_for_ratio(best[1] / best[0]);
-    if (!(best_sse < before)) break;
+    const double before = search.best_sse;
+    search.solve_for_ratio(search.best[1] / search.best[0]);
+    if (!(search.best_sse < before)) break;
   }
 
   RooflineFit fit;
   fit.params = base;
-  fit.params.peak_flops = peak / best[0];
-  fit.params.bandwidth_bytes_per_s = bw_peak / best[1];
-  fit.params.overhead_s = best[2] * kUs;
+  fit.params.peak_flops = peak / search.best[0];
+  fit.params.bandwidth_bytes_per_s = bw_peak / search.best[1];
+  fit.params.overhead_s = search.best[2] * kUs;
   fit.params.grouped_overhead_s = fit.params.overhead_s;
-  fit.rms_relative = std::sqrt(best_sse / static_cast<double>(rows.size()));
+  fit.rms_relative = std::sqrt(search.best_sse / static_cast<double>(rows.size()));
   fit.error = table_error(RooflineCostModel(table_shape, fit.params), table);
   return fit;
 }

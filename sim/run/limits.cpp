@@ -58,10 +58,10 @@ MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>
   return e;
 }
 
-std::uint64_t parse_size_bytes(const std::string& text, const std::string& flag) {
+std::uint64_t parse_memory_flag(const std::string& text, const std::string& flag) {
   double v = 0;
   try {
-    v = parse_size_bytes(std::string_view(text));
+    v = parse_size_bytes(text);
   } catch (const std::invalid_argument& e) {
     throw InputError("", flag, e.what());
   }

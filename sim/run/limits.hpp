@@ -28,7 +28,7 @@ MemoryEstimate estimate_memory(const Scenario& scenario, const std::vector<Point
                                bool gathered_by_one_process = false, bool sketch = false);
 
 // Parses a size such as "512MiB", "8GB", "1.5GiB" or a plain number of bytes; InputError naming `flag`.
-std::uint64_t parse_size_bytes(const std::string& text, const std::string& flag);
+std::uint64_t parse_memory_flag(const std::string& text, const std::string& flag);
 
 // Throws InputError when the estimate exceeds `limit` (--max-memory) or, without one, the available memory.
 void check_memory(const MemoryEstimate& estimate, std::optional<std::uint64_t> limit, const std::string& file);

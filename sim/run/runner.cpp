@@ -24,6 +24,17 @@ std::vector<PointModel> build_all_points(const Scenario& scenario) {
   return models;
 }
 
+RunRequest make_run_request(const Scenario& scenario, std::size_t point, std::uint64_t replication, std::int64_t steps,
+                            std::span<const Policy* const> policies) {
+  RunRequest req;
+  req.seed = scenario.seed;
+  req.point = point;
+  req.replication = replication;
+  req.steps = steps;
+  req.policies = policies;
+  return req;
+}
+
 namespace {
 
 struct Unit {
@@ -178,12 +189,7 @@ RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& model
         const std::size_t i = mine[m];
         const Unit& u = units[i];
         const auto t0 = std::chrono::steady_clock::now();
-        RunRequest req;
-        req.seed = sc.seed;
-        req.point = u.point;
-        req.replication = static_cast<std::uint64_t>(u.replication);
-        req.steps = u.steps;
-        req.policies = views[u.point];
+        RunRequest req = make_run_request(sc, u.point, static_cast<std::uint64_t>(u.replication), u.steps, views[u.point]);
         req.stop = options.stop;
         req.sketch_quantiles = options.sketch_quantiles;
         results[i].tallies = models[u.point].workload->run(req);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,6 +77,12 @@ struct RunOptions {
   const std::atomic<bool>* stop = nullptr;
   bool sketch_quantiles = false;  // bounded-memory quantiles (sim/stats/step_times.hpp) instead of exact
 };
+
+// The request for replication `replication` of sweep point `point` (its seed, point and replication index
+// seed the random streams, so equal requests draw alike): the runner's units and the trace's re-runs both
+// start from it. No trace, stop flag or sketch: the caller sets those.
+RunRequest make_run_request(const Scenario& scenario, std::size_t point, std::uint64_t replication, std::int64_t steps,
+                            std::span<const Policy* const> policies);
 
 // Runs the selected points and returns their records, assembled (see assemble_results).
 RunResults run_scenario(const Scenario& scenario, const std::vector<PointModel>& models, const RunOptions& options);

@@ -7,6 +7,7 @@
 #include "sim/cluster/trace_sink.hpp"
 #include "sim/config/error.hpp"
 #include "sim/config/files.hpp"
+#include "sim/run/runner.hpp"
 
 namespace tailsim {
 
@@ -42,12 +43,7 @@ void write_trace(const Scenario& sc, const std::vector<PointModel>& models, cons
   for (std::size_t p = 0; p < models.size(); ++p) {
     sink.begin_point(sc.points[p].label());
     const std::vector<const Policy*> views = models[p].policy_views();
-    RunRequest req;  // as the runner's replication 0 of point p
-    req.seed = sc.seed;
-    req.point = p;
-    req.replication = 0;
-    req.steps = traced;
-    req.policies = views;
+    RunRequest req = make_run_request(sc, p, 0, traced, views);  // as the runner's replication 0 of point p
     req.trace = &sink;
     models[p].workload->run(req);
   }

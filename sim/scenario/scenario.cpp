@@ -41,11 +41,6 @@ std::pair<std::string, std::string> split_assignment(const std::string& arg, con
   return {arg.substr(0, eq), arg.substr(eq + 1)};
 }
 
-}  // namespace
-
-PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point);
-
-namespace {
 // True when `text` is well-formed UTF-8 (what JSON text must be; a stray byte would fail only when written).
 bool valid_utf8(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
@@ -107,47 +102,55 @@ Scenario load_scenario(const std::string& file, const ScenarioOptions& options) 
   return load_scenario_json(parse_json_file(file), file, options);
 }
 
-Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOptions& options) {
+namespace {
+
+// Whether dotted `path` is `prefix` or lies inside it.
+bool path_under(const std::string& path, const std::string& prefix) {
+  return path == prefix || path.starts_with(prefix + ".");
+}
+
+// Replaces a cluster named from configs/ (or {"config": NAME, ...overrides}) by its content, then applies --set.
+void resolve_and_set(Json& doc, const std::string& file, const std::vector<std::string>& sets) {
   if (doc.is_object() && doc.contains("cluster")) {
     const JsonReader root(doc, file);
     doc["cluster"] = resolve_cluster_config(root.child("cluster"));
   }
-  for (const std::string& s : options.sets) {
+  for (const std::string& s : sets) {
     const auto [path, value] = split_assignment(s, "--set");
     set_dotted(doc, path, parse_cli_value(value), "--set " + s);
   }
-  Scenario sc;
-  sc.file = file;
-  // Sweep axes: the scenario's, less those a --set fixes, then the command line's (which replace a scenario
-  // axis of the same path).
-  std::vector<std::string> set_paths;
-  for (const std::string& s : options.sets) set_paths.push_back(split_assignment(s, "--set").first);
-  const auto under = [](const std::string& path, const std::string& prefix) {
-    return path == prefix || path.starts_with(prefix + ".");
-  };
-  {
-    const JsonReader root(doc, file);
-    root.expect_object();
-    if (const auto sweep = root.optional_child("sweep")) {
-      sweep->expect_object();
-      for (auto it = sweep->value().begin(); it != sweep->value().end(); ++it) {
-        const JsonReader axis = sweep->child(it.key());
-        if (!axis.value().is_array() || axis.value().empty()) axis.fail_expected("a non-empty array of values");
-        const auto fixed = std::find_if(set_paths.begin(), set_paths.end(), [&](const std::string& p) { return under(it.key(), p); });
-        if (fixed != set_paths.end()) {
-          spdlog::info("--set {} replaces the scenario's sweep of '{}'", *fixed, it.key());
-          continue;
-        }
-        for (const std::string& p : set_paths)
-          if (under(p, it.key()))
-            throw InputError("", "--set " + p,
-                             "'" + p + "' lies inside '" + it.key() + "', which the scenario sweeps (each point would "
-                             "replace it); set or sweep '" + it.key() + "' as a whole");
-        sc.axes.push_back({it.key(), std::vector<Json>(axis.value().begin(), axis.value().end())});
-      }
+}
+
+// The scenario's own sweep axes, less those a --set path fixes (a --set inside a swept value is an error).
+std::vector<SweepAxis> scenario_axes(const Json& doc, const std::string& file, const std::vector<std::string>& set_paths) {
+  std::vector<SweepAxis> axes;
+  const JsonReader root(doc, file);
+  root.expect_object();
+  const auto sweep = root.optional_child("sweep");
+  if (!sweep) return axes;
+  sweep->expect_object();
+  for (auto it = sweep->value().begin(); it != sweep->value().end(); ++it) {
+    const JsonReader axis = sweep->child(it.key());
+    if (!axis.value().is_array() || axis.value().empty()) axis.fail_expected("a non-empty array of values");
+    const auto fixed = std::find_if(set_paths.begin(), set_paths.end(), [&](const std::string& p) { return path_under(it.key(), p); });
+    if (fixed != set_paths.end()) {
+      spdlog::info("--set {} replaces the scenario's sweep of '{}'", *fixed, it.key());
+      continue;
     }
+    for (const std::string& p : set_paths)
+      if (path_under(p, it.key()))
+        throw InputError("", "--set " + p,
+                         "'" + p + "' lies inside '" + it.key() + "', which the scenario sweeps (each point would "
+                         "replace it); set or sweep '" + it.key() + "' as a whole");
+    axes.push_back({it.key(), std::vector<Json>(axis.value().begin(), axis.value().end())});
   }
-  for (const std::string& s : options.sweeps) {
+  return axes;
+}
+
+// Adds the --sweep axes, each replacing a scenario axis of the same path.
+void add_cli_sweeps(std::vector<SweepAxis>& axes, const std::vector<std::string>& sweeps,
+                    const std::vector<std::string>& set_paths) {
+  for (const std::string& s : sweeps) {
     const auto [path, list] = split_assignment(s, "--sweep");
     SweepAxis axis{path, {}};
     for (const std::string& v : split(list, ',')) {
@@ -155,15 +158,16 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
       axis.values.push_back(parse_cli_value(v));
     }
     for (const std::string& p : set_paths)
-      if (under(p, path) || under(path, p))
+      if (path_under(p, path) || path_under(path, p))
         throw InputError("", "--sweep " + s, "'" + path + "' is also given by --set " + p + "; use one or the other");
-    auto same = std::find_if(sc.axes.begin(), sc.axes.end(), [&](const SweepAxis& a) { return a.path == axis.path; });
-    if (same != sc.axes.end()) *same = axis;
-    else sc.axes.push_back(axis);
+    auto same = std::find_if(axes.begin(), axes.end(), [&](const SweepAxis& a) { return a.path == axis.path; });
+    if (same != axes.end()) *same = axis;
+    else axes.push_back(axis);
   }
-  if (options.seed) doc["seed"] = *options.seed;
-  if (options.replications) doc["replications"] = *options.replications;
+}
 
+// The keys read once per run (name, seed, steps, replications, expect); rejects unknown top-level keys.
+void read_run_keys(Scenario& sc, const Json& doc, const std::string& file) {
   const JsonReader root(doc, file);
   const std::string stem = std::filesystem::path(file).stem().string();
   sc.name = root.string("name", valid_utf8(stem) ? stem : "scenario");
@@ -176,10 +180,13 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
                                     std::to_string(sc.replications));
   if (root.has("expect")) sc.expect = root.child("expect").value();
   root.finish(kTopKeys);  // cluster, workload and policies are read per point (build_point)
-  // A swept path must start at a key read per point: a misspelt one ("cduster.gpus") would otherwise add
-  // a key nobody reads, and an axis that changes nothing (found by fuzzing); 'steps', 'seed' and the like
-  // are read once per run.
-  for (const SweepAxis& a : sc.axes) {
+}
+
+// A swept path must start at a key read per point: a misspelt one ("cduster.gpus") would otherwise add
+// a key nobody reads, and an axis that changes nothing (found by fuzzing); 'steps', 'seed' and the like
+// are read once per run.
+void check_swept_paths(const std::vector<SweepAxis>& axes, const std::string& file) {
+  for (const SweepAxis& a : axes) {
     const std::string head = a.path.substr(0, a.path.find('.'));
     if (std::find(kPointKeys.begin(), kPointKeys.end(), head) == kPointKeys.end()) {
       const bool known = std::find(kTopKeys.begin(), kTopKeys.end(), head) != kTopKeys.end();
@@ -190,10 +197,13 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
                            "; a swept path starts with one of: cluster, workload, policy, policies");
     }
   }
+}
 
-  // Cartesian product, last axis varying fastest.
+// The number of points of the cartesian product, refused when too many or too big to hold in memory.
+std::size_t count_points(const std::vector<SweepAxis>& axes, const Json& doc, const std::string& file,
+                         const ScenarioOptions& options) {
   std::size_t total = 1;
-  for (const SweepAxis& a : sc.axes)  // checked as it grows: 64 axes of 2 values would wrap around to 0
+  for (const SweepAxis& a : axes)  // checked as it grows: 64 axes of 2 values would wrap around to 0
     if ((total *= a.values.size()) > kMaxSweepPoints)
       throw InputError(file, "/sweep", "the sweep expands to more than 1,000,000 points");
   // Every point holds its own copy of the scenario, and later its built model: about 10 bytes of memory per
@@ -210,23 +220,49 @@ Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOpt
                            (options.max_memory ? "allowed by --max-memory" : "of memory available") +
                            "; sweep fewer values");
   }
+  return total;
+}
+
+// The `total` points of the cartesian product of `axes`, last axis varying fastest.
+std::vector<ScenarioPoint> expand_points(const Json& doc, const std::vector<SweepAxis>& axes, std::size_t total) {
+  std::vector<ScenarioPoint> points;
   for (std::size_t index = 0; index < total; ++index) {
     ScenarioPoint p;
     p.doc = doc;
     p.doc.erase("sweep");
     std::size_t rest = index;
-    std::vector<std::size_t> digits(sc.axes.size());
-    for (std::size_t a = sc.axes.size(); a-- > 0;) {
-      digits[a] = rest % sc.axes[a].values.size();
-      rest /= sc.axes[a].values.size();
+    std::vector<std::size_t> digits(axes.size());
+    for (std::size_t a = axes.size(); a-- > 0;) {
+      digits[a] = rest % axes[a].values.size();
+      rest /= axes[a].values.size();
     }
-    for (std::size_t a = 0; a < sc.axes.size(); ++a) {
-      const Json& v = sc.axes[a].values[digits[a]];
-      set_dotted(p.doc, sc.axes[a].path, v, "/sweep/" + pointer_token(sc.axes[a].path));
-      p.params.emplace_back(sc.axes[a].path, v);
+    for (std::size_t a = 0; a < axes.size(); ++a) {
+      const Json& v = axes[a].values[digits[a]];
+      set_dotted(p.doc, axes[a].path, v, "/sweep/" + pointer_token(axes[a].path));
+      p.params.emplace_back(axes[a].path, v);
     }
-    sc.points.push_back(std::move(p));
+    points.push_back(std::move(p));
   }
+  return points;
+}
+
+}  // namespace
+
+Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOptions& options) {
+  resolve_and_set(doc, file, options.sets);
+  Scenario sc;
+  sc.file = file;
+  // Sweep axes: the scenario's, less those a --set fixes, then the command line's (which replace a scenario
+  // axis of the same path).
+  std::vector<std::string> set_paths;
+  for (const std::string& s : options.sets) set_paths.push_back(split_assignment(s, "--set").first);
+  sc.axes = scenario_axes(doc, file, set_paths);
+  add_cli_sweeps(sc.axes, options.sweeps, set_paths);
+  if (options.seed) doc["seed"] = *options.seed;
+  if (options.replications) doc["replications"] = *options.replications;
+  read_run_keys(sc, doc, file);
+  check_swept_paths(sc.axes, file);
+  sc.points = expand_points(doc, sc.axes, count_points(sc.axes, doc, file, options));
   return sc;
 }
 
@@ -236,22 +272,9 @@ std::vector<const Policy*> PointModel::policy_views() const {
   return out;
 }
 
-PointModel build_point(const Scenario& sc, const ScenarioPoint& point) {
-  try {
-    return build_point_unlabelled(sc, point);
-  } catch (const InputError& e) {
-    if (point.params.empty()) throw;
-    throw InputError(e.file(), e.path(), e.message() + " (at sweep point " + point.label() + ")");
-  }
-}
+namespace {
 
-std::string ScenarioPoint::label() const {
-  std::string out;
-  for (const auto& [path, value] : params)
-    out += (out.empty() ? "" : ", ") + path + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
-  return out;
-}
-
+// A point's model; its errors are not yet labelled with the sweep point (build_point adds that).
 PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point) {
   const JsonReader root(point.doc, sc.file);
   PointModel m;
@@ -273,6 +296,24 @@ PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point
     m.workload->check_policy(*p);
   }
   return m;
+}
+
+}  // namespace
+
+PointModel build_point(const Scenario& sc, const ScenarioPoint& point) {
+  try {
+    return build_point_unlabelled(sc, point);
+  } catch (const InputError& e) {
+    if (point.params.empty()) throw;
+    throw InputError(e.file(), e.path(), e.message() + " (at sweep point " + point.label() + ")");
+  }
+}
+
+std::string ScenarioPoint::label() const {
+  std::string out;
+  for (const auto& [path, value] : params)
+    out += (out.empty() ? "" : ", ") + path + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+  return out;
 }
 
 }  // namespace tailsim

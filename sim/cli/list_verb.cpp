@@ -1,0 +1,65 @@
+// `tailsim list`: the registered kinds (policies, distributions, workloads, routers, cost models) with
+// their parameters, and the configs/ files (GPUs, models, clusters).
+#include <iomanip>
+#include <string>
+#include <vector>
+
+#include "sim/cli/verbs.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/error.hpp"
+#include "sim/cost/cost_model.hpp"
+#include "sim/policy/policy.hpp"
+#include "sim/stats/distribution.hpp"
+#include "sim/workload/routing.hpp"
+#include "sim/workload/workload.hpp"
+
+namespace tailsim {
+
+namespace {
+
+template <class Reg>
+void list_registry(std::ostream& out, const Reg& reg) {
+  out << reg.kind() << ":\n";
+  // A name wider than its column still gets two spaces before its text.
+  const auto column = [&](const std::string& name, std::size_t width) {
+    out << name << std::string(name.size() + 2 > width ? 2 : width - name.size(), ' ');
+  };
+  for (const auto& e : reg.entries()) {
+    out << "  ";
+    column(e.name, 18);
+    out << e.description << '\n';
+    for (const ParamDoc& p : e.params) {
+      out << "      ";
+      column(p.name, 14);
+      out << p.help << '\n';
+    }
+  }
+}
+
+}  // namespace
+
+int verb_list(const std::vector<std::string>& args, std::ostream& out) {
+  const std::vector<std::string> kinds = {"policies", "distributions", "workloads", "routers", "cost-models", "gpus", "models", "clusters"};
+  std::vector<std::string> wanted = args.empty() ? kinds : args;
+  for (const std::string& w : wanted) {
+    if (w == "policies") list_registry(out, policy_registry());
+    else if (w == "distributions") list_registry(out, distribution_registry());
+    else if (w == "workloads") list_registry(out, workload_registry());
+    else if (w == "routers") list_registry(out, router_registry());
+    else if (w == "cost-models") list_registry(out, cost_model_registry());
+    else if (w == "gpus" || w == "models" || w == "clusters") {
+      out << w << " (configs/" << w << "):\n";
+      for (const std::string& name : config_names(w)) {
+        const ConfigDoc doc = load_config(JsonReader(Json::object(), ""), w, name);
+        out << "  " << std::left << std::setw(18) << name << doc.json.value("description", "") << '\n';
+      }
+    } else {
+      const std::string hint = closest_match(w, kinds);
+      throw InputError("", "list", "unknown registry '" + w + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+                                       "; valid: " + join(kinds));
+    }
+  }
+  return 0;
+}
+
+}  // namespace tailsim
