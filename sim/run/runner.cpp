@@ -8,6 +8,7 @@
 #include <mutex>
 #include <span>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -145,115 +146,165 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
 
 }  // namespace
 
-RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& models, const RunOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
-  // Replications split a point's steps (the first ones take the remainder); they are the unit of parallel work.
-  // Units are point-major, so a point's replications are contiguous.
-  const auto runs = [&](std::size_t p) { return options.run_point.empty() || options.run_point[p]; };
-  std::vector<Unit> units;
-  std::vector<std::size_t> first_unit(sc.points.size(), 0);
-  for (std::size_t p = 0; p < sc.points.size(); ++p) {
-    first_unit[p] = units.size();
-    if (!runs(p)) continue;
-    for (std::int64_t r = 0; r < sc.replications; ++r)
-      units.push_back({p, r, sc.steps / sc.replications + (r < sc.steps % sc.replications ? 1 : 0)});
+namespace {
+
+// One call of run_scenario: the (point, replication) units, the threads that run them, and the merge.
+class ScenarioRun {
+ public:
+  ScenarioRun(const Scenario& sc, const std::vector<PointModel>& models, const RunOptions& options)
+      : sc_(sc), models_(models), options_(options), remaining_(sc.points.size()), records_(sc.points.size()) {
+    plan_units();
+    for (const PointModel& m : models) views_.push_back(m.policy_views());
+    // With a distributor this process runs its share of the units; points are merged after the gather.
+    if (options.distributor && options.distributor->size() > 1) dist_ = options.distributor;
+    for (std::size_t i = 0; i < units_.size(); ++i)
+      if (!dist_ || static_cast<int>(i % static_cast<std::size_t>(dist_->size())) == dist_->rank()) mine_.push_back(i);
   }
 
-  std::vector<UnitResult> results(units.size());
-  std::vector<std::vector<const Policy*>> views;
-  for (const PointModel& m : models) views.push_back(m.policy_views());
-  std::vector<std::atomic<std::int64_t>> remaining(sc.points.size());
-  for (std::size_t p = 0; p < sc.points.size(); ++p) remaining[p] = runs(p) ? sc.replications : 0;
-  std::vector<std::vector<Record>> records(sc.points.size());
-  // With a distributor this process runs its share of the units; points are merged after the gather.
-  Distributor* const dist = options.distributor && options.distributor->size() > 1 ? options.distributor : nullptr;
-  std::vector<std::size_t> mine;
-  for (std::size_t i = 0; i < units.size(); ++i)
-    if (!dist || static_cast<int>(i % static_cast<std::size_t>(dist->size())) == dist->rank()) mine.push_back(i);
-  const auto finish_point = [&](std::size_t p) {
-    records[p] = point_records(sc, p, models[p],
-                               std::span<UnitResult>(results).subspan(first_unit[p], static_cast<std::size_t>(sc.replications)));
-  };
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> stopped{false};
-  std::size_t done = 0;
-  std::exception_ptr error;
-  std::mutex mutex;  // guards error, done and the callbacks
-  auto worker = [&] {
-    for (std::size_t m = next++; m < mine.size(); m = next++) {
-      if (options.stop && options.stop->load()) {
-        stopped = true;
+  RunResults run() {
+    run_threads();
+    if (error_) std::rethrow_exception(error_);
+    RunResults out = results_header(sc_);
+    if (dist_ && !gather(out)) return out;  // not rank 0: no records
+    for (std::vector<Record>& point : records_)
+      for (Record& rec : point) out.records.push_back(std::move(rec));
+    out.stopped = out.stopped || stopped_;
+    out.sketch_quantiles = options_.sketch_quantiles;
+    assemble_results(out);
+    return out;
+  }
+
+ private:
+  bool runs(std::size_t p) const { return options_.run_point.empty() || options_.run_point[p]; }
+
+  // Replications split a point's steps (the first ones take the remainder); they are the unit of parallel
+  // work. Units are point-major, so a point's replications are contiguous.
+  void plan_units() {
+    first_unit_.assign(sc_.points.size(), 0);
+    for (std::size_t p = 0; p < sc_.points.size(); ++p) {
+      first_unit_[p] = units_.size();
+      remaining_[p] = runs(p) ? sc_.replications : 0;
+      if (!runs(p)) continue;
+      for (std::int64_t r = 0; r < sc_.replications; ++r)
+        units_.push_back({p, r, sc_.steps / sc_.replications + (r < sc_.steps % sc_.replications ? 1 : 0)});
+    }
+    results_.resize(units_.size());
+  }
+
+  // The calling thread works too; a thread the system cannot create is a warning, not an abort (the run
+  // goes on with fewer, and its results do not depend on how many).
+  void run_threads() {
+    const int threads = std::max(1, std::min<int>(options_.threads, static_cast<int>(mine_.size())));
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) {
+      try {
+        pool.emplace_back([this] { work(); });
+      } catch (const std::system_error& e) {
+        spdlog::warn("could not start thread {} of {} ({}): running on {}", t + 1, threads, e.what(), t);
+        break;
+      }
+    }
+    work();
+    for (std::thread& t : pool) t.join();
+  }
+
+  void work() {
+    for (std::size_t m = next_++; m < mine_.size(); m = next_++) {
+      if (options_.stop && options_.stop->load()) {
+        stopped_ = true;
         break;
       }
       try {
-        const std::size_t i = mine[m];
-        const Unit& u = units[i];
-        const auto t0 = std::chrono::steady_clock::now();
-        RunRequest req = make_run_request(sc, u.point, static_cast<std::uint64_t>(u.replication), u.steps, views[u.point]);
-        req.stop = options.stop;
-        req.sketch_quantiles = options.sketch_quantiles;
-        results[i].tallies = models[u.point].workload->run(req);
-        results[i].done = true;
-        results[i].wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        spdlog::debug("point {} replication {}: {} steps in {:.3f} s", u.point, u.replication, u.steps,
-                      results[i].wall_seconds);
-        // The thread that finishes a point's last replication merges the point.
-        if (!dist && --remaining[u.point] == 0) {
-          finish_point(u.point);
-          std::lock_guard<std::mutex> lock(mutex);
-          if (options.on_point && !error) options.on_point(records[u.point]);
-        }
-        std::lock_guard<std::mutex> lock(mutex);
-        ++done;
-        if (options.on_progress && !error) options.on_progress(done, mine.size());
+        run_unit(mine_[m]);
       } catch (const RunStopped&) {
-        stopped = true;
-        next = mine.size();
+        stopped_ = true;
+        next_ = mine_.size();
       } catch (const ClockOverflow& e) {  // a duration the workload drew: name the scenario and the point
-        const ScenarioPoint& point = sc.points[units[mine[m]].point];
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!error)
-          error = std::make_exception_ptr(InputError(
-              sc.file, "/workload", std::string(e.what()) + (point.params.empty() ? "" : " (at sweep point " + point.label() + ")")));
-        next = mine.size();
+        const ScenarioPoint& point = sc_.points[units_[mine_[m]].point];
+        fail(std::make_exception_ptr(InputError(
+            sc_.file, "/workload", std::string(e.what()) + (point.params.empty() ? "" : " (at sweep point " + point.label() + ")"))));
       } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!error) error = std::current_exception();
-        next = mine.size();
+        fail(std::current_exception());
       }
     }
-  };
-  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(mine.size())));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
+  }
 
-  RunResults out = results_header(sc);
-  if (dist) {
+  void fail(std::exception_ptr e) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!error_) error_ = std::move(e);
+    next_ = mine_.size();
+  }
+
+  void run_unit(std::size_t i) {
+    const Unit& u = units_[i];
+    const auto t0 = std::chrono::steady_clock::now();
+    RunRequest req = make_run_request(sc_, u.point, static_cast<std::uint64_t>(u.replication), u.steps, views_[u.point]);
+    req.stop = options_.stop;
+    req.sketch_quantiles = options_.sketch_quantiles;
+    results_[i].tallies = models_[u.point].workload->run(req);
+    results_[i].done = true;
+    results_[i].wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    spdlog::debug("point {} replication {}: {} steps in {:.3f} s", u.point, u.replication, u.steps, results_[i].wall_seconds);
+    // The thread that finishes a point's last replication merges the point.
+    if (!dist_ && --remaining_[u.point] == 0) {
+      finish_point(u.point);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (options_.on_point && !error_) options_.on_point(records_[u.point]);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++done_;
+    if (options_.on_progress && !error_) options_.on_progress(done_, mine_.size());
+  }
+
+  void finish_point(std::size_t p) {
+    records_[p] = point_records(sc_, p, models_[p],
+                                std::span<UnitResult>(results_).subspan(first_unit_[p], static_cast<std::size_t>(sc_.replications)));
+  }
+
+  // Every rank's units to rank 0, which merges the points; false on the other ranks.
+  bool gather(RunResults& out) {
     std::string bytes;
-    for (const std::size_t i : mine)
-      if (results[i].done) serialize_unit(bytes, i, results[i]);
-    const std::vector<std::string> all = dist->gather(bytes);
-    if (dist->rank() != 0) return out;
-    for (std::size_t r = 1; r < all.size(); ++r) deserialize_units(all[r], results);
-    for (std::size_t p = 0; p < sc.points.size(); ++p) {
+    for (const std::size_t i : mine_)
+      if (results_[i].done) serialize_unit(bytes, i, results_[i]);
+    const std::vector<std::string> all = dist_->gather(bytes);
+    if (dist_->rank() != 0) return false;
+    for (std::size_t r = 1; r < all.size(); ++r) deserialize_units(all[r], results_);
+    for (std::size_t p = 0; p < sc_.points.size(); ++p) {
       if (!runs(p)) continue;
-      const auto first = results.begin() + static_cast<std::ptrdiff_t>(first_unit[p]);
-      if (!std::all_of(first, first + sc.replications, [](const UnitResult& u) { return u.done; })) {
+      const auto first = results_.begin() + static_cast<std::ptrdiff_t>(first_unit_[p]);
+      if (!std::all_of(first, first + sc_.replications, [](const UnitResult& u) { return u.done; })) {
         out.stopped = true;  // another rank stopped before this point completed
         continue;
       }
       finish_point(p);
-      if (options.on_point) options.on_point(records[p]);
+      if (options_.on_point) options_.on_point(records_[p]);
     }
+    return true;
   }
-  for (std::vector<Record>& point : records)
-    for (Record& rec : point) out.records.push_back(std::move(rec));
-  out.stopped = out.stopped || stopped;
-  out.sketch_quantiles = options.sketch_quantiles;
-  assemble_results(out);
+
+  const Scenario& sc_;
+  const std::vector<PointModel>& models_;
+  const RunOptions& options_;
+  std::vector<Unit> units_;
+  std::vector<std::size_t> first_unit_;  // per point
+  std::vector<UnitResult> results_;      // per unit
+  std::vector<std::vector<const Policy*>> views_;
+  std::vector<std::atomic<std::int64_t>> remaining_;  // per point: replications not yet run
+  std::vector<std::vector<Record>> records_;          // per point, once merged
+  Distributor* dist_ = nullptr;
+  std::vector<std::size_t> mine_;  // the units this process runs
+  std::atomic<std::size_t> next_{0};
+  std::atomic<bool> stopped_{false};
+  std::size_t done_ = 0;
+  std::exception_ptr error_;
+  std::mutex mutex_;  // guards error_, done_ and the callbacks
+};
+
+}  // namespace
+
+RunResults run_scenario(const Scenario& sc, const std::vector<PointModel>& models, const RunOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  RunResults out = ScenarioRun(sc, models, options).run();
   out.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
