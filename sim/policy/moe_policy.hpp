@@ -86,12 +86,15 @@ struct MoeLayer {
   std::span<std::int64_t> counts;  // (token, expert) pairs per expert: empty before routing
 };
 
-// Expert weights a controller copies onto a GPU (prefetch, a new replica): the GPU's experts start once
-// they have arrived over its NIC (NVLink when `from` is in its node).
+// Expert weights a controller copies onto a GPU (a new replica, a prefetch) over the GPU's ingress link:
+// NVLink when `from` is in its node, else its NIC. Each link carries its loads first-in-first-out.
 struct WeightLoad {
   std::int64_t gpu = 0;
   std::int64_t from = -1;  // the source GPU, -1 for host memory or storage reached over the NIC
   double bytes = 0;
+  // The GPU's experts in this layer wait for it (weights needed now); false: a prefetch for a later layer,
+  // which only occupies the link (a load queued behind it waits).
+  bool wait = true;
 };
 
 // A backup copy of GPU `from`'s expert work on GPU `to`, which runs it after its own experts; `from`'s

@@ -43,6 +43,12 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const R
     dispatch_s_.resize(k);
     finish_s_.resize(k);
     load_s_.resize(k);
+    nic_in_.reserve(k);
+    nvlink_in_.reserve(k);
+    for (std::size_t g = 0; g < k; ++g) {
+      nic_in_.emplace_back(sim_, c.cluster.nic.bandwidth_bytes_per_s, seconds_to_ns(c.cluster.nic.latency_s));
+      nvlink_in_.emplace_back(sim_, c.cluster.nvlink.bandwidth_bytes_per_s, seconds_to_ns(c.cluster.nvlink.latency_s));
+    }
   }
   if (c.mode == MoeMode::kTraining)
     saved_counts_.resize(static_cast<std::size_t>(c.model.moe_layers()) * static_cast<std::size_t>(experts_));
@@ -55,7 +61,6 @@ void MoeRun::run(std::int64_t steps) {
   for (step_ = 0; step_ < steps; ++step_) {
     step_start_ = sim_.now();
     simulate_step();
-    sim_.run();
     const SimTime step_ns = sim_.now() - step_start_;
     tally_.add_step(step_ns, gpus_, busy_s_, extra_s_);
     if (trace_)
@@ -68,8 +73,9 @@ void MoeRun::run(std::int64_t steps) {
 }
 
 void MoeRun::sync_after(double seconds, Kind kind) {
-  sim_.schedule_in(seconds_to_ns(seconds), self_, kind);
-  sim_.run();
+  const SimTime at = sim_.now() + seconds_to_ns(seconds);
+  sim_.schedule_at(at, self_, kind);
+  sim_.run(at);  // weight loads still on their links arrive in a later layer
 }
 
 void MoeRun::draw_noise() {
@@ -224,16 +230,20 @@ const LinkSpec& MoeRun::link_between(std::int64_t a, std::int64_t b) const {
   return a / node_size_ == b / node_size_ ? c_.cluster.nvlink : c_.cluster.nic;
 }
 
-// The controller's weight loads (a GPU's experts start once its loads, begun with the layer, have
-// arrived) and hedges; then the experts phase ends at the latest GPU.
+// The controller's weight loads and hedges; then the experts phase ends at the latest GPU. Loads leave
+// with the layer (they overlap its dense part) on the GPU's ingress link, NVLink from a GPU of its node,
+// else its NIC; each link carries its transfers first-in-first-out, so loads queue behind earlier ones,
+// those of earlier layers included. A GPU's experts start once this layer's loads it waits for have arrived.
 void MoeRun::control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums) {
   std::fill(load_s_.begin(), load_s_.end(), 0.0);
   for (const WeightLoad& w : decisions_.loads) {
     if (w.gpu < 0 || w.gpu >= gpus_ || w.from >= gpus_ || !(w.bytes >= 0))
       throw std::logic_error("MoE controller: weight load onto GPU " + std::to_string(w.gpu) + " from " +
                              std::to_string(w.from) + " of " + std::to_string(w.bytes) + " bytes");
-    const LinkSpec& link = w.from < 0 ? c_.cluster.nic : link_between(w.from, w.gpu);
-    load_s_[w.gpu] += w.bytes / link.bandwidth_bytes_per_s + link.latency_s;  // loads onto one GPU queue
+    const bool in_node = w.from >= 0 && &link_between(w.from, w.gpu) == &c_.cluster.nvlink;
+    Link& link = (in_node ? nvlink_in_ : nic_in_)[static_cast<std::size_t>(w.gpu)];
+    const SimTime arrival = link.transfer(w.bytes, self_, kWeightsArrived, w.gpu);
+    if (w.wait) load_s_[w.gpu] = std::max(load_s_[w.gpu], ns_to_seconds(arrival - sim_.now()));
     tally_.moe.weight_bytes += w.bytes;
     tally_.moe.bytes_moved += w.bytes;
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sim/cluster/all_to_all.hpp"
+#include "sim/cluster/components.hpp"
 #include "sim/cluster/trace_sink.hpp"
 #include "sim/core/rng.hpp"
 #include "sim/engine/simulator.hpp"
@@ -25,7 +26,7 @@ class MoeRun final : public EventHandler {
   void handle(Simulator&, const Event&) override {}  // the synchronisation events only advance time
 
  private:
-  enum Kind : std::uint32_t { kDenseDone, kExpertsDone, kLayerDone };
+  enum Kind : std::uint32_t { kDenseDone, kExpertsDone, kLayerDone, kWeightsArrived };
   struct GpuPhases {
     double dispatch, expert, combine;  // seconds
   };
@@ -78,6 +79,7 @@ class MoeRun final : public EventHandler {
   std::vector<double> node_scratch_;      // scratch: three values per node, and top-k more
   std::vector<PortTraffic> ports_;        // per-GPU port traffic of the dispatch (token copies)
   std::vector<double> dispatch_s_, finish_s_, load_s_;  // with a controller: per GPU, from the dispatch start
+  std::vector<Link> nic_in_, nvlink_in_;  // with a controller: each GPU's ingress links for weight loads
   std::vector<double> slow_;
   std::vector<std::int64_t> saved_counts_;  // training: forward routing, replayed by the backward pass
   std::int64_t node_size_ = 1, nodes_ = 1;

@@ -234,6 +234,23 @@ TEST_CASE("weight loads stall a GPU's experts until they arrive over its NIC") {
   CHECK(static_cast<double>(t[1].moe.bytes_moved) == doctest::Approx(static_cast<double>(t[0].moe.bytes_moved) + kBytes * kSteps * kLayers));
 }
 
+TEST_CASE("a prefetch occupies the link without stalling, and a load queued behind it waits for it") {
+  Hooks h;
+  h.before_routing = [&](const MoeLayer& l, ExpertPlacement&, MoeDecisions& d) {
+    if (l.step != 0) return;
+    if (l.layer == 0) d.loads.push_back(WeightLoad{3, -1, 50e6, false});  // 50 ms on the 1 GB/s NIC, for later
+    if (l.layer == 1) d.loads.push_back(WeightLoad{3, -1, 1e6, true});    // needed now: waits behind it
+  };
+  const std::vector<PolicyTally> t = run_with(HookPolicy(h));
+  const std::vector<std::vector<std::int64_t>> counts = routed_counts();
+  std::vector<double> layer_s;
+  for (const auto& c : counts) layer_s.push_back(cost_s(*std::max_element(c.begin(), c.end())));
+  // Layer 1's load arrives 51 ms after layer 0 started: layer 1 waits for it, then runs GPU 3's experts.
+  layer_s[1] = std::max(layer_s[1], 51e-3 - ns_to_seconds(seconds_to_ns(layer_s[0])) + cost_s(counts[1][3]));
+  check_steps(t[1], layer_s);
+  CHECK(static_cast<double>(t[1].moe.weight_bytes) == 51e6);
+}
+
 TEST_CASE("a hedge copies a slow GPU's experts to a healthy one; the first to finish wins") {
   const std::string slow = R"([{"count": 1, "factor": 4}])";  // GPU 15 runs 4x slower
   Hooks h;
