@@ -211,7 +211,7 @@ def _records_row(rec, names, where):
 
 
 def _set_slowdown(rows, names, params):
-    """slowdown_vs_k1 as tailsim computes it when it assembles results (sim/scenario/runner.cpp): step_time.mean over
+    """slowdown_vs_k1 as tailsim computes it when it assembles results (sim/run/runner.cpp): step_time.mean over
     the mean at cluster.gpus == 1 with the same policy and other parameters, empty when that point is missing."""
     if "cluster.gpus" not in names:
         return

@@ -17,7 +17,7 @@
 
 namespace tailsim {
 
-// The models/ folder: data_root("TAILSIM_MODELS_DIR", "models") (sim/scenario/configs.hpp).
+// The models/ folder: data_root("TAILSIM_MODELS_DIR", "models") (sim/config/configs.hpp).
 std::filesystem::path models_root();
 
 // Finds a table named in a scenario or on the command line: an absolute path as is; a relative one under
