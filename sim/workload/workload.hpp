@@ -115,7 +115,7 @@ class Workload {
   virtual void check_policy(const Policy& policy) const = 0;
   virtual std::vector<PolicyTally> run(const RunRequest& request) const = 0;
   // An upper estimate of the memory one run needs besides the step times it keeps (8 bytes per step and
-  // policy), for the check before a scenario starts (sim/scenario/limits.hpp).
+  // policy), for the check before a scenario starts (sim/run/limits.hpp).
   virtual std::uint64_t working_bytes(std::size_t policies) const = 0;
   // The events a traced run of these policies adds (sim/cluster/trace_sink.hpp): the layout of its trace.
   virtual TraceSize trace_size(std::span<const Policy* const> policies) const = 0;
