@@ -1,5 +1,5 @@
 // tailsim command line: thin verbs over the library. Exit codes: 0 ok, 1 regression, 2 bad input,
-// 3 internal error.
+// 3 internal error, 74 a failure to write output (EX_IOERR).
 #include <iostream>
 #include <memory>
 #include <string>
@@ -20,6 +20,8 @@ namespace po = boost::program_options;
 
 namespace {
 
+constexpr int kExitIoError = 74;  // EX_IOERR of sysexits.h
+
 #ifdef TAILSIM_HAVE_MPI
 constexpr const char* kMpi = "enabled (mpirun -n N tailsim run ...)";
 #else
@@ -38,6 +40,9 @@ int run(int argc, char** argv, tailsim::Distributor* dist) {
   } catch (const tailsim::InputError& e) {
     if (report_input_errors) std::cerr << "tailsim: error: " << e.what() << '\n';
     return 2;
+  } catch (const tailsim::IoError& e) {
+    std::cerr << "tailsim: error: " << e.what() << '\n';
+    return kExitIoError;
   } catch (const po::error& e) {
     if (report_input_errors) std::cerr << "tailsim: error: " << e.what() << " (see tailsim --help)\n";
     return 2;

@@ -15,6 +15,38 @@ namespace po = boost::program_options;
 
 namespace tailsim {
 
+namespace {
+
+// 5000 as "5,000".
+std::string with_commas(std::size_t n) {
+  std::string digits = std::to_string(n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// Sorted point numbers as ranges, "3-99, 120, 200-4000", the first kShown ranges at most ("..., and N
+// more ranges" after them).
+std::string point_ranges(const std::vector<std::size_t>& points) {
+  constexpr std::size_t kShown = 12;
+  std::vector<std::string> ranges;
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < points.size();) {
+    std::size_t j = i;
+    while (j + 1 < points.size() && points[j + 1] == points[j] + 1) ++j;
+    if (++count <= kShown)
+      ranges.push_back(std::to_string(points[i]) + (j > i ? "-" + std::to_string(points[j]) : ""));
+    i = j + 1;
+  }
+  std::string out = join(ranges);
+  if (count > kShown) out += ", ... (" + with_commas(count - kShown) + " more ranges)";
+  return out;
+}
+
+}  // namespace
+
 // Joins the records.jsonl of shard (or partial) runs of one scenario into results as if run at once.
 int verb_merge(const std::vector<std::string>& args, std::ostream& out) {
   po::options_description opts("merge options");
@@ -44,13 +76,14 @@ int verb_merge(const std::vector<std::string>& args, std::ostream& out) {
     }
   }
   const std::size_t total = first.at("points").get<std::size_t>();
-  std::vector<std::string> missing;
+  std::vector<std::size_t> missing;
   for (std::size_t p = 0; p < total; ++p)
-    if (!points.count(p)) missing.push_back(std::to_string(p));
+    if (!points.count(p)) missing.push_back(p);
   if (!missing.empty())
-    throw InputError("", "merge", std::to_string(missing.size()) + " of " + std::to_string(total) +
-                                      " points are in none of the folders (points " + join(missing) +
-                                      "); is a shard missing or unfinished? (finish it with tailsim run --resume)");
+    throw InputError("", "merge", "points " + point_ranges(missing) + " missing (" + with_commas(missing.size()) + " of " +
+                                      with_commas(total) +
+                                      "): they are in none of the folders; is a shard missing or unfinished? (finish "
+                                      "it with tailsim run --resume)");
   RunResults results;
   results.scenario = first.at("scenario").get<std::string>();
   results.seed = first.at("seed").get<std::uint64_t>();
@@ -65,8 +98,10 @@ int verb_merge(const std::vector<std::string>& args, std::ostream& out) {
     log_text += records_line(records);
   }
   assemble_results(results);
-  write_atomically((std::filesystem::path(out_dir) / "records.jsonl").string(), log_text);
-  write_results(out_dir, results, ReportOptions{});
+  const std::filesystem::path dir(out_dir);
+  write_atomically_all({{(dir / "records.jsonl").string(), log_text},
+                        {(dir / "results.json").string(), results_json(results, ReportOptions{}).dump(2) + "\n"},
+                        {(dir / "results.csv").string(), results_csv(results, ReportOptions{})}});
   out << "merged " << dirs.size() << " folder" << (dirs.size() == 1 ? "" : "s") << ", " << total << " points into " << out_dir << "\n";
   return 0;
 }

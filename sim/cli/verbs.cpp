@@ -33,15 +33,17 @@ usage:
   tailsim list [policies|distributions|workloads|routers|cost-models|gpus|models|clusters]
   tailsim cost --gpu NAME --model NAME [--tokens 1,8,64,512] [--format table|csv] [--table FILE] [--cost JSON]
 
-Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error, 124 stopped by --time-limit,
-130 interrupted (Ctrl-C); a stopped run keeps its complete points (--resume finishes it).
+Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error, 74 an output file could not be
+written (disk full, I/O error), 124 stopped by --time-limit, 130 interrupted (Ctrl-C); a stopped run
+keeps its complete points (--resume finishes it).
 )";
 
 }  // namespace
 
 void write_results(const std::string& dir, const RunResults& results, const ReportOptions& ro) {
-  write_atomically((std::filesystem::path(dir) / "results.json").string(), results_json(results, ro).dump(2) + "\n");
-  write_atomically((std::filesystem::path(dir) / "results.csv").string(), results_csv(results, ro));
+  // Replaced together: a failed write (disk full) leaves both old files, never a new one beside an old one.
+  write_atomically_all({{(std::filesystem::path(dir) / "results.json").string(), results_json(results, ro).dump(2) + "\n"},
+                        {(std::filesystem::path(dir) / "results.csv").string(), results_csv(results, ro)}});
 }
 
 int verb_validate(const std::vector<std::string>& files, std::ostream& out) {

@@ -1,7 +1,9 @@
-// Input errors carry where the bad input is (file and JSON path); only main prints them (exit code 2).
+// Input errors carry where the bad input is (file and JSON path); I/O errors the file tailsim failed to write
+// or create. Only main prints them (exit codes 2 and 74).
 #pragma once
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace tailsim {
 
@@ -27,5 +29,22 @@ class InputError : public std::runtime_error {
   std::string path_;
   std::string message_;
 };
+
+// A failure to write or create an output file that is not the user's doing (disk full, I/O error, a
+// read-only file system found mid-run): exit code 74 (EX_IOERR). `error_number`: the errno, 0 if none.
+class IoError : public std::runtime_error {
+ public:
+  IoError(std::string path, const std::string& message, int error_number = 0);
+  const std::string& path() const { return path_; }
+  int error_number() const { return error_number_; }
+
+ private:
+  std::string path_;
+  int error_number_;
+};
+
+// A piece of user input for a message: in single quotes, control bytes (and DEL) as \xNN, at most about
+// 80 characters; a longer one ends in "...' (N bytes)".
+std::string quote_input(std::string_view text);
 
 }  // namespace tailsim

@@ -14,8 +14,24 @@ namespace tailsim {
 std::string read_text_file(const std::string& file, const std::string& what);
 
 // Writes `content` to `path` through a temporary file in the same folder and a rename, so readers see
-// the old file or the new one, never half of one.
+// the old file or the new one, never half of one. The temporary file is created anew (never through a
+// link or over a file already there), written in full and synced before the rename; the folder is synced
+// after it. InputError(path) when the folder does not exist or may not be written (the user's doing);
+// IoError(path) when a write fails (disk full, I/O error).
 void write_atomically(const std::string& path, const std::string& content);
+// Files written together (results.json and results.csv): every temporary file is written before any is
+// renamed into place, so a failed write leaves all the old files (and no temporary file).
+struct FileContent {
+  std::string path;
+  std::string content;
+};
+void write_atomically_all(const std::vector<FileContent>& files);
+// write_atomically, keeping the new file open: returns its descriptor (for appending to a log), which the
+// caller closes.
+int write_atomically_keep_open(const std::string& path, const std::string& content);
+// Writes all of `data` to the descriptor `fd` (retrying short writes and interruptions); IoError(path)
+// when it cannot (ENOSPC, EIO, EFBIG).
+void write_all(int fd, std::string_view data, const std::string& path);
 // Creates DIR if needed and checks it can be written; throws InputError naming `flag` otherwise.
 void prepare_output_dir(const std::string& dir, const std::string& flag);
 

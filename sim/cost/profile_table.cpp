@@ -37,7 +37,7 @@ fs::path resolve_model_file(const std::string& name, const fs::path& base_dir, c
     if (fs::is_regular_file(candidate)) return candidate;
   std::vector<std::string> names;
   for (const fs::path& candidate : tried) names.push_back(candidate.string());
-  throw InputError(file, path, "no table file '" + name + "' (looked for " + join(names, " and ") + ")");
+  throw InputError(file, path, "no table file " + quote_input(name) + " (looked for " + join(names, " and ") + ")");
 }
 
 std::optional<std::string> ProfileTable::meta(const std::string& key) const {
@@ -52,7 +52,7 @@ std::optional<std::int64_t> ProfileTable::meta_integer(const std::string& key) c
   std::int64_t out = 0;
   const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (ec != std::errc() || ptr != v->data() + v->size() || out < 1)
-    throw InputError(this->file, "metadata '" + key + "'", "expected an integer >= 1, got '" + *v + "'");
+    throw InputError(this->file, "metadata '" + key + "'", "expected an integer >= 1, got " + quote_input(*v));
   return out;
 }
 
@@ -63,7 +63,7 @@ std::optional<bool> ProfileTable::meta_bool(const std::string& key) const {
   const std::string word = v->substr(0, v->find_first_of(" \t("));
   if (word == "true") return true;
   if (word == "false") return false;
-  throw InputError(this->file, "metadata '" + key + "'", "expected true or false, got '" + *v + "'");
+  throw InputError(this->file, "metadata '" + key + "'", "expected true or false, got " + quote_input(*v));
 }
 
 namespace {
@@ -73,8 +73,8 @@ std::int64_t parse_tokens_field(std::string_view text, const std::string& file, 
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), tokens);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || tokens < 1 || tokens > kMaxTableTokens)
     throw InputError(file, line_ref(line_no),
-                     "column 'tokens': expected an integer from 1 to " + std::to_string(kMaxTableTokens) + ", got '" +
-                         std::string(text) + "'");
+                     "column 'tokens': expected an integer from 1 to " + std::to_string(kMaxTableTokens) + ", got " +
+                         quote_input(text));
   return tokens;
 }
 
@@ -83,16 +83,16 @@ double parse_time_field(std::string_view text, const std::string& file, std::siz
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), time_us);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
     throw InputError(file, line_ref(line_no),
-                     "column 'time_us': expected a number of microseconds, got '" + std::string(text) + "'");
+                     "column 'time_us': expected a number of microseconds, got " + quote_input(text));
   if (!std::isfinite(time_us))
-    throw InputError(file, line_ref(line_no), "column 'time_us': expected a finite number, got '" + std::string(text) + "'");
+    throw InputError(file, line_ref(line_no), "column 'time_us': expected a finite number, got " + quote_input(text));
   if (time_us <= 0)
     throw InputError(file, line_ref(line_no),
-                     "column 'time_us': expected a time > 0, got '" + std::string(text) + "'" +
+                     "column 'time_us': expected a time > 0, got " + quote_input(text) +
                          (time_us < 0 ? " (negative)" : ""));
   if (time_us > kMaxTableTime_us)
     throw InputError(file, line_ref(line_no),
-                     "column 'time_us': expected at most 1e9 (1000 s), got '" + std::string(text) + "'");
+                     "column 'time_us': expected at most 1e9 (1000 s), got " + quote_input(text));
   return time_us;
 }
 
@@ -124,12 +124,10 @@ struct TableParser {
     header_line = line_no;
     const auto find = [&](std::string_view name) -> std::size_t {
       const auto it = std::find(header.begin(), header.end(), name);
-      if (it == header.end()) {
-        std::vector<std::string> names(header.begin(), header.end());
+      if (it == header.end())
         throw InputError(file, line_ref(line_no),
-                         "the header has no column '" + std::string(name) + "' (columns: " + join(names) +
+                         "the header has no column '" + std::string(name) + "' (the header: " + quote_input(line) +
                              "; a table needs tokens and time_us)");
-      }
       return static_cast<std::size_t>(it - header.begin());
     };
     tokens_col = find("tokens");

@@ -1,8 +1,15 @@
 #include "sim/report/records.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sim/report/report.hpp"
 #include "sim/config/configs.hpp"
@@ -202,10 +209,50 @@ std::string records_line(const std::vector<Record>& records, bool timing) {
   return Json{{"point", records.empty() ? 0 : records.front().point}, {"records", list}}.dump() + "\n";
 }
 
+namespace {
+
+// A descriptor closed at the end of its scope unless released.
+struct OwnedFd {
+  int fd = -1;
+  ~OwnedFd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() { return std::exchange(fd, -1); }
+};
+
+std::string read_all(int fd, const std::string& file) {
+  std::string text;
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw IoError(file, "cannot read", errno);
+    if (n == 0) return text;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace
+
 RecordWriter::RecordWriter(const std::string& dir, const Json& header, bool resume)
     : file_((fs::path(dir) / "records.jsonl").string()) {
-  if (resume && fs::exists(file_)) {
-    ParsedLog parsed = parse_log(file_);
+  OwnedFd log;
+  if (resume) {
+    // Never through a link: a records.jsonl planted as a link would have tailsim cut and append to
+    // whatever file it points to.
+    log.fd = ::open(file_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (log.fd < 0 && errno == ELOOP)
+      throw InputError(file_, "",
+                       "cannot resume: it is a symbolic link, and tailsim does not follow links in its output folder "
+                       "(remove it, or use another --out)");
+    if (log.fd < 0 && errno != ENOENT)
+      throw InputError(file_, "", std::string("cannot open to resume: ") + std::strerror(errno));
+  }
+  if (log.fd >= 0) {
+    struct stat st {};
+    if (::fstat(log.fd, &st) != 0 || !S_ISREG(st.st_mode))
+      throw InputError(file_, "", "cannot resume: not a regular file");
+    ParsedLog parsed = parse_log_text(read_all(log.fd, file_), file_);
     const Json& old = parsed.log.header;
     if (old.value("fingerprint", "") != header.at("fingerprint") || old.value("shard", Json()) != header.at("shard"))
       throw InputError(file_, "",
@@ -213,24 +260,20 @@ RecordWriter::RecordWriter(const std::string& dir, const Json& header, bool resu
                            "', fingerprint " + old.value("fingerprint", "?") + ", shard " + old.value("shard", Json()).dump() +
                            "; this run: fingerprint " + header.at("fingerprint").get<std::string>() +
                            "); use another --out or leave out --resume to start over");
-    fs::resize_file(file_, parsed.good_bytes);  // drop a line cut short
+    if (::ftruncate(log.fd, static_cast<off_t>(parsed.good_bytes)) != 0)  // drop a line cut short
+      throw IoError(file_, "cannot cut the unfinished last line", errno);
+    if (::lseek(log.fd, 0, SEEK_END) < 0) throw IoError(file_, "cannot append", errno);
     completed_ = std::move(parsed.log.points);
-    out_ = std::fopen(file_.c_str(), "ab");
   } else {
-    write_atomically(file_, header.dump() + "\n");
-    out_ = std::fopen(file_.c_str(), "ab");
+    log.fd = write_atomically_keep_open(file_, header.dump() + "\n");  // created anew, never through a link
   }
-  if (!out_) throw InputError("", file_, "cannot open for appending");
+  fd_ = log.release();
 }
 
 RecordWriter::~RecordWriter() {
-  if (out_) std::fclose(out_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
-void RecordWriter::append(const std::vector<Record>& point_records) {
-  const std::string line = records_line(point_records);
-  if (std::fwrite(line.data(), 1, line.size(), out_) != line.size() || std::fflush(out_) != 0)
-    throw InputError("", file_, "cannot write (disk full?)");
-}
+void RecordWriter::append(const std::vector<Record>& point_records) { write_all(fd_, records_line(point_records), file_); }
 
 }  // namespace tailsim

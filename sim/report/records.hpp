@@ -61,7 +61,7 @@ class RecordWriter {
 
  private:
   std::string file_;
-  std::FILE* out_ = nullptr;
+  int fd_ = -1;  // records.jsonl, open for appending
   std::map<std::size_t, std::vector<Record>> completed_;
 };
 

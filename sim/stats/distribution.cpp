@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "sim/config/configs.hpp"
+#include "sim/config/error.hpp"
 #include "sim/config/files.hpp"
 
 namespace tailsim {
@@ -162,7 +163,7 @@ std::vector<double> read_samples_file(const JsonReader& node, const std::string&
   try {
     text = read_text_file(path.string(), "samples file");
   } catch (const InputError& e) {
-    at.fail(e.message() + ": '" + path.string() + "'");
+    at.fail(e.message() + ": " + quote_input(path.string()));
   }
   std::istringstream in(text);
   std::vector<double> out;
@@ -175,14 +176,14 @@ std::vector<double> read_samples_file(const JsonReader& node, const std::string&
     const double v = std::strtod(field.c_str(), &end);
     if (end == field.c_str() || *end != '\0') {
       if (out.empty() && line_no == 1) continue;  // a header line
-      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a number, got '" + field + "'");
+      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a number, got " + quote_input(field));
     }
     if (!std::isfinite(v) || v < 0)
-      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a finite number >= 0, got '" +
-              field + "'");
+      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a finite number >= 0, got " +
+              quote_input(field));
     out.push_back(v);
   }
-  if (out.empty()) at.fail("samples file '" + path.string() + "' holds no numbers");
+  if (out.empty()) at.fail("samples file " + quote_input(path.string()) + " holds no numbers");
   return out;
 }
 

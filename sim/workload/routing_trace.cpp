@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "sim/config/configs.hpp"
+#include "sim/config/error.hpp"
 #include "sim/config/files.hpp"
 #include "sim/workload/routing_models.hpp"
 
@@ -22,9 +23,7 @@ std::optional<std::uint64_t> parse_count(std::string_view field) {
   return v;
 }
 
-std::string in_quotes(std::string_view s) {
-  return "'" + (s.size() > 40 ? std::string(s.substr(0, 37)) + "..." : std::string(s)) + "'";
-}
+std::string in_quotes(std::string_view s) { return quote_input(s); }
 
 }  // namespace
 

@@ -98,7 +98,7 @@ TEST_CASE("shards merged give the bytes of a single run; bad shard specs and mis
   }
   const test::CommandResult missing = test::run_cli("merge " + (dir / "s1").string() + " --out " + (dir / "m2").string());
   CHECK(missing.exit_code == 2);
-  CHECK(missing.err.find("points are in none of the folders") != std::string::npos);
+  CHECK(missing.err.find("points 1-2, 4-5 missing (4 of 7): they are in none of the folders") != std::string::npos);
   REQUIRE(test::run_cli("run " + kSmall + " --set steps=3000 --shard 2/3 --out " + (dir / "other").string()).exit_code == 0);
   const test::CommandResult mixed = test::run_cli("merge " + (dir / "s1").string() + " " + (dir / "other").string() + " " +
                                                   (dir / "s3").string() + " --out " + (dir / "m3").string());
