@@ -74,6 +74,7 @@ struct MoeRunInfo {
   int top_k = 0;
   int moe_layers = 0;
   std::int64_t tokens_per_gpu = 0;
+  double gate_concentration = 1.0;  // a token's top-k gate weights ~ Dirichlet(this), as the router draws them
   std::vector<WorkerGroup> groups;  // persistent slowdowns by rank
   std::uint64_t seed = 0, point = 0, replication = 0;  // for the controller's own RNG streams
 };
@@ -108,10 +109,16 @@ struct Hedge {
 struct MoeDecisions {
   std::int64_t dropped_pairs = 0;   // pairs taken out of counts in after_routing
   std::int64_t rerouted_pairs = 0;  // pairs moved between experts in after_routing (counts keep their sum)
+  double dropped_gate_mass = 0;     // the gate weight of the dropped pairs (a token's weights sum to 1)
+  // Per GPU (empty: none): pairs of the counts that run on the GPU their token lives on, so they skip the
+  // all-to-all (a token rerouted to an expert of its own GPU).
+  std::vector<std::int64_t> local_pairs;
   std::vector<WeightLoad> loads;
   std::vector<Hedge> hedges;
   void clear() {
     dropped_pairs = rerouted_pairs = 0;
+    dropped_gate_mass = 0;
+    local_pairs.clear();
     loads.clear();
     hedges.clear();
   }

@@ -19,6 +19,21 @@ const PolicyRegistry& policy_registry() {
           make_backup_policy);
     r.add("drop_slowest", "finish each step with the first K - m arrivals, abandoning the last m",
           {{"m", "workers dropped per step (integer >= 0, < K)"}}, make_drop_slowest_policy);
+    const std::vector<ParamDoc> capacity = {
+        {"capacity_factor", "each expert keeps at most ceil(factor x T x top_k / E) pairs a layer-step (> 0, default 1)"},
+        {"scope", "\"batch\" (default: T = the layer-step's tokens over the cluster) or \"device\" (each GPU caps its "
+                  "own tokens per expert before the all-to-all)"},
+        {"order", "which pairs an expert over capacity gives up: \"score\" (lowest gate scores, default), \"first\", "
+                  "\"last\" or \"random\""},
+        {"rounding", "\"ceil\" (default, as the paper's code) or \"floor\""}};
+    r.add("capacity_drop", "moe: experts over capacity drop their extra (token, expert) pairs (residual only)", capacity,
+          make_capacity_drop_policy);
+    std::vector<ParamDoc> reroute = capacity;
+    reroute.push_back({"rounds", "rounds of rerouting before what finds no room is dropped (integer 1..64, default 1)"});
+    reroute.push_back({"candidates", "\"any\" (default: the token's next-best expert anywhere) or \"local\" (an expert "
+                                     "on the token's own GPU, which skips the all-to-all)"});
+    r.add("reroute", "moe: pairs over an expert's capacity go to another expert with room; the rest are dropped", reroute,
+          make_reroute_policy);
     return r;
   }();
   return registry;

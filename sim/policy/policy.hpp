@@ -49,5 +49,7 @@ std::unique_ptr<Policy> make_policy(const JsonReader& node);
 std::unique_ptr<Policy> make_none_policy(const JsonReader& node);
 std::unique_ptr<Policy> make_backup_policy(const JsonReader& node);
 std::unique_ptr<Policy> make_drop_slowest_policy(const JsonReader& node);
+std::unique_ptr<Policy> make_capacity_drop_policy(const JsonReader& node);
+std::unique_ptr<Policy> make_reroute_policy(const JsonReader& node);
 
 }  // namespace tailsim

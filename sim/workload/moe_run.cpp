@@ -22,6 +22,7 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const R
   info.top_k = c.model.top_k;
   info.moe_layers = c.model.moe_layers();
   info.tokens_per_gpu = c.tokens_per_gpu;
+  info.gate_concentration = c.router->gate_concentration();
   info.groups = c.cluster.groups();
   info.seed = req.seed;
   info.point = req.point;
@@ -116,6 +117,7 @@ void MoeRun::dense_layer(double seconds, int layer, bool backward) {
 void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
   tally_.check_stop();
   draw_noise();
+  decisions_.clear();  // a backward pass replays the forward counts, not the forward's other decisions
   MoeLayer view{step_, layer, backward, {}};
   place(route_layer(view));
 
@@ -130,6 +132,8 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
   std::copy(gpu_tokens_.begin(), gpu_tokens_.end(), pairs_.begin());
   const double total_pairs = std::accumulate(pairs_.begin(), pairs_.end(), 0.0);
   const double max_pairs = *std::max_element(pairs_.begin(), pairs_.end());
+  if (controller_ && !decisions_.local_pairs.empty())  // pairs that stay on their token's GPU skip the network
+    for (std::int64_t g = 0; g < gpus_; ++g) pairs_[g] -= static_cast<double>(decisions_.local_pairs[g]);
   if (c_.dispatch == DispatchScheme::kHierarchical)
     hierarchical_traffic(pairs_, busiest_, node_size_, static_cast<int>(experts_), c_.model.top_k, node_scratch_, ports_);
   else
@@ -163,10 +167,7 @@ const std::int64_t* MoeRun::route_layer(MoeLayer& view) {
     view.counts = {saved_counts_.data() + saved_at, static_cast<std::size_t>(experts_)};
     return view.counts.data();
   }
-  if (controller_) {
-    decisions_.clear();
-    controller_->before_routing(view, placement_, decisions_);
-  }
+  if (controller_) controller_->before_routing(view, placement_, decisions_);
   router_->route(step_, view.layer, gpus_ * c_.tokens_per_gpu, counts_);
   view.counts = counts_;
   if (controller_) {
@@ -176,8 +177,12 @@ const std::int64_t* MoeRun::route_layer(MoeLayer& view) {
     if (before - after != decisions_.dropped_pairs || *std::min_element(counts_.begin(), counts_.end()) < 0)
       throw std::logic_error("MoE controller: counts lost " + std::to_string(before - after) + " pairs but " +
                              std::to_string(decisions_.dropped_pairs) + " were reported dropped (or went negative)");
-    tally_.moe.dropped_pairs += static_cast<double>(decisions_.dropped_pairs);
-    tally_.moe.rerouted_pairs += static_cast<double>(decisions_.rerouted_pairs);
+    MoeTally& t = tally_.moe;
+    t.routed_pairs += static_cast<double>(before);
+    t.routed_tokens += static_cast<double>(gpus_ * c_.tokens_per_gpu);
+    t.dropped_pairs += static_cast<double>(decisions_.dropped_pairs);
+    t.rerouted_pairs += static_cast<double>(decisions_.rerouted_pairs);
+    t.dropped_gate_mass += decisions_.dropped_gate_mass;
   }
   if (!saved_counts_.empty()) std::copy(counts_.begin(), counts_.end(), saved_counts_.begin() + saved_at);
   return counts_.data();

@@ -38,6 +38,8 @@ class RouterSource {
   virtual ~RouterSource() = default;
   // A router for one run; `context` has the shape the source was built for, and the run's seeds.
   virtual std::unique_ptr<Router> make(const RouterContext& context) const = 0;
+  // The Dirichlet concentration of a token's top-k gate weights (Router::gate_scores draws from it).
+  virtual double gate_concentration() const = 0;
 };
 
 // Builds sources from a router object; the context gives the model's shape (its seeds are not used).

@@ -100,6 +100,7 @@ class GeneratedSource final : public RouterSource {
   std::unique_ptr<Router> make(const RouterContext& context) const override {
     return std::make_unique<GeneratedRouter>(params_, context);
   }
+  double gate_concentration() const override { return params_.gate_concentration; }
 
  private:
   GeneratedRoutingParams params_;
@@ -112,6 +113,7 @@ class TraceSource final : public RouterSource {
   std::unique_ptr<Router> make(const RouterContext& context) const override {
     return std::make_unique<TraceRouter>(trace_, context, gate_concentration_);
   }
+  double gate_concentration() const override { return gate_concentration_; }
 
  private:
   std::shared_ptr<const RoutingTrace> trace_;

@@ -42,14 +42,18 @@ struct MoeTally {
   CompensatedSum load_imbalance_sum;  // sum over layer-steps of max/mean tokens per GPU
   CompensatedSum compute_s, communication_s, wait_s;  // GPU-seconds
   CompensatedSum bytes_moved;                         // over links (NVLink and NIC)
+  CompensatedSum routed_pairs, routed_tokens;         // forward layer-steps: what the router gave
   CompensatedSum dropped_pairs, rerouted_pairs;       // (token, expert) pairs a controller dropped or moved
+  CompensatedSum dropped_gate_mass;                   // gate weight of the dropped pairs (of routed_tokens)
   CompensatedSum weight_bytes;                        // expert weights a controller loaded onto GPUs
   std::int64_t layer_steps = 0;
   // Every sum, once: merges, serialization and reports go through this list.
   static constexpr std::array kSums = {&MoeTally::load_imbalance_sum, &MoeTally::compute_s,
                                        &MoeTally::communication_s,    &MoeTally::wait_s,
-                                       &MoeTally::bytes_moved,        &MoeTally::dropped_pairs,
-                                       &MoeTally::rerouted_pairs,     &MoeTally::weight_bytes};
+                                       &MoeTally::bytes_moved,        &MoeTally::routed_pairs,
+                                       &MoeTally::routed_tokens,      &MoeTally::dropped_pairs,
+                                       &MoeTally::rerouted_pairs,     &MoeTally::dropped_gate_mass,
+                                       &MoeTally::weight_bytes};
 };
 
 // One policy's outcome over one replication; tallies of replications merge in a fixed order.
