@@ -68,8 +68,11 @@ int verb_merge(const std::vector<std::string>& args, std::ostream& out) {
                        "comes from another scenario or other settings than " + logs.front().file + " (scenario '" +
                            log.header.value("scenario", "?") + "' fingerprint " + log.header.value("fingerprint", "?") +
                            " vs '" + first.value("scenario", "?") + "' " + first.value("fingerprint", "?") + ")");
+    if (records_check_key(log.header) != records_check_key(first))  // the same run, yet another header
+      throw InputError(log.file, "line 1",
+                       "its header differs from that of " + logs.front().file + " with the same fingerprint: one of them was edited or is corrupt");
     for (const auto& [p, records] : log.points) {
-      if (points.count(p) && records_line(points[p], false) != records_line(records, false))
+      if (points.count(p) && records_line(points[p], "", false) != records_line(records, "", false))
         throw InputError(log.file, "", "point " + std::to_string(p) + " differs from the same point in " + origin[p]);
       points[p] = records;
       origin[p] = log.file;
@@ -93,9 +96,10 @@ int verb_merge(const std::vector<std::string>& args, std::ostream& out) {
   header["shard"] = nullptr;
   prepare_output_dir(out_dir, "--out");
   std::string log_text = header.dump() + "\n";
+  const std::string check_key = records_check_key(header);
   for (const auto& [p, records] : points) {
     results.records.insert(results.records.end(), records.begin(), records.end());
-    log_text += records_line(records);
+    log_text += records_line(records, check_key);
   }
   assemble_results(results);
   const std::filesystem::path dir(out_dir);

@@ -125,13 +125,38 @@ void check_quantiles_method(const std::string& method) {
     throw InputError("", "--quantiles", "unknown method '" + method + "'; valid: auto, exact, sketch");
 }
 
+// A scenario loaded and every point built, with the files that took (InputFiles): all before any simulation.
+struct LoadedRun {
+  Scenario scenario;
+  std::vector<PointModel> models;
+  std::vector<InputFiles::File> inputs;  // besides the scenario file itself (its document is in the fingerprint)
+};
+
+LoadedRun load_run(const RunArgs& a) {
+  const InputFiles reads;  // records what load_scenario and build_all_points read on this thread
+  LoadedRun run{load_scenario(a.scenario, a.scenario_options), {}, {}};
+  run.models = build_all_points(run.scenario);
+  // The scenario file's own bytes are left out: its document, less "description" and "expect" (which do not
+  // change the results), is what the fingerprint hashes.
+  for (const InputFiles::File& f : reads.files())
+    if (f.path != run.scenario.file) run.inputs.push_back(f);
+  return run;
+}
+
 // Opens --out DIR's records.jsonl (resuming it with --resume) and leaves out of `options` the points it
 // already holds; `options.on_point` appends each completed point.
-std::unique_ptr<RecordWriter> open_records(const RunArgs& a, const Scenario& sc, bool sketch, RunOptions& options) {
+std::unique_ptr<RecordWriter> open_records(const RunArgs& a, const LoadedRun& run, bool sketch, RunOptions& options) {
+  const Scenario& sc = run.scenario;
   prepare_output_dir(a.out_dir, "--out");
-  auto writer = std::make_unique<RecordWriter>(a.out_dir, records_header(sc, a.shard, sketch), a.resume);
+  auto writer =
+      std::make_unique<RecordWriter>(a.out_dir, records_header(sc, run.models, run.inputs, a.shard, sketch), a.resume);
+  for (const std::string& w : writer->warnings()) spdlog::warn("{}", w);
   if (options.run_point.empty()) options.run_point.assign(sc.points.size(), true);
-  for (const auto& [point, records] : writer->completed()) options.run_point[point] = false;
+  for (const auto& [point, records] : writer->completed()) {
+    if (point >= options.run_point.size())  // the reader checked it against the header, the header against the run
+      throw InputError("", "--resume", "point " + std::to_string(point) + " of the log is beyond the sweep");
+    options.run_point[point] = false;
+  }
   options.on_point = [w = writer.get()](const std::vector<Record>& records) { w->append(records); };
   if (a.resume) spdlog::info("resuming: {} of {} points already complete", writer->completed().size(), sc.points.size());
   return writer;
@@ -279,8 +304,9 @@ RunArgs parse_run_args(const std::vector<std::string>& args, bool stderr_is_term
 
 int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, Distributor* dist) {
   const RunArgs a = parse_run_args(args, stderr_is_terminal());
-  const Scenario sc = load_scenario(a.scenario, a.scenario_options);
-  const std::vector<PointModel> models = build_all_points(sc);  // all validation before any simulation
+  const LoadedRun run = load_run(a);  // all validation before any simulation
+  const Scenario& sc = run.scenario;
+  const std::vector<PointModel>& models = run.models;
   check_expectations_match(sc, models, parse_expectations(sc));
   check_quantiles_method(a.quantiles);
   // Under MPI, rank 0 alone writes (records, results, stdout) and tells the others which points to run.
@@ -295,7 +321,7 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   // first, so a bad path or an oversized trace fails before a long run and before --out is touched.
   if (!a.trace_file.empty() && writes) write_trace(sc, models, a.trace_file, a.trace_steps);
   std::unique_ptr<RecordWriter> writer;
-  if (!a.out_dir.empty() && writes) writer = open_records(a, sc, sketch, options);
+  if (!a.out_dir.empty() && writes) writer = open_records(a, run, sketch, options);
   if (distributed) share_run_points(*dist, options.run_point);
   spdlog::info("{}: {} points x {} replications, {} threads{}", sc.name, sc.points.size(), sc.replications, a.threads,
                distributed ? " per rank, " + std::to_string(dist->size()) + " ranks" : "");

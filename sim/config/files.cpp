@@ -10,10 +10,24 @@
 #include <unistd.h>
 
 #include "sim/config/error.hpp"
+#include "sim/core/hash.hpp"
 
 namespace tailsim {
 
 namespace fs = std::filesystem;
+
+namespace {
+thread_local InputFiles* t_inputs = nullptr;
+}  // namespace
+
+InputFiles::InputFiles() : outer_(t_inputs) { t_inputs = this; }
+InputFiles::~InputFiles() { t_inputs = outer_; }
+
+void InputFiles::add(const std::string& path, const std::string& content) {
+  for (const File& f : files_)
+    if (f.path == path) return;  // read again by another sweep point: the first read is what counts
+  files_.push_back({path, fnv1a64(content)});
+}
 
 std::string read_text_file(const std::string& file, const std::string& what) {
   std::error_code ec;
@@ -23,7 +37,9 @@ std::string read_text_file(const std::string& file, const std::string& what) {
   if (!in) throw InputError(file, "", "cannot open " + what + " (does it exist and is it readable?)");
   std::ostringstream text;
   text << in.rdbuf();
-  return text.str();
+  std::string content = text.str();
+  if (t_inputs) t_inputs->add(file, content);
+  return content;
 }
 
 namespace {

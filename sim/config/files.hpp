@@ -11,7 +11,35 @@ namespace tailsim {
 
 // The whole of a file a user names, as text. InputError(file) when it is not a regular file (a folder, a
 // device such as /dev/zero that would never end) or cannot be opened; `what` names it ("trace file").
+// Every file it reads is recorded by the InputFiles alive on this thread, if any.
 std::string read_text_file(const std::string& file, const std::string& what);
+
+// What a run reads besides its scenario document: while an InputFiles is alive, every file read_text_file
+// reads on this thread (config files under configs/, routing traces, profile tables, samples files: every
+// reader of a user's or the project's files goes through read_text_file) is recorded once, in the order
+// first read, with a hash of its content. `tailsim run` keeps one alive while it loads the scenario and builds
+// its points (all on one thread, before any simulation), and puts the hashes into the fingerprint of its
+// records log, so a file edited between an interruption and --resume is noticed instead of mixing old and
+// new results. Recording the reads, rather than walking the scenario for the keys that name files, cannot
+// miss a key or resolve a name differently from the reader. Nested recorders: the inner one records.
+class InputFiles {
+ public:
+  struct File {
+    std::string path;    // as read
+    std::uint64_t hash;  // FNV-1a of the content
+  };
+  InputFiles();
+  ~InputFiles();
+  InputFiles(const InputFiles&) = delete;
+  InputFiles& operator=(const InputFiles&) = delete;
+
+  const std::vector<File>& files() const { return files_; }
+  void add(const std::string& path, const std::string& content);
+
+ private:
+  InputFiles* outer_;
+  std::vector<File> files_;
+};
 
 // Writes `content` to `path` through a temporary file in the same folder and a rename, so readers see
 // the old file or the new one, never half of one. The temporary file is created anew (never through a

@@ -108,13 +108,26 @@ TEST_CASE("a write that fails mid-run exits 74 naming the file and the reason; a
 
 TEST_CASE("merge names the missing points as ranges, short however many there are") {
   const fs::path dir = test::temp_dir("merge-missing");
-  const std::string header = R"({"tailsim_records":1,"scenario":"s","fingerprint":"x","seed":1,"steps":10,)"
-                             R"("replications":1,"points":5000,"param_names":[]})";
+  // A real log of 5,000 one-step points, then copies of it with points left out.
+  std::string gpus;
+  for (int k = 1; k <= 5000; ++k) gpus += (k > 1 ? "," : "") + std::to_string(k);
+  const test::CommandResult full = test::run_cli("run " + std::string(TAILSIM_SOURCE_DIR) +
+                                                 "/scenarios/textbook/tail_at_scale.json --set steps=1 --set replications=1 --quiet --sweep cluster.gpus=" +
+                                                 gpus + " --out " + (dir / "full").string());
+  REQUIRE(full.exit_code == 0);
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(dir / "full" / "records.jsonl");
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+  }
+  REQUIRE(lines.size() == 5001);
   const auto merge_log = [&](const std::function<bool(int)>& present) {
     std::ofstream f(dir / "in" / "records.jsonl");
-    f << header << '\n';
-    for (int p = 0; p < 5000; ++p)
-      if (present(p)) f << R"({"point":)" << p << R"(,"records":[]})" << '\n';
+    f << lines[0] << '\n';
+    for (std::size_t i = 1; i < lines.size(); ++i) {
+      const int p = std::stoi(lines[i].substr(lines[i].find(':') + 1));  // {"point":P,...
+      if (present(p)) f << lines[i] << '\n';
+    }
     f.close();
     return test::run_cli("merge " + (dir / "in").string() + " --out " + (dir / "m").string());
   };

@@ -107,14 +107,16 @@ TEST_CASE("shards merged give the bytes of a single run; bad shard specs and mis
   CHECK_FALSE(fs::exists(dir / "m3" / "results.json"));
   // A log whose fields have the wrong type is bad input naming the line, not an internal error.
   fs::create_directories(dir / "typo");
-  const std::string header = R"({"tailsim_records":1,"scenario":"s","fingerprint":"x","seed":1,"steps":10,)"
-                             R"("replications":1,"points":1,"param_names":[]})";
+  const std::string header = R"({"tailsim_records":2,"scenario":"s","fingerprint":"x","seed":1,"steps":10,)"
+                             R"("replications":1,"points":1,"param_names":[],"param_values":[],"policies":["none"],"inputs":[]})";
   for (const auto& [log, message] : std::vector<std::pair<std::string, std::string>>{
-           {R"({"tailsim_records":1,"scenario":"s","fingerprint":"x","seed":1,"steps":10,"replications":1,"points":1,"param_names":5})",
+           {R"({"tailsim_records":2,"scenario":"s","fingerprint":"x","seed":1,"steps":10,"replications":1,"points":1,"param_names":5,)"
+            R"("param_values":[],"policies":["none"],"inputs":[]})",
             "line 1: malformed records line: type must be array, but is number"},
            {header + "\n" + R"({"point":0,"records":[{"params":{},"policy":"none","steps":4e40}]})",
             "line 2: malformed record"},
-           {R"({"tailsim_records":1,"scenario":"s","fingerprint":"x","seed":1,"steps":10,"replications":1,"points":1e300,"param_names":[]})",
+           {R"({"tailsim_records":2,"scenario":"s","fingerprint":"x","seed":1,"steps":10,"replications":1,"points":1e300,"param_names":[],)"
+            R"("param_values":[],"policies":["none"],"inputs":[]})",
             "line 1: malformed records line: 'points': expected an integer >= 0, got 1e+300"}}) {
     INFO(log);
     std::ofstream(dir / "typo" / "records.jsonl") << log << '\n';

@@ -115,10 +115,57 @@ inline void profile_input(const std::uint8_t* data, std::size_t size) {
   }
 }
 
-// A sweep's records log (records.jsonl), as `--resume` and `tailsim merge` read it.
+// The run the records seeds (tools/fuzz/corpus/records) were written by: tail_at_scale.json with
+//   --set steps=200 --sweep cluster.gpus=1,4   (2 points, policies none and backup, seed 7, 4 replications)
+// so a seed passes the header check of --resume and the fuzzer reaches the point lines. Built once.
+struct RecordsRun {
+  Scenario scenario;
+  std::vector<PointModel> models;
+  Json header;
+};
+
+inline const RecordsRun& records_run() {
+  static const RecordsRun run = [] {
+    const InputFiles reads;
+    ScenarioOptions options;
+    options.sets = {"steps=200"};
+    options.sweeps = {"cluster.gpus=1,4"};
+    RecordsRun r{load_scenario(std::string(TAILSIM_SOURCE_DIR) + "/scenarios/textbook/tail_at_scale.json", options), {}, {}};
+    r.models = build_all_points(r.scenario);
+    std::vector<InputFiles::File> inputs;
+    for (const InputFiles::File& f : reads.files())
+      if (f.path != r.scenario.file) inputs.push_back(f);
+    r.header = records_header(r.scenario, r.models, inputs, "");
+    return r;
+  }();
+  return run;
+}
+
+// A sweep's records log (records.jsonl), as `tailsim merge` reads it (every check an error) and as `--resume`
+// reads it against the run above (lines that fail their checks left out). What either keeps must fit the
+// run: points in range, one record per policy with the point's labels and params.
 inline void records_input(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
   try {
-    (void)parse_record_log(std::string(reinterpret_cast<const char*>(data), size), "records.jsonl");
+    (void)parse_record_log(text, "records.jsonl");
+  } catch (const InputError&) {
+  }
+  const RecordsRun& run = records_run();
+  try {
+    LogChecks checks;
+    checks.run_header = &run.header;
+    checks.lenient = true;
+    const RecordLog log = parse_record_log(text, "records.jsonl", checks);
+    for (const auto& [point, records] : log.points) {
+      require(point < run.scenario.points.size(), "--resume kept a point beyond the sweep");
+      const auto& policies = run.models[point].policies;
+      require(records.size() == policies.size(), "--resume kept a point with a record count other than its policies'");
+      for (std::size_t k = 0; k < records.size(); ++k) {
+        require(records[k].policy == policies[k]->label(), "--resume kept a record of another policy");
+        require(records[k].params == run.scenario.points[point].params, "--resume kept a record of other params");
+        require(records[k].step_time.count == run.scenario.steps, "--resume kept a record of other steps");
+      }
+    }
   } catch (const InputError&) {
   }
 }
