@@ -208,8 +208,8 @@ std::vector<double> read_samples_file(const JsonReader& node, const std::string&
     const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
     if (ec != std::errc() || end != field.data() + field.size()) {
       if (header_allowed && looks_like_header(field)) continue;
-      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a number (one plain number per line, "
-              "in seconds or as a factor), got '" + field + "'");
+      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a number, got '" + field +
+              "' (one plain number per line, in seconds or as a factor: no units, no decimal comma)");
     }
     if (!std::isfinite(v) || v < 0)
       at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a finite number >= 0, got '" +
