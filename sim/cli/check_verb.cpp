@@ -120,15 +120,17 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
     std::vector<PointModel> models;
     std::vector<Expectation> expectations;
     bool sketch = false;  // quantiles from the sketch: exact ones would not fit in memory
+    int threads = 1;      // --threads, or fewer when that many would not fit in memory
   };
   std::vector<Loaded> loaded;
   for (const std::string& f : scenario_files(paths)) {
     Loaded l{load_scenario(f, so), {}, {}};
+    l.threads = threads;
     l.models = build_all_points(l.scenario);
     l.expectations = parse_expectations(l.scenario);
     if (l.expectations.empty()) throw InputError(f, "/expect", "no expectations to check (add an \"expect\" block)");
     check_expectations_match(l.scenario, l.models, l.expectations);
-    l.sketch = plan_quantiles(l.scenario, l.models, threads, false, "auto", memory_limit);
+    l.sketch = plan_quantiles(l.scenario, l.models, l.threads, false, "auto", memory_limit);
     loaded.push_back(std::move(l));
   }
   if (!junit.empty()) {  // fail on an unwritable path before the runs
@@ -141,7 +143,7 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
   std::size_t passed = 0, failed = 0;
   for (const Loaded& l : loaded) {
     Progress bar(err, mode, l.scenario.name);
-    RunOptions options(threads);
+    RunOptions options(l.threads);
     options.sketch_quantiles = l.sketch;
     options.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
     const RunResults results = run_scenario(l.scenario, l.models, options);

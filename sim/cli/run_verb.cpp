@@ -303,7 +303,7 @@ RunArgs parse_run_args(const std::vector<std::string>& args, bool stderr_is_term
 }
 
 int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, Distributor* dist) {
-  const RunArgs a = parse_run_args(args, stderr_is_terminal());
+  RunArgs a = parse_run_args(args, stderr_is_terminal());
   const LoadedRun run = load_run(a);  // all validation before any simulation
   const Scenario& sc = run.scenario;
   const std::vector<PointModel>& models = run.models;
@@ -312,6 +312,7 @@ int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostre
   // Under MPI, rank 0 alone writes (records, results, stdout) and tells the others which points to run.
   const bool distributed = dist && dist->size() > 1;
   const bool writes = !distributed || dist->rank() == 0;
+  // a.threads becomes fewer when that many would not fit in memory.
   const bool sketch = plan_quantiles(sc, models, a.threads, distributed && dist->rank() == 0, a.quantiles, a.memory_limit);
   RunOptions options(a.threads);
   options.sketch_quantiles = sketch;

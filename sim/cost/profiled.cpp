@@ -9,14 +9,10 @@ ProfiledCostModel::ProfiledCostModel(ProfileTable table, double grouped_overhead
   const std::vector<std::int64_t>& tok = table_.tokens;
   const std::vector<double>& time = table_.time_s;
   max_tokens_ = tok.back();
-  by_tokens_.assign(static_cast<std::size_t>(max_tokens_) + 1, 0.0);
-  for (std::int64_t n = 1; n <= tok.front(); ++n) by_tokens_[static_cast<std::size_t>(n)] = time.front();
-  for (std::size_t i = 0; i + 1 < tok.size(); ++i) {
-    const double t0 = time[i], t1 = time[i + 1];
-    const double span = static_cast<double>(tok[i + 1] - tok[i]);
-    for (std::int64_t n = tok[i]; n <= tok[i + 1]; ++n)
-      by_tokens_[static_cast<std::size_t>(n)] = t0 + (t1 - t0) * static_cast<double>(n - tok[i]) / span;
-    by_tokens_[static_cast<std::size_t>(tok[i + 1])] = t1;  // exact, whatever the rounding above
+  const auto dense_limit = std::max<std::int64_t>(1 << 16, 8 * static_cast<std::int64_t>(tok.size()));
+  if (max_tokens_ <= dense_limit) {
+    by_tokens_.assign(static_cast<std::size_t>(max_tokens_) + 1, 0.0);
+    for (std::int64_t n = 1; n <= max_tokens_; ++n) by_tokens_[static_cast<std::size_t>(n)] = interpolated_s(n);
   }
   // Extrapolation slope: least squares over the upper half of the token range (at least the last two points).
   if (tok.size() == 1) {
@@ -36,6 +32,27 @@ ProfiledCostModel::ProfiledCostModel(ProfileTable table, double grouped_overhead
     const double denom = m * sxx - sx * sx;
     slope_s_per_token_ = denom > 0 ? std::max(0.0, (m * sxy - sx * sy) / denom) : 0.0;
   }
+}
+
+double ProfiledCostModel::interpolated_s(std::int64_t n) const {
+  const std::vector<std::int64_t>& tok = table_.tokens;
+  const std::vector<double>& time = table_.time_s;
+  if (n <= tok.front()) return time.front();
+  // The row i with tok[i] < n <= tok[i + 1]; at a measured count, the measured value exactly.
+  const auto next = std::lower_bound(tok.begin(), tok.end(), n);
+  const auto i1 = static_cast<std::size_t>(next - tok.begin());
+  if (tok[i1] == n) return time[i1];
+  const std::size_t i = i1 - 1;
+  const double t0 = time[i], t1 = time[i1];
+  const double span = static_cast<double>(tok[i1] - tok[i]);
+  return t0 + (t1 - t0) * static_cast<double>(n - tok[i]) / span;
+}
+
+std::uint64_t ProfiledCostModel::held_bytes() const {
+  std::uint64_t meta = 0;
+  for (const auto& [k, v] : table_.metadata) meta += 64 + k.capacity() + v.capacity();
+  return by_tokens_.capacity() * sizeof(double) + table_.tokens.capacity() * sizeof(std::int64_t) +
+         table_.time_s.capacity() * sizeof(double) + table_.file.capacity() + meta;
 }
 
 double ProfiledCostModel::grouped_time_s(std::span<const std::int64_t> tokens_per_local_expert) const {

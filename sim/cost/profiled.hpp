@@ -6,7 +6,8 @@
 //   - past the last measured count: the last value plus the slope of a least-squares line through the
 //     table's upper half (token counts >= half the largest), never negative, so one noisy last point does not
 //     set the slope.
-// Every integer token count up to the table's largest is precomputed into an array.
+// Every integer token count up to the table's largest is precomputed into an array when the table is dense
+// (or small); a sparse table is searched instead (O(log rows)), with the same results.
 //
 // Grouped call (all of one GPU's local experts): the measured per-expert times add up, with the fixed
 // per-call overhead paid once instead of per expert:
@@ -31,9 +32,11 @@ class ProfiledCostModel final : public CostModel {
   std::string kind() const override { return "profiled"; }
   double expert_time_s(std::int64_t tokens) const override {
     if (tokens <= 0) return 0.0;
-    if (tokens <= max_tokens_) return by_tokens_[static_cast<std::size_t>(tokens)];
-    return by_tokens_.back() + slope_s_per_token_ * static_cast<double>(tokens - max_tokens_);
+    if (tokens <= max_tokens_)
+      return by_tokens_.empty() ? interpolated_s(tokens) : by_tokens_[static_cast<std::size_t>(tokens)];
+    return table_.time_s.back() + slope_s_per_token_ * static_cast<double>(tokens - max_tokens_);
   }
+  std::uint64_t held_bytes() const override;
   double grouped_time_s(std::span<const std::int64_t> tokens_per_local_expert) const override;
 
   const ProfileTable& table() const { return table_; }
@@ -43,7 +46,11 @@ class ProfiledCostModel final : public CostModel {
  private:
   ProfileTable table_;
   std::int64_t max_tokens_ = 0;
-  std::vector<double> by_tokens_;  // [0, max_tokens_]; index 0 is 0 s
+  // [0, max_tokens_], index 0 being 0 s, when the table is dense enough for the array to cost no more than a
+  // few times the table; empty for a sparse one (2 rows up to 2^20 tokens: 8 MiB a sweep point, 2.4 GiB for
+  // 300), looked up by binary search. Both give the same doubles.
+  std::vector<double> by_tokens_;
+  double interpolated_s(std::int64_t tokens) const;  // 1 <= tokens <= max_tokens_
   double slope_s_per_token_ = 0;
   double grouped_overhead_s_ = 0;
 };

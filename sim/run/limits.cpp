@@ -10,6 +10,7 @@
 
 #include "sim/config/error.hpp"
 #include "sim/stats/step_times.hpp"
+#include "sim/workload/workload.hpp"
 
 namespace tailsim {
 
@@ -27,7 +28,8 @@ std::string gib(std::uint64_t bytes) {
 
 std::string MemoryEstimate::describe() const {
   return gib(total()) + (sketch ? " (quantile sketches " : " (step times kept for exact quantiles ") + gib(step_times) +
-         ", working memory of the runs " + gib(working) + ")";
+         ", working memory of the runs " + gib(working) + ", data held by the sweep points " + gib(held) +
+         ", results of the " + std::to_string(units) + " runs " + gib(results) + ")";
 }
 
 MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>& models, int threads,
@@ -40,9 +42,11 @@ MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>
   // Runs under way at once: one per thread, at most one per (point, replication).
   const auto in_flight = std::min<std::uint64_t>(static_cast<std::uint64_t>(std::max(1, threads)),
                                                  std::max<std::uint64_t>(1, models.size() * reps));
-  std::uint64_t largest_point = 0, all_points = 0, largest_working = 0;
+  std::uint64_t largest_point = 0, all_points = 0, largest_working = 0, largest_policies = 0;
   for (const PointModel& m : models) {
     const std::uint64_t policies = m.policies.size();
+    largest_policies = std::max(largest_policies, policies);
+    e.held += m.workload->held_bytes();
     const std::uint64_t point = sketch ? reps * policies * kStepSketchBytes : steps * policies * 8;
     largest_point = std::max(largest_point, point);
     all_points += point;
@@ -55,6 +59,14 @@ MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>
   e.step_times = (gathered_by_one_process ? all_points : std::min<std::uint64_t>(models.size(), 2) * largest_point) +
                  (sketch ? 0 : steps * 16);
   e.working = in_flight * largest_working;
+  // Per run (point x replication) the runner keeps a slot (about 64 bytes) and, from its end until its point
+  // is merged, its tallies (kTallyBytes a policy); the points under way (one per thread, at most) each
+  // gather all their replications'. Each point then keeps its records (about kRecordBytes a policy).
+  constexpr std::uint64_t kUnitBytes = 64, kTallyBytes = sizeof(PolicyTally) + 64, kRecordBytes = 1024;
+  const std::uint64_t points = models.size();
+  e.units = points * reps;
+  e.results = e.units * kUnitBytes + std::min<std::uint64_t>(points, in_flight + 1) * reps * largest_policies * kTallyBytes +
+              points * largest_policies * kRecordBytes;
   return e;
 }
 
@@ -80,16 +92,29 @@ void check_memory(const MemoryEstimate& estimate, std::optional<std::uint64_t> l
                                           "--quantiles sketch, fewer threads (--threads) or fewer GPUs"));
 }
 
-bool plan_quantiles(const Scenario& sc, const std::vector<PointModel>& models, int threads, bool gathered,
+bool plan_quantiles(const Scenario& sc, const std::vector<PointModel>& models, int& threads, bool gathered,
                     const std::string& method, std::optional<std::uint64_t> limit) {
+  const std::optional<std::uint64_t> available = limit ? limit : available_memory_bytes();
   bool sketch = method == "sketch";
   if (method == "auto") {
-    const MemoryEstimate exact = estimate_memory(sc, models, threads, gathered);
-    const std::optional<std::uint64_t> available = limit ? limit : available_memory_bytes();
+    // Decided on one thread's worth, so that the method (and the results) never depend on --threads.
+    const MemoryEstimate exact = estimate_memory(sc, models, 1, gathered);
     if (available && exact.total() > *available) {
       sketch = true;
       spdlog::warn("exact quantiles would need about {}; keeping step times in the quantile sketch instead "
                    "(relative error <= 2^-11; --quantiles exact to insist)", exact.describe());
+    }
+  }
+  // More threads than fit run fewer threads, not another method.
+  const int asked = std::max(1, threads);
+  if (available) {
+    int fit = asked;
+    while (fit > 1 && estimate_memory(sc, models, fit, gathered, sketch).total() > *available) --fit;
+    if (fit < asked) {
+      spdlog::warn("running {} thread{} instead of {}: {} would need about {}, more than the {}", fit, fit == 1 ? "" : "s",
+                   asked, asked, estimate_memory(sc, models, asked, gathered, sketch).describe(),
+                   gib(*available) + (limit ? " allowed by --max-memory" : " of memory available"));
+      threads = fit;
     }
   }
   check_memory(estimate_memory(sc, models, threads, gathered, sketch), limit, sc.file);

@@ -15,8 +15,11 @@ namespace tailsim {
 struct MemoryEstimate {
   std::uint64_t step_times = 0;  // step times kept for quantiles (every one, or the sketches), at the peak
   std::uint64_t working = 0;     // the runs under way (per-GPU arrays, routers, buffers)
+  std::uint64_t held = 0;        // what every built point holds for the whole run (samples, cost tables)
+  std::uint64_t results = 0;     // per run (point x replication): its slot and its tallies, and the records
+  std::uint64_t units = 0;       // points x replications
   bool sketch = false;           // quantiles from the sketch, not from every step time
-  std::uint64_t total() const { return step_times + working; }
+  std::uint64_t total() const { return step_times + working + held + results; }
   std::string describe() const;  // "2.1 GiB (step times 1.9 GiB, working memory 0.2 GiB)"
 };
 
@@ -34,9 +37,11 @@ std::uint64_t parse_memory_flag(const std::string& text, const std::string& flag
 void check_memory(const MemoryEstimate& estimate, std::optional<std::uint64_t> limit, const std::string& file);
 
 // How a run keeps its quantiles, for --quantiles `method` (auto, exact or sketch): auto keeps every step time
-// while that fits in `limit` (or the memory available) and switches to the sketch beyond, saying so on stderr.
-// Returns true for the sketch; throws InputError (check_memory) when the run fits neither way.
-bool plan_quantiles(const Scenario& scenario, const std::vector<PointModel>& models, int threads, bool gathered,
+// while one thread's worth fits in `limit` (or the memory available) and switches to the sketch beyond, saying
+// so on stderr; the choice never depends on `threads`. When `threads` runs would not fit, lowers `threads` to
+// as many as fit (saying so on stderr). Returns true for the sketch; throws InputError (check_memory) when the
+// run fits neither way.
+bool plan_quantiles(const Scenario& scenario, const std::vector<PointModel>& models, int& threads, bool gathered,
                     const std::string& method, std::optional<std::uint64_t> limit);
 
 }  // namespace tailsim

@@ -1,6 +1,7 @@
 #include "sim/stats/distribution.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -114,6 +115,11 @@ class Mixture final : public Distribution {
     return parts_[i]->from_uniform(v);
   }
   bool monotone() const override { return parts_.size() == 1 && parts_[0]->monotone(); }
+  std::uint64_t held_bytes() const override {
+    std::uint64_t bytes = cumulative_.capacity() * sizeof(double);
+    for (const auto& p : parts_) bytes += 64 + p->held_bytes();
+    return bytes;
+  }
   double mean() const override {
     double m = 0, lo = 0;
     for (std::size_t i = 0; i < parts_.size(); ++i) {
@@ -147,11 +153,32 @@ class Empirical final : public Distribution {
   }
   double mean() const override { return mean_; }
   double min_value() const override { return sorted_.front(); }
+  std::uint64_t held_bytes() const override { return sorted_.capacity() * sizeof(double); }
 
  private:
   std::vector<double> sorted_;
   double mean_ = 0;
 };
+
+// A header line: no field of it starts like a number (a digit, or a sign or point before one), as a column
+// name such as "seconds" or "step_time_s" does; "1.5x" or "0..5" is a typo, not a header.
+bool looks_like_header(std::string_view line) {
+  bool in_field = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (c == ',' || c == ';' || c == ' ' || c == '\t') {
+      in_field = false;
+      continue;
+    }
+    if (in_field) continue;
+    in_field = true;
+    const auto digit = [](char d) { return d >= '0' && d <= '9'; };
+    if (digit(c)) return false;
+    if ((c == '+' || c == '-' || c == '.') && i + 1 < line.size() && (digit(line[i + 1]) || line[i + 1] == '.'))
+      return false;
+  }
+  return true;
+}
 
 std::vector<double> read_samples_file(const JsonReader& node, const std::string& file_key) {
   const JsonReader at = node.child(file_key);
@@ -165,18 +192,25 @@ std::vector<double> read_samples_file(const JsonReader& node, const std::string&
   } catch (const InputError& e) {
     at.fail(e.message() + ": " + quote_input(path.string()));
   }
+  // A UTF-8 byte order mark (some editors and spreadsheets write one) is no part of the first value.
+  if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
   std::istringstream in(text);
   std::vector<double> out;
   std::string line;
+  bool first_entry = true;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
     const auto first = line.find_first_not_of(" \t\r");
     if (first == std::string::npos || line[first] == '#') continue;
-    const std::string field = line.substr(first, line.find_first_of(",; \t\r", first) - first);
-    char* end = nullptr;
-    const double v = std::strtod(field.c_str(), &end);
-    if (end == field.c_str() || *end != '\0') {
-      if (out.empty() && line_no == 1) continue;  // a header line
-      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a number, got " + quote_input(field));
+    const std::string field = line.substr(first, line.find_last_not_of(" \t\r") + 1 - first);
+    const bool header_allowed = first_entry;
+    first_entry = false;
+    // The whole line is one plain number: "2.5 ms" or "1,5" is refused, never read as 2.5 or 1.
+    double v = 0;
+    const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
+    if (ec != std::errc() || end != field.data() + field.size()) {
+      if (header_allowed && looks_like_header(field)) continue;
+      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a number, got " + quote_input(field) +
+              " (one plain number per line, in seconds or as a factor: no units, no decimal comma)");
     }
     if (!std::isfinite(v) || v < 0)
       at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a finite number >= 0, got " +

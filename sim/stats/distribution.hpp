@@ -4,6 +4,7 @@
 // uniforms and transformed once, which is what makes the bsp fast path cheap. Location and scale
 // parameters (value, min, max, mean, stddev, shift, scale) are durations: seconds or "20ms"-style strings.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ class Distribution {
   virtual double mean() const = 0;
   // Smallest and largest values a draw can take (the support), used to validate factors.
   virtual double min_value() const = 0;
+  // Bytes this distribution holds besides its own object (an empirical distribution's samples), for the
+  // memory estimate of a scenario (sim/run/limits.hpp).
+  virtual std::uint64_t held_bytes() const { return 0; }
 
   // E[min of `copies` independent draws] (copies >= 1), by quadrature of the quantile function
   // against the density of the minimum's uniform, c (1 - u)^(c - 1). Exact for copies == 1.

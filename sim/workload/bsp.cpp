@@ -316,6 +316,10 @@ std::uint64_t BspWorkload::working_bytes(std::size_t policies) const {
   return engine_ == BspEngine::kFast ? fast : fast + k * 256;
 }
 
+std::uint64_t BspWorkload::held_bytes() const {
+  return compute_->held_bytes() + (cluster_.noise ? cluster_.noise->held_bytes() : 0);
+}
+
 TraceSize BspWorkload::trace_size(std::span<const Policy* const> policies) const {
   const auto k = static_cast<double>(cluster_.gpus);
   // The step, each GPU's attempts and barrier wait.

@@ -35,7 +35,9 @@ MoeModel parse_moe_model(const JsonReader& at) {
     n.fail("a model with dense_layers needs 'dense_intermediate' (the dense FFN size)");
   m.gated = n.boolean("gated", true);
   m.dtype = n.string("dtype", "bf16", {"fp16", "bf16", "fp8"});
-  m.attention_params_per_layer = n.number("attention_params_per_layer", 0.0, at_least(0));
+  // At most 10^13 weights per layer (a hundred times the largest model's whole size): beyond, the roofline's
+  // FLOP and byte products leave the range where its integer shapes and times are meaningful.
+  m.attention_params_per_layer = n.number("attention_params_per_layer", 0.0, Range{0.0, kMaxAttentionParams});
   n.finish();
   return m;
 }
@@ -92,6 +94,11 @@ std::uint64_t MoeWorkload::working_bytes(std::size_t) const {
   return bytes;
 }
 
+std::uint64_t MoeWorkload::held_bytes() const {
+  return (config_.expert_cost ? config_.expert_cost->held_bytes() : 0) +
+         (config_.cluster.noise ? config_.cluster.noise->held_bytes() : 0);
+}
+
 TraceSize MoeWorkload::trace_size(std::span<const Policy* const>) const {
   const MoeWorkload::Config& c = config_;
   const auto k = static_cast<double>(c.cluster.gpus);
@@ -130,6 +137,17 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
                           std::to_string(k) + " GPUs (the GPU count must divide the expert count, or be a multiple of it)");
   c.mode = n.string("mode", "inference", {"inference", "training"}) == "training" ? MoeMode::kTraining : MoeMode::kInference;
   c.tokens_per_gpu = n.integer("tokens_per_gpu", 4096, Range{1.0, 1e8});
+  // The routers count tokens x GPUs x top_k (token, expert) slots in int64 and scale them in doubles: the
+  // product must stay within a double's exact integers.
+  // In doubles: the product of three integers below 2^27, 2^27 and 2^17 is within a few ulps, far from the
+  // 2^53 bound's neighbours that matter (the bound is a power of two, compared once).
+  const double slots = static_cast<double>(c.tokens_per_gpu) * static_cast<double>(k) * static_cast<double>(c.model.top_k);
+  if (slots > static_cast<double>(kMaxRoutedSlots))
+    (n.has("tokens_per_gpu") ? n.child("tokens_per_gpu") : n)
+        .fail("expected tokens_per_gpu x GPUs x top_k <= 2^53 (9007199254740992, the routers' exact range), got " +
+              std::to_string(c.tokens_per_gpu) + " x " + std::to_string(k) + " x " + std::to_string(c.model.top_k) +
+              " = " + (slots >= 1.8e19 ? std::string("more than 2^64") : std::to_string(static_cast<std::uint64_t>(slots))) +
+              "; use fewer tokens per GPU or GPUs");
   c.backward_factor = n.number("backward_factor", 2.0, above(0));
   c.dispatch = n.string("dispatch", "hierarchical", {"hierarchical", "per_expert"}) == "per_expert"
                    ? DispatchScheme::kPerExpert

@@ -22,6 +22,11 @@
 
 namespace tailsim {
 
+// Bounds that keep the workload's products exact (issue 12): weights of attention per layer, and
+// tokens_per_gpu x GPUs x top_k, the (token, expert) slots a layer routes.
+inline constexpr double kMaxAttentionParams = 1e13;
+inline constexpr std::uint64_t kMaxRoutedSlots = std::uint64_t{1} << 53;
+
 struct MoeModel {
   std::string name;
   int layers = 0;        // transformer layers
@@ -73,6 +78,7 @@ class MoeWorkload final : public Workload {
   void check_policy(const Policy& policy) const override;
   std::vector<PolicyTally> run(const RunRequest& request) const override;
   std::uint64_t working_bytes(std::size_t policies) const override;
+  std::uint64_t held_bytes() const override;
   TraceSize trace_size(std::span<const Policy* const> policies) const override;
   const Config& config() const { return config_; }
 

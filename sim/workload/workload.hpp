@@ -121,6 +121,9 @@ class Workload {
   // An upper estimate of the memory one run needs besides the step times it keeps (8 bytes per step and
   // policy), for the check before a scenario starts (sim/run/limits.hpp).
   virtual std::uint64_t working_bytes(std::size_t policies) const = 0;
+  // The bytes this built workload holds for as long as its sweep point exists (samples arrays, cost tables,
+  // routing traces), besides its own object: every point holds its own, all at once.
+  virtual std::uint64_t held_bytes() const { return 0; }
   // The events a traced run of these policies adds (sim/cluster/trace_sink.hpp): the layout of its trace.
   virtual TraceSize trace_size(std::span<const Policy* const> policies) const = 0;
 };
