@@ -257,7 +257,7 @@ def load_records(path):
             raise PlotError(f"{where}: not valid JSON: {e}") from None
         if header is None:
             if not isinstance(j, dict) or any(k not in j for k in HEADER_KEYS):
-                raise PlotError(f"{where}: expected a tailsim records header ({{\"tailsim_records\": 1, ...}}), "
+                raise PlotError(f"{where}: expected a tailsim records header ({{\"tailsim_records\": 2, ...}}), "
                                 f"found {_dump(j)[:60]}")
             names = j["param_names"]
             points_total = j["points"]
