@@ -21,89 +21,6 @@ namespace tailsim {
 
 namespace fs = std::filesystem;
 
-Json record_json(const Record& rec, bool timing, bool slowdown) {
-  Json params = Json::object();
-  for (const auto& [k, v] : rec.params) params[k] = v;
-  const StepTimeSummary& s = rec.step_time;
-  Json j = {{"params", params},
-            {"policy", rec.policy},
-            {"steps", s.count},
-            {"step_time",
-             {{"mean", s.mean}, {"stddev", s.stddev}, {"ci95_low", s.ci95_low}, {"ci95_high", s.ci95_high}, {"p50", s.p50},
-              {"p90", s.p90}, {"p99", s.p99}, {"p999", s.p999}, {"max", s.max}}}};
-  if (slowdown && rec.slowdown_vs_k1) j["slowdown_vs_k1"] = *rec.slowdown_vs_k1;
-  j["idle_fraction"] = rec.idle_fraction;
-  if (rec.extra_work_fraction) j["extra_work_fraction"] = *rec.extra_work_fraction;
-  if (rec.moe) {
-    j["load_imbalance"] = rec.moe->load_imbalance;
-    j["time_split"] = {{"compute", rec.moe->compute_fraction},
-                       {"communication", rec.moe->communication_fraction},
-                       {"barrier_wait", rec.moe->barrier_wait_fraction}};
-    j["bytes_moved"] = rec.moe->bytes_moved;
-  }
-  j["events"] = rec.events;
-  if (timing) j["wall_seconds"] = rec.wall_seconds;
-  return j;
-}
-
-namespace {
-
-// The values are taken with nlohmann's at() and get(): the message of a malformed record quotes their
-// exception ("malformed record: [json.exception.out_of_range.403] key 'p99' not found"), and merge and
-// --resume print it as it is; JsonReader only answers which optional keys are present.
-StepTimeSummary step_time_from_json(const Json& j) {
-  const Json& st = j.at("step_time");
-  StepTimeSummary s;
-  s.count = json_integer<std::int64_t>(j.at("steps"), "steps");
-  s.mean = st.at("mean").get<double>();
-  s.stddev = st.at("stddev").get<double>();
-  s.ci95_low = st.at("ci95_low").get<double>();
-  s.ci95_high = st.at("ci95_high").get<double>();
-  s.p50 = st.at("p50").get<double>();
-  s.p90 = st.at("p90").get<double>();
-  s.p99 = st.at("p99").get<double>();
-  s.p999 = st.at("p999").get<double>();
-  s.max = st.at("max").get<double>();
-  return s;
-}
-
-MoeRecord moe_from_json(const Json& j) {
-  MoeRecord m;
-  m.load_imbalance = j.at("load_imbalance").get<double>();
-  const Json& split = j.at("time_split");
-  m.compute_fraction = split.at("compute").get<double>();
-  m.communication_fraction = split.at("communication").get<double>();
-  m.barrier_wait_fraction = split.at("barrier_wait").get<double>();
-  m.bytes_moved = j.at("bytes_moved").get<double>();
-  return m;
-}
-
-}  // namespace
-
-Record record_from_json(const Json& j, std::size_t point, const std::vector<std::string>& param_names,
-                        const std::string& file, const std::string& where) {
-  try {
-    const JsonReader r(j, file, where);
-    Record rec;
-    rec.point = point;
-    const Json& params = j.at("params");
-    for (const std::string& name : param_names) rec.params.emplace_back(name, params.at(name));
-    if (params.size() != param_names.size()) throw std::invalid_argument("params do not match the header's param_names");
-    rec.policy = j.at("policy").get<std::string>();
-    rec.step_time = step_time_from_json(j);
-    rec.idle_fraction = j.at("idle_fraction").get<double>();
-    if (r.has("extra_work_fraction")) rec.extra_work_fraction = j.at("extra_work_fraction").get<double>();
-    if (r.has("load_imbalance")) rec.moe = moe_from_json(j);
-    rec.events = json_integer<std::uint64_t>(j.at("events"), "events");
-    if (r.has("wall_seconds")) rec.wall_seconds = j.at("wall_seconds").get<double>();
-    return rec;
-  } catch (const Json::exception& e) {
-    throw InputError(file, where, std::string("malformed record: ") + e.what());
-  } catch (const std::invalid_argument& e) {
-    throw InputError(file, where, std::string("malformed record: ") + e.what());
-  }
-}
-
 std::string scenario_fingerprint(const Scenario& sc, const std::vector<InputFiles::File>& inputs) {
   Json all = Json::array({sc.seed, sc.steps, sc.replications});
   for (const ScenarioPoint& p : sc.points) {
@@ -322,110 +239,133 @@ std::string read_point_line(const Json& j, const LogShape& shape, const std::str
   return "";
 }
 
-struct ParsedLog {
-  RecordLog log;
-  std::uintmax_t good_bytes = 0;  // end of the last complete line
-  std::string kept;               // the header and the lines kept, each with its newline
-  bool dropped = false;           // a complete line was left out (kept is not the first good_bytes)
-};
+// One pass over a log's lines (scan_record_log): the header, then each point line checked and kept once.
+class LogScanner {
+ public:
+  LogScanner(const std::string& file, const LogChecks& checks) : file_(file), checks_(checks) { out_.log.file = file; }
 
-ParsedLog parse_log_text(const std::string& all, const std::string& file, const LogChecks& checks) {
-  ParsedLog out;
-  out.log.file = file;
-  LogShape shape;
+  void scan(const std::string& all) {
+    std::size_t pos = 0, line_no = 0;
+    while (pos < all.size()) {
+      const std::size_t end = all.find('\n', pos);
+      ++line_no;
+      if (end == std::string::npos) break;  // a line cut short by a killed run: ignored
+      const std::string text = all.substr(pos, end - pos);
+      pos = end + 1;
+      out_.good_bytes = pos;
+      line(text, line_no);
+    }
+  }
+
+  ParsedLog finish() {
+    if (out_.log.header.is_null()) throw InputError(file_, "", "empty records log (no header line)");
+    for (const auto& [why, point] : rejected_)
+      out_.log.rejected.push_back(why + (point == kNoPoint || out_.log.points.count(point)
+                                             ? "; left out"
+                                             : "; point " + std::to_string(point) + " runs again"));
+    if (out_.dropped) {  // rebuild `kept` from the lines still kept, in their order
+      std::string kept = out_.kept.substr(0, out_.kept.find('\n') + 1);
+      std::vector<std::pair<std::size_t, std::size_t>> lines;
+      for (const auto& [p, s] : seen_)
+        if (!s.bad) lines.emplace_back(s.kept_at, s.kept_size);
+      std::sort(lines.begin(), lines.end());
+      for (const auto& [at, size] : lines) kept += out_.kept.substr(at, size);
+      out_.kept = std::move(kept);
+    }
+    return std::move(out_);
+  }
+
+ private:
+  static constexpr std::size_t kNoPoint = static_cast<std::size_t>(-1);
   struct Seen {
     std::string body;
     std::size_t kept_at = 0, kept_size = 0;  // its line in `kept`
     std::size_t line_no = 0;
     bool bad = false;  // logged twice with different records: left out
   };
-  std::map<std::size_t, Seen> seen;
-  std::size_t pos = 0, line_no = 0;
-  constexpr std::size_t kNoPoint = static_cast<std::size_t>(-1);
-  std::vector<std::pair<std::string, std::size_t>> rejected;  // "line N: why", and its point if known
-  const auto reject = [&](const std::string& where, const std::string& why, std::size_t point) {
-    if (!checks.lenient) throw InputError(file, where, why);
-    rejected.emplace_back(where + ": " + why, point);
-    out.dropped = true;
-  };
-  while (pos < all.size()) {
-    const std::size_t end = all.find('\n', pos);
-    ++line_no;
+
+  void reject(const std::string& where, const std::string& why, std::size_t point) {
+    if (!checks_.lenient) throw InputError(file_, where, why);
+    rejected_.emplace_back(where + ": " + why, point);
+    out_.dropped = true;
+  }
+
+  void line(const std::string& text, std::size_t line_no) {
     const std::string where = "line " + std::to_string(line_no);
-    if (end == std::string::npos) break;  // a line cut short by a killed run: ignored
-    const std::string text = all.substr(pos, end - pos);
-    pos = end + 1;
-    out.good_bytes = pos;
     Json j;
     try {
-      j = parse_json_text(text, file);
+      j = parse_json_text(text, file_);
     } catch (const InputError& e) {
-      if (line_no == 1) throw InputError(file, where, "not valid JSON: " + e.message());
-      reject(where, "not valid JSON: " + e.message(), kNoPoint);
-      continue;
+      if (line_no == 1) throw InputError(file_, where, "not valid JSON: " + e.message());
+      return reject(where, "not valid JSON: " + e.message(), kNoPoint);
     }
     std::size_t point = kNoPoint;
     std::vector<Record> records;
     std::string body, why;
     try {
       if (line_no == 1) {
-        shape = read_header(j, file, where);
-        if (checks.run_header)
-          if (const std::string m = header_mismatch(j, *checks.run_header); !m.empty()) throw InputError(file, where, m);
-        out.log.header = std::move(j);
-        out.kept = text + "\n";
-        continue;
+        shape_ = read_header(j, file_, where);
+        if (checks_.run_header)
+          if (const std::string m = header_mismatch(j, *checks_.run_header); !m.empty()) throw InputError(file_, where, m);
+        out_.log.header = std::move(j);
+        out_.kept = text + "\n";
+        return;
       }
-      why = read_point_line(j, shape, file, where, point, records, body);
+      why = read_point_line(j, shape_, file_, where, point, records, body);
     } catch (const Json::exception& e) {  // a field of the wrong type
-      throw InputError(file, where, "malformed records line: " + json_error_text(e));
+      throw InputError(file_, where, "malformed records line: " + json_error_text(e));
     } catch (const std::invalid_argument& e) {
-      throw InputError(file, where, std::string("malformed records line: ") + e.what());
+      throw InputError(file_, where, std::string("malformed records line: ") + e.what());
     }
-    if (!why.empty()) {
-      reject(where, why, point);
-      continue;
-    }
-    if (const auto it = seen.find(point); it != seen.end()) {
+    if (!why.empty()) return reject(where, why, point);
+    keep(text, line_no, where, point, std::move(records), std::move(body));
+  }
+
+  void keep(const std::string& text, std::size_t line_no, const std::string& where, std::size_t point,
+            std::vector<Record> records, std::string body) {
+    if (const auto it = seen_.find(point); it != seen_.end()) {
       Seen& first = it->second;
-      out.dropped = true;  // the same point twice: one line at most is kept
-      if (first.bad || first.body == body) continue;
+      out_.dropped = true;  // the same point twice: one line at most is kept
+      if (first.bad || first.body == body) return;
       reject(where, "point " + std::to_string(point) + " differs from its line " + std::to_string(first.line_no) +
                         " (both are left out)",
              point);
       first.bad = true;
-      out.log.points.erase(point);
-      continue;
+      out_.log.points.erase(point);
+      return;
     }
-    seen[point] = Seen{body, out.kept.size(), text.size() + 1, line_no, false};
-    out.kept += text + "\n";
-    out.log.points[point] = std::move(records);
+    seen_[point] = Seen{std::move(body), out_.kept.size(), text.size() + 1, line_no, false};
+    out_.kept += text + "\n";
+    out_.log.points[point] = std::move(records);
   }
-  if (out.log.header.is_null()) throw InputError(file, "", "empty records log (no header line)");
-  for (const auto& [why, point] : rejected)
-    out.log.rejected.push_back(why + (point == kNoPoint || out.log.points.count(point) ? "; left out"
-                                                                                        : "; point " + std::to_string(point) + " runs again"));
-  if (out.dropped) {  // rebuild `kept` from the lines still kept, in their order
-    std::string kept = out.kept.substr(0, out.kept.find('\n') + 1);
-    std::vector<std::pair<std::size_t, std::size_t>> lines;
-    for (const auto& [p, s] : seen)
-      if (!s.bad) lines.emplace_back(s.kept_at, s.kept_size);
-    std::sort(lines.begin(), lines.end());
-    for (const auto& [at, size] : lines) kept += out.kept.substr(at, size);
-    out.kept = std::move(kept);
-  }
-  return out;
+
+  const std::string& file_;
+  const LogChecks& checks_;
+  ParsedLog out_;
+  LogShape shape_;
+  std::map<std::size_t, Seen> seen_;
+  std::vector<std::pair<std::string, std::size_t>> rejected_;  // "line N: why", and its point if known
+};
+
+}  // namespace
+
+ParsedLog scan_record_log(const std::string& all, const std::string& file, const LogChecks& checks) {
+  LogScanner scanner(file, checks);
+  scanner.scan(all);
+  return scanner.finish();
 }
 
+namespace {
+
 ParsedLog parse_log(const std::string& file, const LogChecks& checks) {
-  return parse_log_text(read_text_file(file, "records log"), file, checks);
+  return scan_record_log(read_text_file(file, "records log"), file, checks);
 }
 
 }  // namespace
 
 RecordLog read_record_log(const std::string& file, const LogChecks& checks) { return parse_log(file, checks).log; }
 RecordLog parse_record_log(const std::string& text, const std::string& file, const LogChecks& checks) {
-  return parse_log_text(text, file, checks).log;
+  return scan_record_log(text, file, checks).log;
 }
 
 std::string records_line(const std::vector<Record>& records, const std::string& check_key, bool timing) {
@@ -433,74 +373,6 @@ std::string records_line(const std::vector<Record>& records, const std::string& 
   const std::string check = line_check(check_key, body);
   body.pop_back();  // the closing brace: "check" goes last, after the members it covers
   return body + ",\"check\":\"" + check + "\"}\n";
-}
-
-namespace {
-
-// A descriptor closed at the end of its scope unless released.
-struct OwnedFd {
-  int fd = -1;
-  ~OwnedFd() {
-    if (fd >= 0) ::close(fd);
-  }
-  int release() { return std::exchange(fd, -1); }
-};
-
-std::string read_all(int fd, const std::string& file) {
-  std::string text;
-  char buffer[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw IoError(file, "cannot read", errno);
-    if (n == 0) return text;
-    text.append(buffer, static_cast<std::size_t>(n));
-  }
-}
-
-}  // namespace
-
-RecordWriter::RecordWriter(const std::string& dir, const Json& header, bool resume)
-    : file_((fs::path(dir) / "records.jsonl").string()), check_key_(records_check_key(header)) {
-  OwnedFd log;
-  if (resume) {
-    // Never through a link: a records.jsonl planted as a link would have tailsim cut and append to
-    // whatever file it points to.
-    log.fd = ::open(file_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (log.fd < 0 && errno == ELOOP)
-      throw InputError(file_, "",
-                       "cannot resume: it is a symbolic link, and tailsim does not follow links in its output folder "
-                       "(remove it, or use another --out)");
-    if (log.fd < 0 && errno != ENOENT)
-      throw InputError(file_, "", std::string("cannot open to resume: ") + std::strerror(errno));
-  }
-  if (log.fd >= 0) {
-    struct stat st {};
-    if (::fstat(log.fd, &st) != 0 || !S_ISREG(st.st_mode))
-      throw InputError(file_, "", "cannot resume: not a regular file");
-    LogChecks checks;
-    checks.run_header = &header;
-    checks.lenient = true;
-    ParsedLog parsed = parse_log_text(read_all(log.fd, file_), file_, checks);
-    for (const std::string& why : parsed.log.rejected) warnings_.push_back(file_ + ": " + why);
-    // Drop a line cut short, or rewrite the log as if the lines left out had never been written.
-    const std::size_t keep = parsed.dropped ? 0 : static_cast<std::size_t>(parsed.good_bytes);
-    if (::ftruncate(log.fd, static_cast<off_t>(keep)) != 0) throw IoError(file_, "cannot cut the log", errno);
-    if (::lseek(log.fd, 0, SEEK_END) < 0) throw IoError(file_, "cannot append", errno);
-    if (parsed.dropped) write_all(log.fd, parsed.kept, file_);
-    completed_ = std::move(parsed.log.points);
-  } else {
-    log.fd = write_atomically_keep_open(file_, header.dump() + "\n");  // created anew, never through a link
-  }
-  fd_ = log.release();
-}
-
-RecordWriter::~RecordWriter() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-void RecordWriter::append(const std::vector<Record>& point_records) {
-  write_all(fd_, records_line(point_records, check_key_), file_);
 }
 
 }  // namespace tailsim

@@ -77,6 +77,15 @@ RecordLog read_record_log(const std::string& file, const LogChecks& checks = {})
 // The same from the log's text; `file` is only used in error messages.
 RecordLog parse_record_log(const std::string& text, const std::string& file, const LogChecks& checks = {});
 
+// A log's text checked line by line, for RecordWriter's --resume.
+struct ParsedLog {
+  RecordLog log;
+  std::uintmax_t good_bytes = 0;  // end of the last complete line
+  std::string kept;               // the header and the lines kept, each with its newline
+  bool dropped = false;           // a complete line was left out (kept is not the first good_bytes)
+};
+ParsedLog scan_record_log(const std::string& text, const std::string& file, const LogChecks& checks);
+
 // One point's line of the log (with wall_seconds when `timing`), checksummed with `check_key`
 // (records_check_key of the log's header).
 std::string records_line(const std::vector<Record>& point_records, const std::string& check_key, bool timing = true);

@@ -1,0 +1,94 @@
+// One record in results.json form, and back (records.jsonl lines carry records in this form).
+#include <string>
+
+#include "sim/config/error.hpp"
+#include "sim/config/configs.hpp"
+#include "sim/config/json_reader.hpp"
+#include "sim/report/records.hpp"
+
+namespace tailsim {
+
+Json record_json(const Record& rec, bool timing, bool slowdown) {
+  Json params = Json::object();
+  for (const auto& [k, v] : rec.params) params[k] = v;
+  const StepTimeSummary& s = rec.step_time;
+  Json j = {{"params", params},
+            {"policy", rec.policy},
+            {"steps", s.count},
+            {"step_time",
+             {{"mean", s.mean}, {"stddev", s.stddev}, {"ci95_low", s.ci95_low}, {"ci95_high", s.ci95_high}, {"p50", s.p50},
+              {"p90", s.p90}, {"p99", s.p99}, {"p999", s.p999}, {"max", s.max}}}};
+  if (slowdown && rec.slowdown_vs_k1) j["slowdown_vs_k1"] = *rec.slowdown_vs_k1;
+  j["idle_fraction"] = rec.idle_fraction;
+  if (rec.extra_work_fraction) j["extra_work_fraction"] = *rec.extra_work_fraction;
+  if (rec.moe) {
+    j["load_imbalance"] = rec.moe->load_imbalance;
+    j["time_split"] = {{"compute", rec.moe->compute_fraction},
+                       {"communication", rec.moe->communication_fraction},
+                       {"barrier_wait", rec.moe->barrier_wait_fraction}};
+    j["bytes_moved"] = rec.moe->bytes_moved;
+  }
+  j["events"] = rec.events;
+  if (timing) j["wall_seconds"] = rec.wall_seconds;
+  return j;
+}
+
+namespace {
+
+// The values are taken with nlohmann's at() and get(): the message of a malformed record quotes their
+// exception ("malformed record: [json.exception.out_of_range.403] key 'p99' not found"), and merge and
+// --resume print it as it is; JsonReader only answers which optional keys are present.
+StepTimeSummary step_time_from_json(const Json& j) {
+  const Json& st = j.at("step_time");
+  StepTimeSummary s;
+  s.count = json_integer<std::int64_t>(j.at("steps"), "steps");
+  s.mean = st.at("mean").get<double>();
+  s.stddev = st.at("stddev").get<double>();
+  s.ci95_low = st.at("ci95_low").get<double>();
+  s.ci95_high = st.at("ci95_high").get<double>();
+  s.p50 = st.at("p50").get<double>();
+  s.p90 = st.at("p90").get<double>();
+  s.p99 = st.at("p99").get<double>();
+  s.p999 = st.at("p999").get<double>();
+  s.max = st.at("max").get<double>();
+  return s;
+}
+
+MoeRecord moe_from_json(const Json& j) {
+  MoeRecord m;
+  m.load_imbalance = j.at("load_imbalance").get<double>();
+  const Json& split = j.at("time_split");
+  m.compute_fraction = split.at("compute").get<double>();
+  m.communication_fraction = split.at("communication").get<double>();
+  m.barrier_wait_fraction = split.at("barrier_wait").get<double>();
+  m.bytes_moved = j.at("bytes_moved").get<double>();
+  return m;
+}
+
+}  // namespace
+
+Record record_from_json(const Json& j, std::size_t point, const std::vector<std::string>& param_names,
+                        const std::string& file, const std::string& where) {
+  try {
+    const JsonReader r(j, file, where);
+    Record rec;
+    rec.point = point;
+    const Json& params = j.at("params");
+    for (const std::string& name : param_names) rec.params.emplace_back(name, params.at(name));
+    if (params.size() != param_names.size()) throw std::invalid_argument("params do not match the header's param_names");
+    rec.policy = j.at("policy").get<std::string>();
+    rec.step_time = step_time_from_json(j);
+    rec.idle_fraction = j.at("idle_fraction").get<double>();
+    if (r.has("extra_work_fraction")) rec.extra_work_fraction = j.at("extra_work_fraction").get<double>();
+    if (r.has("load_imbalance")) rec.moe = moe_from_json(j);
+    rec.events = json_integer<std::uint64_t>(j.at("events"), "events");
+    if (r.has("wall_seconds")) rec.wall_seconds = j.at("wall_seconds").get<double>();
+    return rec;
+  } catch (const Json::exception& e) {
+    throw InputError(file, where, std::string("malformed record: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw InputError(file, where, std::string("malformed record: ") + e.what());
+  }
+}
+
+}  // namespace tailsim
