@@ -124,9 +124,10 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
   };
   std::vector<Loaded> loaded;
   for (const std::string& f : scenario_files(paths)) {
+    const InputFiles reads;  // every file read once, large ones parsed once for all the points
     Loaded l{load_scenario(f, so), {}, {}};
     l.threads = threads;
-    l.models = build_all_points(l.scenario);
+    l.models = build_points_within(l.scenario, memory_limit);
     l.expectations = parse_expectations(l.scenario);
     if (l.expectations.empty()) throw InputError(f, "/expect", "no expectations to check (add an \"expect\" block)");
     check_expectations_match(l.scenario, l.models, l.expectations);

@@ -135,7 +135,7 @@ struct LoadedRun {
 LoadedRun load_run(const RunArgs& a) {
   const InputFiles reads;  // records what load_scenario and build_all_points read on this thread
   LoadedRun run{load_scenario(a.scenario, a.scenario_options), {}, {}};
-  run.models = build_all_points(run.scenario);
+  run.models = build_points_within(run.scenario, a.memory_limit);
   // The scenario file's own bytes are left out: its document, less "description" and "expect" (which do not
   // change the results), is what the fingerprint hashes.
   for (const InputFiles::File& f : reads.files())

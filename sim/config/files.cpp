@@ -23,13 +23,23 @@ thread_local InputFiles* t_inputs = nullptr;
 InputFiles::InputFiles() : outer_(t_inputs) { t_inputs = this; }
 InputFiles::~InputFiles() { t_inputs = outer_; }
 
+InputFiles* current_input_files() { return t_inputs; }
+
+const std::string* InputFiles::content(const std::string& path) const {
+  const auto found = contents_.find(path);
+  return found == contents_.end() ? nullptr : &found->second;
+}
+
 void InputFiles::add(const std::string& path, const std::string& content) {
   for (const File& f : files_)
     if (f.path == path) return;  // read again by another sweep point: the first read is what counts
   files_.push_back({path, fnv1a64(content)});
+  contents_.emplace(path, content);
 }
 
 std::string read_text_file(const std::string& file, const std::string& what) {
+  if (t_inputs)
+    if (const std::string* seen = t_inputs->content(file)) return *seen;
   std::error_code ec;
   if (fs::exists(file, ec) && !fs::is_regular_file(file, ec))
     throw InputError(file, "", "cannot read " + what + ": not a regular file");

@@ -2,6 +2,9 @@
 // and the CSV field splitting every table reader shares.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +25,9 @@ std::string read_text_file(const std::string& file, const std::string& what);
 // records log, so a file edited between an interruption and --resume is noticed instead of mixing old and
 // new results. Recording the reads, rather than walking the scenario for the keys that name files, cannot
 // miss a key or resolve a name differently from the reader. Nested recorders: the inner one records.
+// While it is alive a file is read once: every later read_text_file of the same path (another sweep point,
+// another policy) gets the first read's content, so a file edited during loading cannot give two points
+// two versions; and parse_shared hands every point the one parsed copy of a large file.
 class InputFiles {
  public:
   struct File {
@@ -35,11 +41,35 @@ class InputFiles {
 
   const std::vector<File>& files() const { return files_; }
   void add(const std::string& path, const std::string& content);
+  // The content of `path` if this recorder has read it.
+  const std::string* content(const std::string& path) const;
 
  private:
+  template <class T>
+  friend std::shared_ptr<const T> parse_shared(const std::string& key, const std::function<T()>& parse);
   InputFiles* outer_;
   std::vector<File> files_;
+  std::map<std::string, std::string> contents_;
+  std::map<std::string, std::shared_ptr<const void>> parsed_;
 };
+
+// The result of `parse()` (which reads a file), shared by every caller with the same `key` while an
+// InputFiles is alive on this thread; the key names the file and everything the parse depends on
+// ("samples:" + path). Without a recorder alive, parses every time.
+template <class T>
+std::shared_ptr<const T> parse_shared(const std::string& key, const std::function<T()>& parse);
+InputFiles* current_input_files();
+
+template <class T>
+std::shared_ptr<const T> parse_shared(const std::string& key, const std::function<T()>& parse) {
+  InputFiles* inputs = current_input_files();
+  if (!inputs) return std::make_shared<const T>(parse());
+  const auto found = inputs->parsed_.find(key);
+  if (found != inputs->parsed_.end()) return std::static_pointer_cast<const T>(found->second);
+  auto made = std::make_shared<const T>(parse());
+  inputs->parsed_.emplace(key, made);
+  return made;
+}
 
 // Writes `content` to `path` through a temporary file in the same folder and a rename, so readers see
 // the old file or the new one, never half of one. The temporary file is created anew (never through a

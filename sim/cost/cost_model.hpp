@@ -11,6 +11,7 @@
 #include "sim/cost/gpu_spec.hpp"
 #include "sim/config/json_reader.hpp"
 #include "sim/config/registry.hpp"
+#include "sim/core/held_bytes.hpp"
 
 namespace tailsim {
 
@@ -41,9 +42,9 @@ class CostModel {
   // Seconds for all of one GPU's local experts run as one grouped kernel: each activated expert (tokens > 0)
   // streams its weights once, and compute follows the tokens.
   virtual double grouped_time_s(std::span<const std::int64_t> tokens_per_local_expert) const = 0;
-  // Bytes the model holds besides its own object (a profiled table and its lookup array), for the memory
-  // estimate of a scenario, where every sweep point holds its own.
-  virtual std::uint64_t held_bytes() const { return 0; }
+  // Counts the bytes the model holds besides its own object (a profiled table and its lookup array), for the
+  // memory estimate of a scenario, where every sweep point holds its own.
+  virtual void count_held(HeldBytes&) const {}
 };
 
 struct CostContext {

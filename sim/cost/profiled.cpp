@@ -48,11 +48,11 @@ double ProfiledCostModel::interpolated_s(std::int64_t n) const {
   return t0 + (t1 - t0) * static_cast<double>(n - tok[i]) / span;
 }
 
-std::uint64_t ProfiledCostModel::held_bytes() const {
+void ProfiledCostModel::count_held(HeldBytes& held) const {
   std::uint64_t meta = 0;
   for (const auto& [k, v] : table_.metadata) meta += 64 + k.capacity() + v.capacity();
-  return by_tokens_.capacity() * sizeof(double) + table_.tokens.capacity() * sizeof(std::int64_t) +
-         table_.time_s.capacity() * sizeof(double) + table_.file.capacity() + meta;
+  held.add(by_tokens_.capacity() * sizeof(double) + table_.tokens.capacity() * sizeof(std::int64_t) +
+           table_.time_s.capacity() * sizeof(double) + table_.file.capacity() + meta);
 }
 
 double ProfiledCostModel::grouped_time_s(std::span<const std::int64_t> tokens_per_local_expert) const {

@@ -36,7 +36,7 @@ class ProfiledCostModel final : public CostModel {
       return by_tokens_.empty() ? interpolated_s(tokens) : by_tokens_[static_cast<std::size_t>(tokens)];
     return table_.time_s.back() + slope_s_per_token_ * static_cast<double>(tokens - max_tokens_);
   }
-  std::uint64_t held_bytes() const override;
+  void count_held(HeldBytes& held) const override;
   double grouped_time_s(std::span<const std::int64_t> tokens_per_local_expert) const override;
 
   const ProfileTable& table() const { return table_; }

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sim/config/error.hpp"
+#include "sim/core/held_bytes.hpp"
 #include "sim/stats/step_times.hpp"
 #include "sim/workload/workload.hpp"
 
@@ -22,6 +23,23 @@ std::string gib(std::uint64_t bytes) {
   if (bytes < (1ull << 30)) os << static_cast<double>(bytes) / static_cast<double>(1ull << 20) << " MiB";
   else os << static_cast<double>(bytes) / static_cast<double>(1ull << 30) << " GiB";
   return os.str();
+}
+
+std::optional<std::uint64_t> memory_allowed(std::optional<std::uint64_t> limit) {
+  return limit ? limit : available_memory_bytes();
+}
+
+std::string allowed_text(std::uint64_t available, std::optional<std::uint64_t> limit) {
+  return gib(available) + (limit ? " allowed by --max-memory" : " of memory available");
+}
+
+// Per run (point x replication) the runner keeps a slot (about 64 bytes) and, from its end until its point
+// is merged, its tallies (kTallyBytes a policy); the points under way (one per thread, at most) each gather
+// all their replications'. Each point then keeps its records (about kRecordBytes a policy).
+std::uint64_t results_bytes(std::uint64_t points, std::uint64_t reps, std::uint64_t policies, std::uint64_t in_flight) {
+  constexpr std::uint64_t kUnitBytes = 64, kTallyBytes = sizeof(PolicyTally) + 64, kRecordBytes = 1024;
+  return points * reps * kUnitBytes + std::min<std::uint64_t>(points, in_flight + 1) * reps * policies * kTallyBytes +
+         points * policies * kRecordBytes;
 }
 
 }  // namespace
@@ -43,10 +61,11 @@ MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>
   const auto in_flight = std::min<std::uint64_t>(static_cast<std::uint64_t>(std::max(1, threads)),
                                                  std::max<std::uint64_t>(1, models.size() * reps));
   std::uint64_t largest_point = 0, all_points = 0, largest_working = 0, largest_policies = 0;
+  HeldBytes held;
   for (const PointModel& m : models) {
     const std::uint64_t policies = m.policies.size();
     largest_policies = std::max(largest_policies, policies);
-    e.held += m.workload->held_bytes();
+    m.workload->count_held(held);
     const std::uint64_t point = sketch ? reps * policies * kStepSketchBytes : steps * policies * 8;
     largest_point = std::max(largest_point, point);
     all_points += point;
@@ -59,15 +78,34 @@ MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>
   e.step_times = (gathered_by_one_process ? all_points : std::min<std::uint64_t>(models.size(), 2) * largest_point) +
                  (sketch ? 0 : steps * 16);
   e.working = in_flight * largest_working;
-  // Per run (point x replication) the runner keeps a slot (about 64 bytes) and, from its end until its point
-  // is merged, its tallies (kTallyBytes a policy); the points under way (one per thread, at most) each
-  // gather all their replications'. Each point then keeps its records (about kRecordBytes a policy).
-  constexpr std::uint64_t kUnitBytes = 64, kTallyBytes = sizeof(PolicyTally) + 64, kRecordBytes = 1024;
-  const std::uint64_t points = models.size();
-  e.units = points * reps;
-  e.results = e.units * kUnitBytes + std::min<std::uint64_t>(points, in_flight + 1) * reps * largest_policies * kTallyBytes +
-              points * largest_policies * kRecordBytes;
+  e.held = held.total();
+  e.units = models.size() * reps;
+  e.results = results_bytes(models.size(), reps, largest_policies, in_flight);
   return e;
+}
+
+std::vector<PointModel> build_points_within(const Scenario& sc, std::optional<std::uint64_t> limit) {
+  const std::optional<std::uint64_t> available = memory_allowed(limit);
+  const std::uint64_t points = sc.points.size(), reps = static_cast<std::uint64_t>(sc.replications);
+  // Before any point is built: the runs' slots and records, counted for one policy a point (the least).
+  if (const std::uint64_t least = results_bytes(points, reps, 1, 1); available && least > *available)
+    throw InputError(sc.file, "", "this run needs at least " + gib(least) + " for the results of the " +
+                                      std::to_string(points * reps) + " runs (points x replications), more than the " +
+                                      allowed_text(*available, limit) + "; use fewer replications or sweep fewer values");
+  std::vector<PointModel> models;
+  models.reserve(sc.points.size());
+  HeldBytes held;
+  for (const ScenarioPoint& p : sc.points) {
+    models.push_back(build_point(sc, p));
+    models.back().workload->count_held(held);
+    // Stops at the first point that passes the limit, before the others are built.
+    if (available && held.total() > *available)
+      throw InputError(sc.file, "", "the data the sweep's points hold (samples, traces, cost tables) comes to " +
+                                        gib(held.total()) + " after " + std::to_string(models.size()) + " of " +
+                                        std::to_string(points) + " points, more than the " +
+                                        allowed_text(*available, limit) + "; sweep fewer values or use smaller files");
+  }
+  return models;
 }
 
 std::uint64_t parse_memory_flag(const std::string& text, const std::string& flag) {
@@ -82,11 +120,10 @@ std::uint64_t parse_memory_flag(const std::string& text, const std::string& flag
 }
 
 void check_memory(const MemoryEstimate& estimate, std::optional<std::uint64_t> limit, const std::string& file) {
-  const std::optional<std::uint64_t> available = limit ? limit : available_memory_bytes();
+  const std::optional<std::uint64_t> available = memory_allowed(limit);
   if (!available || estimate.total() <= *available) return;
   throw InputError(file, "",
-                   "this run needs about " + estimate.describe() + ", more than the " + gib(*available) +
-                       (limit ? " allowed by --max-memory" : " of memory available") +
+                   "this run needs about " + estimate.describe() + ", more than the " + allowed_text(*available, limit) +
                        (estimate.sketch ? "; use fewer threads (--threads), fewer GPUs or a smaller model"
                                         : "; every step time is kept for exact quantiles, so use fewer steps per point, "
                                           "--quantiles sketch, fewer threads (--threads) or fewer GPUs"));
@@ -94,7 +131,7 @@ void check_memory(const MemoryEstimate& estimate, std::optional<std::uint64_t> l
 
 bool plan_quantiles(const Scenario& sc, const std::vector<PointModel>& models, int& threads, bool gathered,
                     const std::string& method, std::optional<std::uint64_t> limit) {
-  const std::optional<std::uint64_t> available = limit ? limit : available_memory_bytes();
+  const std::optional<std::uint64_t> available = memory_allowed(limit);
   bool sketch = method == "sketch";
   if (method == "auto") {
     // Decided on one thread's worth, so that the method (and the results) never depend on --threads.
@@ -113,7 +150,7 @@ bool plan_quantiles(const Scenario& sc, const std::vector<PointModel>& models, i
     if (fit < asked) {
       spdlog::warn("running {} thread{} instead of {}: {} would need about {}, more than the {}", fit, fit == 1 ? "" : "s",
                    asked, asked, estimate_memory(sc, models, asked, gathered, sketch).describe(),
-                   gib(*available) + (limit ? " allowed by --max-memory" : " of memory available"));
+                   allowed_text(*available, limit));
       threads = fit;
     }
   }

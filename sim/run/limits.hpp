@@ -30,6 +30,11 @@ struct MemoryEstimate {
 MemoryEstimate estimate_memory(const Scenario& scenario, const std::vector<PointModel>& models, int threads,
                                bool gathered_by_one_process = false, bool sketch = false);
 
+// Builds every point of `scenario` (as build_all_points), refusing with InputError before the memory is
+// used: first when the runs' results alone would pass `limit` (--max-memory, or the memory available), then
+// as soon as the data the points built so far hold passes it (what points share is counted once).
+std::vector<PointModel> build_points_within(const Scenario& scenario, std::optional<std::uint64_t> limit);
+
 // Parses a size such as "512MiB", "8GB", "1.5GiB" or a plain number of bytes; InputError naming `flag`.
 std::uint64_t parse_memory_flag(const std::string& text, const std::string& flag);
 

@@ -115,10 +115,12 @@ class Mixture final : public Distribution {
     return parts_[i]->from_uniform(v);
   }
   bool monotone() const override { return parts_.size() == 1 && parts_[0]->monotone(); }
-  std::uint64_t held_bytes() const override {
-    std::uint64_t bytes = cumulative_.capacity() * sizeof(double);
-    for (const auto& p : parts_) bytes += 64 + p->held_bytes();
-    return bytes;
+  void count_held(HeldBytes& held) const override {
+    held.add(cumulative_.capacity() * sizeof(double));
+    for (const auto& p : parts_) {
+      held.add(64);
+      p->count_held(held);
+    }
   }
   double mean() const override {
     double m = 0, lo = 0;
@@ -141,24 +143,33 @@ class Mixture final : public Distribution {
 
 // Resampling of observed values (the empirical distribution): u picks sample floor(u n) of the sorted
 // samples, so the mean is exactly the sample mean and draws are monotone in u.
+// The samples are shared: every sweep point that reads the same file resamples one sorted copy.
 class Empirical final : public Distribution {
  public:
-  explicit Empirical(std::vector<double> samples) : sorted_(std::move(samples)) {
-    std::sort(sorted_.begin(), sorted_.end());
-    mean_ = std::accumulate(sorted_.begin(), sorted_.end(), 0.0) / static_cast<double>(sorted_.size());
+  explicit Empirical(std::shared_ptr<const std::vector<double>> sorted) : sorted_(std::move(sorted)) {
+    mean_ = std::accumulate(sorted_->begin(), sorted_->end(), 0.0) / static_cast<double>(sorted_->size());
   }
   double from_uniform(double u) const override {
-    const auto i = std::min(sorted_.size() - 1, static_cast<std::size_t>(u * static_cast<double>(sorted_.size())));
-    return sorted_[i];
+    const std::vector<double>& s = *sorted_;
+    const auto i = std::min(s.size() - 1, static_cast<std::size_t>(u * static_cast<double>(s.size())));
+    return s[i];
   }
   double mean() const override { return mean_; }
-  double min_value() const override { return sorted_.front(); }
-  std::uint64_t held_bytes() const override { return sorted_.capacity() * sizeof(double); }
+  double min_value() const override { return sorted_->front(); }
+  void count_held(HeldBytes& held) const override {
+    held.add_shared(sorted_.get(), sorted_->capacity() * sizeof(double));
+  }
 
  private:
-  std::vector<double> sorted_;
+  std::shared_ptr<const std::vector<double>> sorted_;
   double mean_ = 0;
 };
+
+std::vector<double> sorted(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  values.shrink_to_fit();  // held for the whole run
+  return values;
+}
 
 // A header line: no field of it starts like a number (a digit, or a sign or point before one), as a column
 // name such as "seconds" or "step_time_s" does; "1.5x" or "0..5" is a typo, not a header.
@@ -180,12 +191,17 @@ bool looks_like_header(std::string_view line) {
   return true;
 }
 
-std::vector<double> read_samples_file(const JsonReader& node, const std::string& file_key) {
-  const JsonReader at = node.child(file_key);
-  const std::string name = node.string(file_key);
-  std::filesystem::path path(name);
+// The samples file `node[file_key]` names, relative to the scenario's folder.
+std::string samples_path(const JsonReader& node, const std::string& file_key) {
+  std::filesystem::path path(node.string(file_key));
   if (path.is_relative() && !node.file().empty())
     path = std::filesystem::path(node.file()).parent_path() / path;
+  return path.string();
+}
+
+std::vector<double> read_samples_file(const JsonReader& node, const std::string& file_key) {
+  const JsonReader at = node.child(file_key);
+  const std::filesystem::path path(samples_path(node, file_key));
   std::string text;
   try {
     text = read_text_file(path.string(), "samples file");
@@ -280,14 +296,13 @@ DistributionRegistry build_registry() {
          {"samples", "inline array of values >= 0"}},
         [](const JsonReader& n) {
           if (n.has("file") == n.has("samples")) n.fail("empirical needs exactly one of 'file' or 'samples'");
+          if (n.has("file"))  // read and sorted once per run, however many points and policies use it
+            return std::make_unique<Empirical>(parse_shared<std::vector<double>>(
+                "samples:" + samples_path(n, "file"), [&] { return sorted(read_samples_file(n, "file")); }));
           std::vector<double> samples;
-          if (n.has("file")) {
-            samples = read_samples_file(n, "file");
-          } else {
-            for (const JsonReader& s : n.array("samples")) samples.push_back(s.as_number(at_least(0)));
-            if (samples.empty()) n.child("samples").fail_expected("a non-empty array of numbers");
-          }
-          return std::make_unique<Empirical>(std::move(samples));
+          for (const JsonReader& s : n.array("samples")) samples.push_back(s.as_number(at_least(0)));
+          if (samples.empty()) n.child("samples").fail_expected("a non-empty array of numbers");
+          return std::make_unique<Empirical>(std::make_shared<const std::vector<double>>(sorted(std::move(samples))));
         });
   return r;
 }

@@ -6,6 +6,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+
+#include "sim/core/held_bytes.hpp"
 #include <string>
 #include <vector>
 
@@ -25,9 +27,9 @@ class Distribution {
   virtual double mean() const = 0;
   // Smallest and largest values a draw can take (the support), used to validate factors.
   virtual double min_value() const = 0;
-  // Bytes this distribution holds besides its own object (an empirical distribution's samples), for the
-  // memory estimate of a scenario (sim/run/limits.hpp).
-  virtual std::uint64_t held_bytes() const { return 0; }
+  // Counts the bytes this distribution holds besides its own object (an empirical distribution's samples,
+  // shared by every point that reads the same file), for the memory estimate (sim/run/limits.hpp).
+  virtual void count_held(HeldBytes&) const {}
 
   // E[min of `copies` independent draws] (copies >= 1), by quadrature of the quantile function
   // against the density of the minimum's uniform, c (1 - u)^(c - 1). Exact for copies == 1.

@@ -316,8 +316,9 @@ std::uint64_t BspWorkload::working_bytes(std::size_t policies) const {
   return engine_ == BspEngine::kFast ? fast : fast + k * 256;
 }
 
-std::uint64_t BspWorkload::held_bytes() const {
-  return compute_->held_bytes() + (cluster_.noise ? cluster_.noise->held_bytes() : 0);
+void BspWorkload::count_held(HeldBytes& held) const {
+  compute_->count_held(held);
+  if (cluster_.noise) cluster_.noise->count_held(held);
 }
 
 TraceSize BspWorkload::trace_size(std::span<const Policy* const> policies) const {

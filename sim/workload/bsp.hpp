@@ -21,7 +21,7 @@ class BspWorkload final : public Workload {
   void check_policy(const Policy& policy) const override;
   std::vector<PolicyTally> run(const RunRequest& request) const override;
   std::uint64_t working_bytes(std::size_t policies) const override;
-  std::uint64_t held_bytes() const override;
+  void count_held(HeldBytes& held) const override;
   TraceSize trace_size(std::span<const Policy* const> policies) const override;
 
   std::vector<PolicyTally> run_fast(const RunRequest& request) const;

@@ -77,26 +77,17 @@ std::uint64_t MoeWorkload::working_bytes(std::size_t) const {
   const auto k = static_cast<std::uint64_t>(config_.cluster.gpus);
   const auto e = static_cast<std::uint64_t>(config_.model.experts);
   const auto layers = static_cast<std::uint64_t>(config_.model.moe_layers());
-  // Per-GPU layer arrays and ports (about 200 bytes a GPU), the router's per-expert state over its layers,
-  // training's saved forward routing, and a trace router's counts (at most twice its file's size).
+  // Per-GPU layer arrays and ports (about 200 bytes a GPU), the router's per-expert state over its layers and
+  // training's saved forward routing. A trace router's counts are shared with its source (count_held).
   std::uint64_t bytes = (1u << 16) + k * 200 + e * layers * 64;
   if (config_.mode == MoeMode::kTraining) bytes += e * layers * 8;
-  const Json& router = config_.router_json;
-  if (router.value("type", "") == "trace" && router.contains("file")) {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(config_.router_file.empty()
-                                                      ? std::filesystem::path(router["file"].get<std::string>())
-                                                      : std::filesystem::path(config_.router_file).parent_path() /
-                                                            router["file"].get<std::string>(),
-                                                  ec);
-    if (!ec) bytes += 2 * size;
-  }
   return bytes;
 }
 
-std::uint64_t MoeWorkload::held_bytes() const {
-  return (config_.expert_cost ? config_.expert_cost->held_bytes() : 0) +
-         (config_.cluster.noise ? config_.cluster.noise->held_bytes() : 0);
+void MoeWorkload::count_held(HeldBytes& held) const {
+  if (config_.expert_cost) config_.expert_cost->count_held(held);
+  if (config_.cluster.noise) config_.cluster.noise->count_held(held);
+  config_.router->count_held(held);
 }
 
 TraceSize MoeWorkload::trace_size(std::span<const Policy* const>) const {

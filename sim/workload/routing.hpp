@@ -9,6 +9,7 @@
 
 #include "sim/config/json_reader.hpp"
 #include "sim/config/registry.hpp"
+#include "sim/core/held_bytes.hpp"
 
 namespace tailsim {
 
@@ -40,6 +41,8 @@ class RouterSource {
   virtual std::unique_ptr<Router> make(const RouterContext& context) const = 0;
   // The Dirichlet concentration of a token's top-k gate weights (Router::gate_scores draws from it).
   virtual double gate_concentration() const = 0;
+  // Counts what the source holds for the run (a trace's counts, shared by every point replaying the file).
+  virtual void count_held(HeldBytes&) const {}
 };
 
 // Builds sources from a router object; the context gives the model's shape (its seeds are not used).

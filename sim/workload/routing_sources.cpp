@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "sim/config/error.hpp"
+#include "sim/config/files.hpp"
 #include "sim/workload/routing_models.hpp"
 
 namespace tailsim {
@@ -108,12 +109,16 @@ class GeneratedSource final : public RouterSource {
 
 class TraceSource final : public RouterSource {
  public:
-  TraceSource(RoutingTrace trace, double gate_concentration)
-      : trace_(std::make_shared<const RoutingTrace>(std::move(trace))), gate_concentration_(gate_concentration) {}
+  TraceSource(std::shared_ptr<const RoutingTrace> trace, double gate_concentration)
+      : trace_(std::move(trace)), gate_concentration_(gate_concentration) {}
   std::unique_ptr<Router> make(const RouterContext& context) const override {
     return std::make_unique<TraceRouter>(trace_, context, gate_concentration_);
   }
   double gate_concentration() const override { return gate_concentration_; }
+  void count_held(HeldBytes& held) const override {
+    held.add_shared(trace_.get(), trace_->counts.capacity() * sizeof(std::uint32_t) +
+                                      trace_->totals.capacity() * sizeof(std::int64_t));
+  }
 
  private:
   std::shared_ptr<const RoutingTrace> trace_;
@@ -138,13 +143,16 @@ std::unique_ptr<RouterSource> make_trace(const JsonReader& n, const RouterContex
   const double beta = n.number("gate_concentration", 1.0, Range{0.0, 1e4, true, false});
   if (context.layers < 1 || context.experts < 1 || context.top_k < 1 || context.top_k > context.experts)
     n.fail("a trace router needs a model with layers >= 1 and experts >= top_k >= 1");
-  RoutingTrace trace;
+  // Parsed once per run, however many sweep points replay it (the shape is part of what is parsed).
+  const std::string key = "trace:" + std::to_string(context.layers) + "x" + std::to_string(context.experts) + ":" +
+                          path.string();
   try {
-    trace = read_routing_trace(path.string(), context.layers, context.experts);
+    return std::make_unique<TraceSource>(
+        parse_shared<RoutingTrace>(key, [&] { return read_routing_trace(path.string(), context.layers, context.experts); }),
+        beta);
   } catch (const InputError& e) {
     at.fail(e.file() + (e.path().empty() ? "" : " " + e.path()) + ": " + e.message());
   }
-  return std::make_unique<TraceSource>(std::move(trace), beta);
 }
 
 RouterRegistry build_router_registry() {

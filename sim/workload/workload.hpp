@@ -14,6 +14,7 @@
 #include "sim/policy/policy.hpp"
 #include "sim/config/registry.hpp"
 #include "sim/core/compensated_sum.hpp"
+#include "sim/core/held_bytes.hpp"
 #include "sim/stats/step_times.hpp"
 
 namespace tailsim {
@@ -121,9 +122,9 @@ class Workload {
   // An upper estimate of the memory one run needs besides the step times it keeps (8 bytes per step and
   // policy), for the check before a scenario starts (sim/run/limits.hpp).
   virtual std::uint64_t working_bytes(std::size_t policies) const = 0;
-  // The bytes this built workload holds for as long as its sweep point exists (samples arrays, cost tables,
-  // routing traces), besides its own object: every point holds its own, all at once.
-  virtual std::uint64_t held_bytes() const { return 0; }
+  // Counts the bytes this built workload holds for as long as its sweep point exists (samples arrays, cost
+  // tables, routing traces), besides its own object; what points share (a file parsed once) counts once.
+  virtual void count_held(HeldBytes&) const {}
   // The events a traced run of these policies adds (sim/cluster/trace_sink.hpp): the layout of its trace.
   virtual TraceSize trace_size(std::span<const Policy* const> policies) const = 0;
 };

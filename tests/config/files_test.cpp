@@ -111,3 +111,35 @@ TEST_CASE("quote_input quotes user input short and printable") {
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("while an InputFiles is alive a file is read once: an edit during loading is not seen") {
+  const std::string file = test::write_temp("read-once.txt", "first\n");
+  const InputFiles reads;
+  CHECK(read_text_file(file, "file") == "first\n");
+  test::write_temp("read-once.txt", "second, longer\n");
+  CHECK(read_text_file(file, "file") == "first\n");  // another sweep point gets the first read
+  REQUIRE(reads.files().size() == 1);
+  CHECK(reads.files()[0].path == file);
+}
+
+TEST_CASE("parse_shared parses once per recorder, and every time without one") {
+  int parses = 0;
+  const std::function<int()> parse = [&] { return ++parses; };
+  {
+    const InputFiles reads;
+    const auto a = parse_shared<int>("k", parse);
+    const auto b = parse_shared<int>("k", parse);
+    const auto c = parse_shared<int>("other", parse);
+    CHECK(a.get() == b.get());
+    CHECK(*a == 1);
+    CHECK(*c == 2);
+  }
+  const auto d = parse_shared<int>("k", parse);
+  const auto e = parse_shared<int>("k", parse);
+  CHECK(d.get() != e.get());
+  CHECK(parses == 4);
+}
+
+}  // namespace tailsim

@@ -216,8 +216,9 @@ TEST_CASE("a two-row profile table swept over 300 points is cheap to hold, and i
     "policy": {"type": "none"}, "sweep": {"workload.tokens_per_gpu": [)" + sweep + "]}}";
   const Scenario sc = load_scenario_json(Json::parse(text), "test.json");
   const std::vector<PointModel> models = build_all_points(sc);
-  std::uint64_t held = 0;
-  for (const PointModel& m : models) held += m.workload->held_bytes();
+  HeldBytes counter;
+  for (const PointModel& m : models) m.workload->count_held(counter);
+  const std::uint64_t held = counter.total();
   CHECK(held > 0);
   CHECK(held < 300u * 64 * 1024);  // no dense 2^20-entry array per point (8 MiB each, 2.4 GiB in all)
   // The profiled model gives the same times as before: exact rows, linear in between, slope past the end.
@@ -225,7 +226,7 @@ TEST_CASE("a two-row profile table swept over 300 points is cheap to hold, and i
   CHECK(r.exit_code == 0);
 }
 
-TEST_CASE("a samples file of 10^6 lines counts in the memory estimate of every point that holds it") {
+TEST_CASE("a samples file of 10^6 lines is read once, shared by every point and counted once") {
   std::string content;
   content.reserve(8'000'000);
   for (int i = 0; i < 1'000'000; ++i) content += std::to_string(1.0 + (i % 1000) * 1e-3) + "\n";
@@ -233,10 +234,22 @@ TEST_CASE("a samples file of 10^6 lines counts in the memory estimate of every p
   const std::string text = R"({"seed": 1, "steps": 10, "cluster": {"gpus": 4, "gpu": "h100-sxm"},
     "workload": {"type": "bsp", "compute": {"type": "empirical", "file": ")" + file + R"("}},
     "policy": {"type": "none"}, "sweep": {"cluster.gpus": [1, 2, 3, 4, 5, 6, 7, 8]}})";
-  const test::CommandResult r = test::run_cli("run " + test::write_temp("million.json", text) + " --max-memory 30MiB --quiet");
-  CHECK(r.exit_code == 2);
-  CHECK(r.err.find("this run needs about") != std::string::npos);
-  CHECK(r.err.find("allowed by --max-memory") != std::string::npos);
+  const std::string scenario = test::write_temp("million.json", text);
+  {
+    const InputFiles reads;  // as tailsim run and check build their points
+    const std::vector<PointModel> models = build_all_points(load_scenario_json(Json::parse(text), "million.json"));
+    HeldBytes held;
+    for (const PointModel& m : models) m.workload->count_held(held);
+    CHECK(held.total() == 1'000'000u * sizeof(double));  // one sorted copy for the 8 points, not 8 copies
+  }
+  // It counts in the estimate: 8 MB of samples do not fit 6 MiB, and the build stops at the first point.
+  const test::CommandResult small = test::run_cli("run " + scenario + " --max-memory 6MiB --quiet");
+  CHECK(small.exit_code == 2);
+  CHECK(small.err.find("after 1 of 8 points") != std::string::npos);
+  CHECK(small.err.find("allowed by --max-memory") != std::string::npos);
+  // Shared, the 8 points fit in 30 MiB (as copies they needed 61 MiB).
+  const test::CommandResult fits = test::run_cli("run " + scenario + " --max-memory 30MiB --quiet");
+  CHECK(fits.exit_code == 0);
 }
 
 TEST_CASE("10^6 replications x 1,000 points is refused by its estimate, not ended by bad_alloc") {
@@ -248,7 +261,7 @@ TEST_CASE("10^6 replications x 1,000 points is refused by its estimate, not ende
   const test::CommandResult r = test::run_cli("run " + test::write_temp("units.json", text) +
                                               " --sweep cluster.gpus=" + sweep + " --max-memory 4GiB --quiet");
   CHECK(r.exit_code == 2);
-  CHECK(r.err.find("this run needs about") != std::string::npos);
+  CHECK(r.err.find("this run needs at least") != std::string::npos);  // before any point is built
   CHECK(r.err.find("results of the") != std::string::npos);
 }
 
