@@ -40,18 +40,20 @@ struct CapacityParams {
 
 // Moves up to `pool` pairs into entries with room, in proportion to `weights` (cumulative rounding,
 // deterministic), never past an entry's room; returns the pairs moved. Rooms and moved are updated.
+// Branch-free over the entries (rooms >= 0; a full entry adds no weight, so it is given nothing): which
+// entries are full is random, and a branch on it mispredicted for every other expert.
 std::int64_t spread(std::int64_t pool, std::span<const double> weights, std::span<std::int64_t> room,
                     std::span<std::int64_t> moved) {
   double total = 0;
-  for (std::size_t i = 0; i < room.size(); ++i)
-    if (room[i] > 0) total += weights[i];
+  for (std::size_t i = 0; i < room.size(); ++i) total += room[i] > 0 ? weights[i] : 0.0;
   if (pool <= 0 || total <= 0) return 0;
+  const double per_weight = static_cast<double>(pool) / total;
   double cum = 0;
   std::int64_t given = 0, placed = 0;
   for (std::size_t i = 0; i < room.size(); ++i) {
-    if (room[i] <= 0) continue;
-    cum += weights[i];
-    const auto upto = static_cast<std::int64_t>(std::floor(static_cast<double>(pool) * (cum / total) + 0.5));
+    cum += room[i] > 0 ? weights[i] : 0.0;
+    // Rounded to nearest (the value is >= 0, so truncating x + 1/2 is floor(x + 1/2)), capped at the pool.
+    const auto upto = std::min(pool, static_cast<std::int64_t>(cum * per_weight + 0.5));
     const std::int64_t take = std::min(upto - given, room[i]);
     given = upto;
     room[i] -= take;

@@ -8,7 +8,8 @@ namespace tailsim {
 
 // The lower partial mean of a Beta(a, b) score: L(q) = integral of Q(u) over [0, q], Q the quantile function.
 // Of n iid scores, the lowest m sum to about n L(m / n) (exact as n grows; the sum of a sample's lowest
-// order statistics converges to it). Tabulated once on a grid of the score, so each call is O(log grid).
+// order statistics converges to it). Tabulated once, on a grid of the score and from it on a grid of q, so a
+// call is one linear interpolation.
 class BetaLowerMean {
  public:
   BetaLowerMean(double a, double b, int intervals = 4096);
@@ -18,7 +19,9 @@ class BetaLowerMean {
  private:
   std::vector<double> cdf_;      // F(j / intervals)
   std::vector<double> partial_;  // integral of x dF(x) over [0, j / intervals]
+  std::vector<double> by_q_;     // L(i / intervals)
   double mean_ = 0;
+  double search(double q) const;  // L(q) from the score grid
 };
 
 // E[min(X, c)] for X ~ Binomial(n, p): the tokens an expert keeps from one source device that caps it at c.

@@ -129,6 +129,8 @@ TEST_CASE("expected_min_binomial agrees with the exact sum on both of its branch
 TEST_CASE("the lowest-scored pairs carry n L(q) of gate mass: by order statistics of Beta draws") {
   const BetaLowerMean l(1.0, 1.0);  // uniform scores: L(q) = q^2 / 2
   CHECK(l(0.5) == doctest::Approx(0.125).epsilon(1e-4));
+  for (double q : {0.001, 0.1234567, 1.0 / 3.0, 0.77777, 0.999})  // between grid points: a chord's error, h^2 / 8
+    CHECK(std::abs(l(q) - q * q / 2) < 1e-8);
   CHECK(l(1.0) == doctest::Approx(0.5).epsilon(1e-6));
   const BetaLowerMean top8(1.0, 7.0);  // top-8 gate scores, mean 1/8
   CHECK(top8.mean() == doctest::Approx(0.125).epsilon(1e-4));
