@@ -20,18 +20,18 @@ namespace {
 
 constexpr int kGpus = 16, kLayers = 3, kSteps = 12, kTokens = 256;
 
-std::string linear_table() {
+std::string linear_table(double fixed_us = 10.0) {
   std::string csv = "# a linear cost for tests\ntokens,time_us\n";
-  for (int t = 1; t <= 8192; ++t) csv += std::to_string(t) + "," + std::to_string(10.0 + 0.5 * t) + "\n";
-  return test::write_temp("seam_linear_cost.csv", csv);
+  for (int t = 1; t <= 8192; ++t) csv += std::to_string(t) + "," + std::to_string(fixed_us + 0.5 * t) + "\n";
+  return test::write_temp("seam_linear_cost_" + std::to_string(fixed_us) + ".csv", csv);
 }
 
-std::string scenario(const std::string& slow_gpus = "[]") {
+std::string scenario(const std::string& slow_gpus = "[]", double fixed_us = 10.0) {
   return R"({"seed": 5, "steps": )" + std::to_string(kSteps) + R"(,
     "cluster": {"gpus": 16, "gpus_per_node": 16, "gpu": "h100-sxm", "slow_gpus": )" + slow_gpus + R"(,
                 "nvlink": {"bandwidth": 1e30, "latency": 0}, "nic": {"bandwidth": 1e9, "latency": 0}},
     "workload": {"type": "moe", "tokens_per_gpu": 256, "routing": {"type": "generated", "preset": "olmoe"},
-      "cost": {"type": "profiled", "table": ")" + linear_table() + R"("},
+      "cost": {"type": "profiled", "table": ")" + linear_table(fixed_us) + R"("},
       "model": {"name": "toy", "layers": 3, "experts": 16, "top_k": 2, "hidden": 1024, "expert_intermediate": 512}},
     "policy": {"type": "none"}})";
 }
@@ -190,6 +190,31 @@ TEST_CASE("dropped pairs skip their expert: the layer is the slowest capped expe
   check_steps(t[1], capped_s);
   CHECK(static_cast<double>(t[1].moe.dropped_pairs) == dropped);
   CHECK(static_cast<double>(t[1].moe.bytes_moved) < static_cast<double>(t[0].moe.bytes_moved));
+}
+
+TEST_CASE("identity: with a linear cost, one expert per GPU and free links, capacity_drop's speed-up is "
+          "E[max load] / E[min(max load, C)]") {
+  // No fixed cost, no noise, links that take no time: a layer is its busiest expert's tokens x 0.5 us.
+  const std::string text = scenario("[]", 0.0);
+  const Json node = Json::parse(R"({"type": "capacity_drop", "capacity_factor": 1.25})");
+  const auto drop = make_policy(JsonReader(node, "test.json", "/policy"));
+  const std::vector<PolicyTally> t = run_with(*drop, text);
+  // C = ceil(1.25 x 16 GPUs x 256 tokens x top-2 / 16 experts) = 640 pairs, against a mean of 512.
+  constexpr std::int64_t kCap = 640;
+  double max_load = 0, capped = 0;
+  for (const auto& counts : routed_counts()) {
+    const std::int64_t busiest = *std::max_element(counts.begin(), counts.end());
+    max_load += static_cast<double>(busiest);
+    capped += static_cast<double>(std::min(busiest, kCap));
+  }
+  REQUIRE(capped < max_load);  // the cap binds
+  const auto total = [](const PolicyTally& p) {
+    double sum = 0;
+    for (const SimTime ns : p.steps.values()) sum += static_cast<double>(ns);
+    return sum;
+  };
+  const double speedup = total(t[0]) / total(t[1]);
+  CHECK(speedup == doctest::Approx(max_load / capped).epsilon(1e-6));
 }
 
 TEST_CASE("a controller's placement replaces the default: a second replica of expert 0 halves its load") {
