@@ -61,8 +61,10 @@ MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>
   e.working = in_flight * largest_working;
   // Per run (point x replication) the runner keeps a slot (about 64 bytes) and, from its end until its point
   // is merged, its tallies (kTallyBytes a policy); the points under way (one per thread, at most) each
-  // gather all their replications'. Each point then keeps its records (about kRecordBytes a policy).
-  constexpr std::uint64_t kUnitBytes = 64, kTallyBytes = sizeof(PolicyTally) + 64, kRecordBytes = 1024;
+  // gather all their replications'. Each point then keeps its records (about kRecordBytes a policy). A tally
+  // holds at most 32 step-time batch sums (StepBatches::plan).
+  constexpr std::uint64_t kUnitBytes = 64, kRecordBytes = 1024;
+  constexpr std::uint64_t kTallyBytes = sizeof(PolicyTally) + 64 + 32 * sizeof(StepBatches::Int128);
   const std::uint64_t points = models.size();
   e.units = points * reps;
   e.results = e.units * kUnitBytes + std::min<std::uint64_t>(points, in_flight + 1) * reps * largest_policies * kTallyBytes +
