@@ -217,7 +217,7 @@ std::vector<Verdict> evaluate_expectations(const Scenario& sc, const RunResults&
         const Record* pol = find_record(results, p, e.policy);
         if (!pol) continue;
         const std::string name = "speedup of " + e.policy + " over " +
-                                 (pol->vs_baseline ? pol->vs_baseline->policy : e.baseline) + (at.empty() ? "" : " at " + at);
+                                 (pol->vs_baseline ? pol->vs_baseline->policy : "the baseline") + (at.empty() ? "" : " at " + at);
         if (!pol->vs_baseline) {
           out.push_back({name, false, "speedup does not apply: the policy's mean step time is 0"});
           continue;

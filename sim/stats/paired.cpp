@@ -45,6 +45,7 @@ StepBatches::StepBatches(std::int64_t steps, std::int64_t batches)
 }
 
 std::int64_t StepBatches::plan(std::int64_t steps, std::int64_t replications) {
+  if (steps < 1) return 0;
   const std::int64_t per = (kTargetBatches + replications - 1) / std::max<std::int64_t>(1, replications);
   return std::max<std::int64_t>(1, std::min(steps, per));
 }

@@ -40,7 +40,8 @@ class StepBatches {
   StepBatches() = default;
   // One replication of `steps` steps in `batches` batches of consecutive steps (sizes differ by one at most).
   StepBatches(std::int64_t steps, std::int64_t batches);
-  // The batches for one of `replications` replications of `steps` steps: min(steps, ceil(32 / replications)).
+  // The batches for one of `replications` replications of `steps` steps: min(steps, ceil(32 / replications))
+  // (0 for no steps).
   static std::int64_t plan(std::int64_t steps, std::int64_t replications);
 
   // The next step of the replication.

@@ -35,6 +35,7 @@ TEST_CASE("batches split a replication into contiguous runs of steps and merge i
   CHECK(StepBatches::plan(200, 32) == 1);
   CHECK(StepBatches::plan(200, 1000) == 1);
   CHECK(StepBatches::plan(5, 1) == 5);
+  CHECK(StepBatches::plan(0, 1) == 0);
   StepBatches a(10, 3);  // steps 0-3, 4-6, 7-9 (step i in batch floor(3 i / 10))
   for (int i = 0; i < 10; ++i) a.add(1 << i);
   CHECK(a.sums() == std::vector<StepBatches::Int128>{1 + 2 + 4 + 8, 16 + 32 + 64, 128 + 256 + 512});
