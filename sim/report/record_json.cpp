@@ -27,6 +27,16 @@ Json record_json(const Record& rec, bool timing, bool slowdown) {
                        {"communication", rec.moe->communication_fraction},
                        {"barrier_wait", rec.moe->barrier_wait_fraction}};
     j["bytes_moved"] = rec.moe->bytes_moved;
+    if (const auto& c = rec.moe->routing) {
+      j["dropped_fraction"] = c->dropped_fraction;
+      j["rerouted_fraction"] = c->rerouted_fraction;
+      j["dropped_gate_mass"] = c->dropped_gate_mass;
+    }
+  }
+  if (const auto& v = rec.vs_baseline) {
+    j["vs_baseline"] = {{"policy", v->policy}, {"speedup", v->speedup}};
+    if (v->ci95_low) j["vs_baseline"]["ci95_low"] = *v->ci95_low;
+    if (v->ci95_high) j["vs_baseline"]["ci95_high"] = *v->ci95_high;
   }
   j["events"] = rec.events;
   if (timing) j["wall_seconds"] = rec.wall_seconds;
@@ -62,7 +72,21 @@ MoeRecord moe_from_json(const Json& j) {
   m.communication_fraction = split.at("communication").get<double>();
   m.barrier_wait_fraction = split.at("barrier_wait").get<double>();
   m.bytes_moved = j.at("bytes_moved").get<double>();
+  if (j.contains("dropped_fraction"))
+    m.routing = RoutingCost{j.at("dropped_fraction").get<double>(), j.at("rerouted_fraction").get<double>(),
+                            j.at("dropped_gate_mass").get<double>()};
   return m;
+}
+
+VsBaseline vs_baseline_from_json(const Json& j) {
+  VsBaseline v;
+  v.policy = j.at("policy").get<std::string>();
+  v.speedup = j.at("speedup").get<double>();
+  if (j.contains("ci95_low") || j.contains("ci95_high")) {
+    v.ci95_low = j.at("ci95_low").get<double>();
+    v.ci95_high = j.at("ci95_high").get<double>();
+  }
+  return v;
 }
 
 }  // namespace
@@ -81,6 +105,7 @@ Record record_from_json(const Json& j, std::size_t point, const std::vector<std:
     rec.idle_fraction = j.at("idle_fraction").get<double>();
     if (r.has("extra_work_fraction")) rec.extra_work_fraction = j.at("extra_work_fraction").get<double>();
     if (r.has("load_imbalance")) rec.moe = moe_from_json(j);
+    if (r.has("vs_baseline")) rec.vs_baseline = vs_baseline_from_json(j.at("vs_baseline"));
     rec.events = json_integer<std::uint64_t>(j.at("events"), "events");
     if (r.has("wall_seconds")) rec.wall_seconds = j.at("wall_seconds").get<double>();
     return rec;

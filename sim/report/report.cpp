@@ -44,19 +44,26 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
   std::ostringstream os;
   for (const std::string& p : r.param_names) os << csv_field(p) << ',';
   os << "policy,steps,step_time.mean,step_time.stddev,step_time.ci95_low,step_time.ci95_high,step_time.p50,"
-        "step_time.p90,step_time.p99,step_time.p999,step_time.max,slowdown_vs_k1,idle_fraction,"
-        "extra_work_fraction,load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,"
-        "bytes_moved,events";
+        "step_time.p90,step_time.p99,step_time.p999,step_time.max,slowdown_vs_k1,vs_baseline.policy,"
+        "vs_baseline.speedup,vs_baseline.ci95_low,vs_baseline.ci95_high,idle_fraction,extra_work_fraction,"
+        "load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,bytes_moved,"
+        "dropped_fraction,rerouted_fraction,dropped_gate_mass,events";
   if (options.timing) os << ",wall_seconds";
   os << '\n';
+  // An empty cell: the field does not apply to the record.
+  const auto cell = [](const std::optional<double>& v) { return v ? number(*v) : std::string(); };
   for (const Record& rec : r.records) {
     for (const auto& [k, v] : rec.params) os << csv_field(param_text(v)) << ',';
     const StepTimeSummary& s = rec.step_time;
     os << csv_field(rec.policy) << ',' << s.count;
     for (const double v : {s.mean, s.stddev, s.ci95_low, s.ci95_high, s.p50, s.p90, s.p99, s.p999, s.max})
       os << ',' << number(v);
-    os << ',' << (rec.slowdown_vs_k1 ? number(*rec.slowdown_vs_k1) : "") << ',' << number(rec.idle_fraction) << ','
-       << (rec.extra_work_fraction ? number(*rec.extra_work_fraction) : "") << ',';
+    os << ',' << cell(rec.slowdown_vs_k1) << ',';
+    if (const auto& v = rec.vs_baseline)
+      os << csv_field(v->policy) << ',' << number(v->speedup) << ',' << cell(v->ci95_low) << ',' << cell(v->ci95_high);
+    else
+      os << ",,,";
+    os << ',' << number(rec.idle_fraction) << ',' << cell(rec.extra_work_fraction) << ',';
     if (rec.moe) {
       os << number(rec.moe->load_imbalance) << ',' << number(rec.moe->compute_fraction) << ','
          << number(rec.moe->communication_fraction) << ',' << number(rec.moe->barrier_wait_fraction) << ','
@@ -64,6 +71,10 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
     } else {
       os << ",,,,,";
     }
+    if (const auto& c = rec.moe ? rec.moe->routing : std::nullopt)
+      os << number(c->dropped_fraction) << ',' << number(c->rerouted_fraction) << ',' << number(c->dropped_gate_mass) << ',';
+    else
+      os << ",,,";
     os << rec.events;
     if (options.timing) os << ',' << number(rec.wall_seconds);
     os << '\n';
@@ -71,54 +82,94 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
   return os.str();
 }
 
-void print_table(std::ostream& out, const RunResults& r, const ReportOptions& options) {
-  std::vector<std::string> header = r.param_names;
-  for (const char* h : {"policy", "E[step] s", "p50 s", "p99 s", "p99.9 s", "slowdown", "idle", "extra work"})
-    header.emplace_back(h);
-  const bool moe = std::any_of(r.records.begin(), r.records.end(), [](const Record& rec) { return rec.moe.has_value(); });
-  if (moe)
-    for (const char* h : {"imbalance", "compute", "comm", "wait"}) header.emplace_back(h);
-  if (options.timing) header.emplace_back("wall s");
-  std::vector<std::vector<std::string>> rows;
-  auto fixed = [](double v, int digits) {
-    std::ostringstream os;
-    os << std::fixed << std::setprecision(digits) << v;
-    return os.str();
-  };
-  for (const Record& rec : r.records) {
-    std::vector<std::string> row;
-    for (const auto& [k, v] : rec.params) row.push_back(param_text(v));
-    const StepTimeSummary& s = rec.step_time;
-    row.push_back(rec.policy);
-    for (const double v : {s.mean, s.p50, s.p99, s.p999}) row.push_back(fixed(v, v < 0.1 ? 6 : 3));
-    row.push_back(rec.slowdown_vs_k1 ? fixed(*rec.slowdown_vs_k1, 2) + "x" : "-");
-    row.push_back(fixed(100.0 * rec.idle_fraction, 1) + "%");
-    row.push_back(rec.extra_work_fraction ? fixed(100.0 * *rec.extra_work_fraction, 1) + "%" : "-");
-    if (moe) {
-      if (rec.moe) {
-        row.push_back(fixed(rec.moe->load_imbalance, 2));
-        for (const double f : {rec.moe->compute_fraction, rec.moe->communication_fraction, rec.moe->barrier_wait_fraction})
-          row.push_back(fixed(100.0 * f, 1) + "%");
-      } else {
-        row.insert(row.end(), 4, "-");
-      }
-    }
-    if (options.timing) row.push_back(fixed(rec.wall_seconds, 3));
-    rows.push_back(std::move(row));
+namespace {
+
+std::string fixed(double v, int digits) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(digits) << v;
+  return os.str();
+}
+
+std::string percent(double fraction, int digits) { return fixed(100.0 * fraction, digits) + "%"; }
+
+// Which of the optional column groups the table has: each appears when some record has its fields.
+struct TableColumns {
+  bool moe = false, routing = false, speedup = false, timing = false;
+  std::string baseline;  // the label the speed-ups are against
+};
+
+std::vector<std::string> table_row(const Record& rec, const TableColumns& cols) {
+  std::vector<std::string> row;
+  for (const auto& [k, v] : rec.params) row.push_back(param_text(v));
+  const StepTimeSummary& s = rec.step_time;
+  row.push_back(rec.policy);
+  for (const double v : {s.mean, s.p50, s.p99, s.p999}) row.push_back(fixed(v, v < 0.1 ? 6 : 3));
+  row.push_back(rec.slowdown_vs_k1 ? fixed(*rec.slowdown_vs_k1, 2) + "x" : "-");
+  if (cols.speedup) {
+    const auto& v = rec.vs_baseline;
+    row.push_back(v ? fixed(v->speedup, 3) + "x" : "-");
+    row.push_back(v && v->ci95_high ? "±" + fixed(*v->ci95_high - v->speedup, 3) : "-");
   }
+  row.push_back(percent(rec.idle_fraction, 1));
+  row.push_back(rec.extra_work_fraction ? percent(*rec.extra_work_fraction, 1) : "-");
+  if (cols.moe) {
+    if (rec.moe) {
+      row.push_back(fixed(rec.moe->load_imbalance, 2));
+      for (const double f : {rec.moe->compute_fraction, rec.moe->communication_fraction, rec.moe->barrier_wait_fraction})
+        row.push_back(percent(f, 1));
+    } else {
+      row.insert(row.end(), 4, "-");
+    }
+  }
+  if (cols.routing) {
+    if (const auto& c = rec.moe ? rec.moe->routing : std::nullopt) {
+      for (const double f : {c->dropped_fraction, c->rerouted_fraction, c->dropped_gate_mass}) row.push_back(percent(f, 2));
+    } else {
+      row.insert(row.end(), 3, "-");
+    }
+  }
+  if (cols.timing) row.push_back(fixed(rec.wall_seconds, 3));
+  return row;
+}
+
+// Display width of a cell: its UTF-8 code points ("±" is two bytes, one column).
+std::size_t cell_width(const std::string& text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+}  // namespace
+
+void print_table(std::ostream& out, const RunResults& r, const ReportOptions& options) {
+  TableColumns cols;
+  cols.timing = options.timing;
+  for (const Record& rec : r.records) {
+    cols.moe = cols.moe || rec.moe;
+    cols.routing = cols.routing || (rec.moe && rec.moe->routing);
+    if (rec.vs_baseline && !cols.speedup) cols.baseline = rec.vs_baseline->policy;
+    cols.speedup = cols.speedup || rec.vs_baseline;
+  }
+  std::vector<std::string> header = r.param_names;
+  for (const char* h : {"policy", "E[step] s", "p50 s", "p99 s", "p99.9 s", "slowdown"}) header.emplace_back(h);
+  if (cols.speedup) header.insert(header.end(), {"vs " + cols.baseline, "95% CI"});
+  header.insert(header.end(), {"idle", "extra work"});
+  if (cols.moe) header.insert(header.end(), {"imbalance", "compute", "comm", "wait"});
+  if (cols.routing) header.insert(header.end(), {"dropped", "rerouted", "gate mass"});
+  if (cols.timing) header.emplace_back("wall s");
+  std::vector<std::vector<std::string>> rows;
+  for (const Record& rec : r.records) rows.push_back(table_row(rec, cols));
   std::vector<std::size_t> width(header.size());
   for (std::size_t c = 0; c < header.size(); ++c) {
-    width[c] = header[c].size();
-    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+    width[c] = cell_width(header[c]);
+    for (const auto& row : rows) width[c] = std::max(width[c], cell_width(row[c]));
   }
   out << r.scenario << ": " << r.steps << " steps per point, seed " << r.seed << "\n";
   auto line = [&](const std::vector<std::string>& cells) {
     for (std::size_t c = 0; c < cells.size(); ++c) {
-      const bool text = c < r.param_names.size() + 1 && c >= r.param_names.size();  // policy: left-aligned
-      out << (c ? " | " : "") << (text ? std::left : std::right) << std::setw(static_cast<int>(width[c]))
-          << cells[c];
+      const std::string pad(width[c] - cell_width(cells[c]), ' ');
+      const bool text = c == r.param_names.size();  // policy: left-aligned
+      out << (c ? " | " : "") << (text ? cells[c] + pad : pad + cells[c]);
     }
-    out << std::right << '\n';
+    out << '\n';
   };
   line(header);
   std::size_t total = 0;

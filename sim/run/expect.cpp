@@ -59,6 +59,10 @@ std::optional<Measured> metric_of(const Record& r, const std::string& m) {
   if (m == "time_split.communication") return Measured{r.moe->communication_fraction, 0};
   if (m == "time_split.barrier_wait") return Measured{r.moe->barrier_wait_fraction, 0};
   if (m == "bytes_moved") return Measured{r.moe->bytes_moved, 0};
+  if (!r.moe->routing) return std::nullopt;
+  if (m == "dropped_fraction") return Measured{r.moe->routing->dropped_fraction, 0};
+  if (m == "rerouted_fraction") return Measured{r.moe->routing->rerouted_fraction, 0};
+  if (m == "dropped_gate_mass") return Measured{r.moe->routing->dropped_gate_mass, 0};
   return std::nullopt;
 }
 
@@ -124,8 +128,8 @@ const std::vector<std::string>& expectation_metrics() {
   static const std::vector<std::string> names = {
       "step_time.mean", "step_time.stddev", "step_time.p50", "step_time.p90", "step_time.p99", "step_time.p999",
       "step_time.max", "slowdown_vs_k1", "idle_fraction", "extra_work_fraction", "load_imbalance",
-      "time_split.compute", "time_split.communication", "time_split.barrier_wait", "bytes_moved", "events", "steps",
-      "speedup"};
+      "time_split.compute", "time_split.communication", "time_split.barrier_wait", "bytes_moved", "dropped_fraction",
+      "rerouted_fraction", "dropped_gate_mass", "events", "steps", "speedup"};
   return names;
 }
 
@@ -159,7 +163,7 @@ std::vector<Expectation> parse_expectations(const Scenario& sc) {
     if ((e.rel_tol || e.abs_tol) && !e.value) n.fail("'rel_tol' and 'abs_tol' need a 'value'");
     if (e.min && e.max && *e.min > *e.max) n.fail("'min' is above 'max'");
     if (e.metric == "speedup") {
-      e.baseline = n.string("baseline");
+      e.baseline = n.string("baseline", "");
       e.policy = n.string("policy");
       if (e.where.contains("policy")) n.child("where").fail("a speedup names its policies in 'baseline' and 'policy', not in 'where'");
     }
@@ -180,8 +184,16 @@ void check_expectations_match(const Scenario& sc, const std::vector<PointModel>&
       const auto has = [&](const std::string& l) { return std::find(labels.begin(), labels.end(), l) != labels.end(); };
       if (e.metric == "speedup") {
         for (const std::string* l : {&e.baseline, &e.policy})
-          if (!has(*l))
+          if (!l->empty() && !has(*l))
             throw InputError(sc.file, e.path, "speedup: no policy labelled '" + *l + "' (policies: " + join(labels) + ")");
+        const std::string& base = labels[models[p].baseline];
+        if (!e.baseline.empty() && e.baseline != base)
+          throw InputError(sc.file, e.path + "/baseline",
+                           "speedup is paired against the scenario's baseline policy, '" + base + "', not '" +
+                               e.baseline + "'; set the scenario's \"baseline\": \"" + e.baseline +
+                               "\" to compare with it (or leave 'baseline' out here)");
+        if (e.policy == base)
+          throw InputError(sc.file, e.path + "/policy", "speedup of the baseline '" + base + "' over itself; name another policy");
         any = true;
       } else {
         any = !e.where.contains("policy") || has(e.where["policy"].get<std::string>());
@@ -202,13 +214,16 @@ std::vector<Verdict> evaluate_expectations(const Scenario& sc, const RunResults&
       if (!point_matches(sc.points[p], e.where)) continue;
       const std::string at = sc.points[p].label();
       if (e.metric == "speedup") {
-        const Record* base = find_record(results, p, e.baseline);
         const Record* pol = find_record(results, p, e.policy);
-        if (!base || !pol) continue;
-        const double s = pol->step_time.mean > 0 ? base->step_time.mean / pol->step_time.mean : 0;
-        const auto rel = [](const Record* r) { return r->step_time.mean > 0 ? (r->step_time.ci95_high - r->step_time.mean) / r->step_time.mean : 0; };
-        const std::string name = "speedup of " + e.policy + " over " + e.baseline + (at.empty() ? "" : " at " + at);
-        out.push_back(judge(e, name, Measured{s, s * std::hypot(rel(base), rel(pol))}));
+        if (!pol) continue;
+        const std::string name = "speedup of " + e.policy + " over " +
+                                 (pol->vs_baseline ? pol->vs_baseline->policy : "the baseline") + (at.empty() ? "" : " at " + at);
+        if (!pol->vs_baseline) {
+          out.push_back({name, false, "speedup does not apply: the policy's mean step time is 0"});
+          continue;
+        }
+        const VsBaseline& v = *pol->vs_baseline;
+        out.push_back(judge(e, name, Measured{v.speedup, v.ci95_high ? *v.ci95_high - v.speedup : 0}));
         continue;
       }
       for (const Record& r : results.records) {

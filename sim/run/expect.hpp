@@ -7,10 +7,11 @@
 //
 // `where` selects records: each key is a dotted scenario path compared with the point's value (swept or not)
 // or "policy" (a label); it must match at least one record. Bounds: `value` with `rel_tol` and/or `abs_tol`,
-// and/or `min`, `max`. `speedup` is mean step time of `baseline` / mean step time of `policy` at the same
-// point. Mean-based metrics (step_time.mean, slowdown_vs_k1, speedup) are statistical: their allowed
-// deviation adds the half-width of the run's own 95% confidence interval, so a check stays tight without
-// failing on a change that only reshuffles random draws.
+// and/or `min`, `max`. `speedup` is the record's vs_baseline: mean step time of the scenario's baseline
+// policy / mean step time of `policy` at the same point, with its paired 95% interval (sim/stats/paired.hpp);
+// its `baseline`, when given, must be the scenario's. Mean-based metrics (step_time.mean, slowdown_vs_k1,
+// speedup) are statistical: their allowed deviation adds the half-width of the run's own 95% confidence
+// interval, so a check stays tight without failing on a change that only reshuffles random draws.
 #pragma once
 #include <optional>
 #include <string>
@@ -26,7 +27,7 @@ struct Expectation {
   Json where;        // object: dotted path or "policy" -> value
   std::string metric;
   std::optional<double> value, rel_tol, abs_tol, min, max;
-  std::string baseline, policy;  // speedup only
+  std::string baseline, policy;  // speedup only (baseline: "" or the scenario's baseline label)
 };
 
 // The metric names an expectation may use.

@@ -35,9 +35,11 @@ std::string allowed_text(std::uint64_t available, std::optional<std::uint64_t> l
 
 // Per run (point x replication) the runner keeps a slot (about 64 bytes) and, from its end until its point
 // is merged, its tallies (kTallyBytes a policy); the points under way (one per thread, at most) each gather
-// all their replications'. Each point then keeps its records (about kRecordBytes a policy).
+// all their replications'. Each point then keeps its records (about kRecordBytes a policy). A tally holds at
+// most 32 step-time batch sums (StepBatches::plan).
 std::uint64_t results_bytes(std::uint64_t points, std::uint64_t reps, std::uint64_t policies, std::uint64_t in_flight) {
-  constexpr std::uint64_t kUnitBytes = 64, kTallyBytes = sizeof(PolicyTally) + 64, kRecordBytes = 1024;
+  constexpr std::uint64_t kUnitBytes = 64, kRecordBytes = 1024;
+  constexpr std::uint64_t kTallyBytes = sizeof(PolicyTally) + 64 + 32 * sizeof(StepBatches::Int128);
   return points * reps * kUnitBytes + std::min<std::uint64_t>(points, in_flight + 1) * reps * policies * kTallyBytes +
          points * policies * kRecordBytes;
 }

@@ -33,6 +33,7 @@ RunRequest make_run_request(const Scenario& scenario, std::size_t point, std::ui
   req.replication = replication;
   req.steps = steps;
   req.policies = policies;
+  req.batches = StepBatches::plan(steps, scenario.replications);
   return req;
 }
 
@@ -57,6 +58,7 @@ void serialize_unit(std::string& out, std::size_t index, const UnitResult& u) {
   put_bytes(out, static_cast<std::uint64_t>(u.tallies.size()));
   for (const PolicyTally& t : u.tallies) {
     t.steps.serialize(out);
+    t.batches.serialize(out);
     PolicyTally::for_each_sum(t, [&](const CompensatedSum& v) {
       put_bytes(out, v.sum());
       put_bytes(out, v.compensation());
@@ -77,6 +79,7 @@ void deserialize_units(const std::string& in, std::vector<UnitResult>& results) 
     u.tallies.resize(take_bytes<std::uint64_t>(in, pos));
     for (PolicyTally& t : u.tallies) {
       t.steps = StepTimes::deserialize(in, pos);
+      t.batches = StepBatches::deserialize(in, pos);
       PolicyTally::for_each_sum(t, [&](CompensatedSum& v) {
         const double sum = take_bytes<double>(in, pos);
         v = CompensatedSum::from_parts(sum, take_bytes<double>(in, pos));
@@ -99,6 +102,22 @@ RunResults results_header(const Scenario& sc) {
 }
 
 namespace {
+
+MoeRecord moe_record(const MoeTally& m) {
+  const double compute = m.compute_s, communication = m.communication_s, wait = m.wait_s;
+  const double total = compute + communication + wait;
+  MoeRecord mr;
+  mr.load_imbalance = m.load_imbalance_sum / static_cast<double>(m.layer_steps);
+  mr.compute_fraction = total > 0 ? compute / total : 0;
+  mr.communication_fraction = total > 0 ? communication / total : 0;
+  mr.barrier_wait_fraction = total > 0 ? wait / total : 0;
+  mr.bytes_moved = m.bytes_moved;
+  // Gate weights are normalized per token, so the routed tokens carry one unit of gate weight each.
+  const double pairs = m.routed_pairs, tokens = m.routed_tokens;
+  if (pairs > 0 && tokens > 0)
+    mr.routing = RoutingCost{m.dropped_pairs / pairs, m.rerouted_pairs / pairs, m.dropped_gate_mass / tokens};
+  return mr;
+}
 
 // The records of one point from its replications' tallies, merged in replication order.
 std::vector<Record> point_records(const Scenario& sc, std::size_t p, const PointModel& model,
@@ -126,18 +145,10 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
     rec.idle_fraction = gpu_time > 0 ? std::max(0.0, (gpu_time - busy) / gpu_time) : 0.0;
     if (policies[k]->copies_work()) rec.extra_work_fraction = busy > 0 ? extra / busy : 0.0;
     rec.events = t.events;
-    if (t.moe.layer_steps > 0) {
-      const MoeTally& m = t.moe;
-      const double compute = m.compute_s, communication = m.communication_s, wait = m.wait_s;
-      const double total = compute + communication + wait;
-      MoeRecord mr;
-      mr.load_imbalance = m.load_imbalance_sum / static_cast<double>(m.layer_steps);
-      mr.compute_fraction = total > 0 ? compute / total : 0;
-      mr.communication_fraction = total > 0 ? communication / total : 0;
-      mr.barrier_wait_fraction = total > 0 ? wait / total : 0;
-      mr.bytes_moved = m.bytes_moved;
-      rec.moe = mr;
-    }
+    if (t.moe.layer_steps > 0) rec.moe = moe_record(t.moe);
+    if (k != model.baseline)
+      if (const auto s = paired_speedup(merged[model.baseline].batches, t.batches))
+        rec.vs_baseline = VsBaseline{policies[model.baseline]->label(), s->speedup, s->ci95_low, s->ci95_high};
     rec.wall_seconds = wall;
     out.push_back(std::move(rec));
   }

@@ -15,11 +15,27 @@
 
 namespace tailsim {
 
+// What a policy that edits the routing (capacity_drop, reroute) cost, over the forward layer-steps.
+struct RoutingCost {
+  double dropped_fraction = 0;   // dropped (token, expert) pairs / the pairs the router gave
+  double rerouted_fraction = 0;  // pairs moved to another expert / the pairs the router gave
+  double dropped_gate_mass = 0;  // gate weight of the dropped pairs / the routed tokens' (one per token)
+};
+
 // MoE metrics of a record, averaged over layer-steps or as fractions of GPU-time.
 struct MoeRecord {
   double load_imbalance = 0;  // mean over layer-steps of max/mean (token, expert) pairs per GPU
   double compute_fraction = 0, communication_fraction = 0, barrier_wait_fraction = 0;  // of GPU-time
-  double bytes_moved = 0;     // over NVLink and NICs, whole run
+  double bytes_moved = 0;     // what the run charged over NVLink and NICs (after drops and reroutes)
+  std::optional<RoutingCost> routing;  // policies whose controller saw the routing
+};
+
+// A policy's speed-up over the scenario's baseline policy at the same point, paired over steps
+// (sim/stats/paired.hpp).
+struct VsBaseline {
+  std::string policy;  // the baseline's label
+  double speedup = 0;  // the baseline's mean step time / this policy's
+  std::optional<double> ci95_low, ci95_high;  // the paired 95% interval; absent from a one-step run
 };
 
 struct Record {
@@ -33,6 +49,7 @@ struct Record {
   std::optional<double> extra_work_fraction;  // backup compute / useful compute (policies that copy)
   std::uint64_t events = 0;
   std::optional<MoeRecord> moe;
+  std::optional<VsBaseline> vs_baseline;      // policies other than the baseline (when its mean is not 0)
   double wall_seconds = 0;  // summed over the point's replications
 };
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -13,8 +12,8 @@ namespace tailsim {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name",    "description", "seed",     "steps",  "replications", "cluster",
-                                           "workload", "policy",     "policies", "sweep",  "expect"};
+const std::vector<std::string> kTopKeys = {"name",     "description", "seed",     "steps", "replications", "cluster",
+                                           "workload", "policy",      "policies", "sweep", "expect",       "baseline"};
 const std::vector<std::string> kPointKeys = {"cluster", "workload", "policy", "policies"};  // read per sweep point
 
 std::vector<std::string> split(const std::string& text, char sep) {
@@ -195,6 +194,7 @@ void read_run_keys(Scenario& sc, const Json& doc, const std::string& file) {
     root.child("replications").fail("expected at most 'steps' (" + std::to_string(sc.steps) + ") replications, got " +
                                     std::to_string(sc.replications));
   if (root.has("expect")) sc.expect = root.child("expect").value();
+  if (root.has("baseline")) sc.baseline = root.string("baseline");
   root.finish(kTopKeys);  // cluster, workload and policies are read per point (build_point)
 }
 
@@ -319,11 +319,22 @@ PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point
     if (list.empty()) root.child("policies").fail_expected("a non-empty list of policies");
     for (const JsonReader& p : list) m.policies.push_back(make_policy(p));
   }
-  std::set<std::string> labels;
+  std::vector<std::string> labels;
   for (const auto& p : m.policies) {
-    if (!labels.insert(p->label()).second)
+    if (std::find(labels.begin(), labels.end(), p->label()) != labels.end())
       p->fail("", "policy label '" + p->label() + "' is used twice; give each policy a unique \"name\"");
+    labels.push_back(p->label());
     m.workload->check_policy(*p);
+  }
+  if (sc.baseline) {
+    const auto it = std::find(labels.begin(), labels.end(), *sc.baseline);
+    if (it == labels.end()) {
+      const std::string hint = closest_match(*sc.baseline, labels);
+      throw InputError(sc.file, "/baseline",
+                       "expected the label of one of the policies, got '" + *sc.baseline + "'" +
+                           (hint.empty() ? "" : " (did you mean '" + hint + "'?)") + "; valid: " + join(labels));
+    }
+    m.baseline = static_cast<std::size_t>(it - labels.begin());
   }
   return m;
 }

@@ -45,6 +45,7 @@ struct Scenario {
   std::vector<SweepAxis> axes;
   std::vector<ScenarioPoint> points;  // cartesian product of the axes, last axis fastest
   Json expect;                        // the "expect" block, for `tailsim check`
+  std::optional<std::string> baseline;  // "baseline": the policy label others are compared with (default: the first)
 };
 
 // The objects one point runs with.
@@ -52,6 +53,7 @@ struct PointModel {
   ClusterSpec cluster;
   std::unique_ptr<Workload> workload;
   std::vector<std::unique_ptr<Policy>> policies;
+  std::size_t baseline = 0;  // index in policies of the scenario's baseline
   std::vector<const Policy*> policy_views() const;
 };
 

@@ -15,6 +15,7 @@
 #include "sim/config/registry.hpp"
 #include "sim/core/compensated_sum.hpp"
 #include "sim/core/held_bytes.hpp"
+#include "sim/stats/paired.hpp"
 #include "sim/stats/step_times.hpp"
 
 namespace tailsim {
@@ -33,6 +34,9 @@ struct RunRequest {
   const std::atomic<bool>* stop = nullptr;
   // Keep step times in the bounded-memory quantile sketch instead of every value (sim/stats/step_times.hpp).
   bool sketch_quantiles = false;
+  // Batches of consecutive steps whose step-time sums each tally keeps for paired comparisons between
+  // policies (sim/stats/paired.hpp, StepBatches::plan); 0: none.
+  std::int64_t batches = 0;
 };
 
 // Thrown by a run that saw its stop flag; the runner keeps the points completed before it.
@@ -60,6 +64,7 @@ struct MoeTally {
 // One policy's outcome over one replication; tallies of replications merge in a fixed order.
 struct PolicyTally {
   StepTimes steps;               // barrier release time of every step, relative to its start
+  StepBatches batches;           // step-time sums over batches of steps, alike for every policy of a run
   CompensatedSum gpu_time_s;     // sum over steps of K x step time
   CompensatedSum busy_s;         // GPU-time spent computing (the rest of gpu_time_s waits at barriers)
   CompensatedSum extra_s;        // speculative or replica compute beyond the K primary tasks
@@ -83,12 +88,14 @@ struct PolicyTally {
   void add_step(SimTime step, std::int64_t gpus, double busy, double extra) {
     if (steps.size() % 64 == 0) check_stop();
     steps.add(step);
+    batches.add(step);
     gpu_time_s += static_cast<double>(gpus) * ns_to_seconds(step);
     busy_s += busy;
     extra_s += extra;
   }
   void merge(const PolicyTally& other) {
     steps.merge(other.steps);
+    batches.merge(other.batches);
     for (const auto member : kSums) this->*member += other.*member;
     for (const auto member : MoeTally::kSums) moe.*member += other.moe.*member;
     events += other.events;
@@ -103,6 +110,7 @@ inline std::vector<PolicyTally> make_tallies(const RunRequest& request) {
     t.stop = request.stop;
     t.steps = StepTimes(request.sketch_quantiles);
     if (!request.sketch_quantiles) t.steps.reserve(static_cast<std::size_t>(request.steps));
+    if (request.batches > 0) t.batches = StepBatches(request.steps, request.batches);
   }
   return tallies;
 }

@@ -109,7 +109,7 @@ TEST_CASE("an unknown key is an error with a suggestion and the known keys") {
   CHECK(missing.err.find("/cluster: missing required key 'gpu'") != std::string::npos);
   const auto top = run_text(variant(R"("seed": 7)", R"("sed": 7)"));
   CHECK(top.exit_code == 2);
-  CHECK(top.err.find("/: unknown key 'sed' (did you mean 'seed'? known: cluster, description, expect, name, "
+  CHECK(top.err.find("/: unknown key 'sed' (did you mean 'seed'? known: baseline, cluster, description, expect, name, "
                      "policies, policy, replications, seed, steps, sweep, workload)") != std::string::npos);
   // A misspelt swept path used to add an axis that changed nothing (found from a fuzzer's input).
   for (const std::string& sweep : {std::string(R"(--sweep cduster.gpus=1,2)"), std::string()}) {

@@ -28,12 +28,15 @@ TAILSIM = None  # set from --tailsim
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 COMMON = ("policy,steps,step_time.mean,step_time.stddev,step_time.ci95_low,step_time.ci95_high,step_time.p50,"
-          "step_time.p90,step_time.p99,step_time.p999,step_time.max,slowdown_vs_k1,idle_fraction,extra_work_fraction,"
-          "load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,bytes_moved,events")
+          "step_time.p90,step_time.p99,step_time.p999,step_time.max,slowdown_vs_k1,vs_baseline.policy,"
+          "vs_baseline.speedup,vs_baseline.ci95_low,vs_baseline.ci95_high,idle_fraction,extra_work_fraction,"
+          "load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,bytes_moved,"
+          "dropped_fraction,rerouted_fraction,dropped_gate_mass,events")
 
 
 def bsp_csv(gpus=(1, 4, 16, 64), policies=("none", "backup"), sigma=None):
-    """A tail-at-scale-like csv: mean grows with K, backup is faster; with sigma a second swept key."""
+    """A tail-at-scale-like csv: mean grows with K, backup is faster (speed-up 1 + j over none, +- 0.05); with sigma a
+    second swept key."""
     lines = [("cluster.gpus," if sigma is None else "cluster.gpus,workload.compute.sigma,") + COMMON]
     for s in sigma or [None]:
         for k in gpus:
@@ -41,21 +44,23 @@ def bsp_csv(gpus=(1, 4, 16, 64), policies=("none", "backup"), sigma=None):
                 mean = (1.7 + 0.5 * k.bit_length()) / (1 + j)
                 key = f"{k}," if s is None else f"{k},{s},"
                 extra = "1.0" if p == "backup" else ""
+                vs = f"none,{1 + j},{1 + j - 0.05},{1 + j + 0.05}" if j else ",,,"
                 lines.append(f"{key}{p},2000,{mean},0.8,{mean - 0.05},{mean + 0.05},{mean},{mean * 1.5},{mean * 2.5},"
-                             f"{mean * 4},{mean * 6},{mean / 1.7},{1 - 1.7 / mean:.4f},{extra},,,,,,{2000 * k}")
+                             f"{mean * 4},{mean * 6},{mean / 1.7},{vs},{1 - 1.7 / mean:.4f},{extra},,,,,,,,,{2000 * k}")
     return "\n".join(lines) + "\n"
 
 
 def moe_csv(routing=True):
-    """A MoE-like csv (time_split filled), with the future dropped/rerouted columns when routing."""
-    header = "cluster.gpus," + COMMON + (",dropped_fraction,rerouted_fraction" if routing else "")
-    lines = [header]
-    for k in (8, 16, 32):
+    """A MoE-like csv (time_split filled); with routing, capacity drops pairs (and is 1.1 to 1.3 times faster)."""
+    lines = ["cluster.gpus," + COMMON]
+    for i, k in enumerate((8, 16, 32)):
         for p in ("none", "capacity"):
             wait = 0.05 * k.bit_length()
-            tail = (",0.01,0.05" if p == "capacity" else ",,") if routing else ""
+            capacity = routing and p == "capacity"
+            vs = f"none,{1.1 + 0.1 * i},{1.09 + 0.1 * i},{1.11 + 0.1 * i}" if capacity else ",,,"
+            tail = ",0.01,0.05,0.002" if capacity else ",,,"
             lines.append(f"{k},{p},50,{0.1 * k},0.01,{0.1 * k - 0.001},{0.1 * k + 0.001},{0.1 * k},{0.1 * k},"
-                         f"{0.1 * k},{0.1 * k},{0.1 * k},,{wait},,1.2,{0.5 - wait},0.5,{wait},1e12,8850{tail}")
+                         f"{0.1 * k},{0.1 * k},{0.1 * k},,{vs},{wait},,1.2,{0.5 - wait},0.5,{wait},1e12{tail},8850")
     return "\n".join(lines) + "\n"
 
 
@@ -76,6 +81,7 @@ def records_lines(gpus=(1, 4, 16), policies=("none", "backup")):
                                  "p50": mean, "p90": mean * 2, "p99": mean * 3, "p999": mean * 3.5, "stddev": 0.25}}
             if p == "backup":
                 rec["extra_work_fraction"] = 1.0
+                rec["vs_baseline"] = {"ci95_high": 2.25, "ci95_low": 1.75, "policy": "none", "speedup": 2.0}
             records.append(rec)
         lines.append(json.dumps({"point": point, "records": records}, separators=(",", ":"), sort_keys=True))
     return lines
@@ -146,7 +152,7 @@ class PlotTest(unittest.TestCase):
 
     def test_bsp_figures(self):
         figs = self.figures(bsp_csv())
-        self.assertEqual(list(figs), ["tail_at_scale", "slowdown", "idle"])
+        self.assertEqual(list(figs), ["tail_at_scale", "slowdown", "speedup", "idle"])
         self.assert_tail_series(figs["tail_at_scale"], ["none", "backup"])
         colours = {line.get_label(): line.get_color() for line in figs["tail_at_scale"].axes[0].get_lines()}
         self.assertEqual(colours["none mean"], colours["none p99"])
@@ -155,12 +161,45 @@ class PlotTest(unittest.TestCase):
 
     def test_moe_figures(self):
         figs = self.figures(moe_csv())
-        self.assertEqual(list(figs), ["tail_at_scale", "idle", "time_split", "routing"])  # no K = 1: no slowdown
+        self.assertEqual(list(figs), ["tail_at_scale", "speedup", "idle", "time_split", "routing"])  # no K = 1
         bars = figs["time_split"].axes[0].patches
         self.assertEqual(len(bars), 3 * 2 * 3)  # 3 K x 2 policies x 3 parts
         labels = sorted(line.get_label() for line in figs["routing"].axes[0].get_lines())
         self.assertEqual(labels, ["capacity dropped", "capacity rerouted"])  # empty cells draw nothing
         self.assertEqual(list(self.figures(moe_csv(routing=False))), ["tail_at_scale", "idle", "time_split"])
+
+    def test_speedup_figure(self):
+        fig = self.figures(bsp_csv(), only=["speedup"])["speedup"]
+        axes = [ax for ax in fig.axes if ax.get_visible()]
+        self.assertEqual(len(axes), 1)  # bsp: no costs, no second panel
+        lines = {line.get_label(): line for line in axes[0].get_lines()}
+        self.assertEqual(sorted(lines), ["backup", "none (baseline)"])
+        self.assertEqual(lines["backup"].get_xydata().tolist(), [[1, 2], [4, 2], [16, 2], [64, 2]])
+        self.assertEqual(list(lines["none (baseline)"].get_ydata()), [1, 1])  # a line at 1: the baseline
+        self.assertEqual(len(axes[0].collections), 1)  # backup's 95 % band
+        band = axes[0].collections[0].get_paths()[0].vertices[:, 1]
+        self.assertAlmostEqual(min(band), 1.95)
+        self.assertAlmostEqual(max(band), 2.05)
+        self.assertEqual(axes[0].get_xscale(), "log")
+        self.assertIn("speed-up over none (paired 95 % interval)", fig._suptitle.get_text())
+
+    def test_speedup_figure_with_costs(self):
+        fig = self.figures(moe_csv(), only=["speedup"])["speedup"]
+        top, bottom = [ax for ax in fig.axes if ax.get_visible()]
+        self.assertEqual(sorted(line.get_label() for line in top.get_lines()), ["capacity", "none (baseline)"])
+        speedup = [line for line in top.get_lines() if line.get_label() == "capacity"][0]
+        self.assertEqual([round(y, 6) for y in speedup.get_ydata()], [1.1, 1.2, 1.3])
+        costs = {line.get_label(): (line.get_linestyle(), list(line.get_ydata())) for line in bottom.get_lines()}
+        self.assertEqual(costs, {"capacity dropped pairs": ("-", [0.01] * 3),
+                                 "capacity dropped gate mass": ("--", [0.002] * 3)})
+        self.assertEqual(bottom.get_ylim()[0], 0)
+        self.assertEqual(list(self.figures(moe_csv(routing=False))), ["tail_at_scale", "idle", "time_split"])
+        # Two swept keys: a speed-up panel and a cost panel for each value of the other key.
+        text = moe_csv().replace("cluster.gpus,", "cluster.gpus,workload.tokens_per_gpu,", 1)
+        two = "\n".join([text.splitlines()[0]] + [line.replace(",", f",{t},", 1) for t in (512, 2048)
+                                                  for line in text.splitlines()[1:]]) + "\n"
+        fig = self.figures(two, only=["speedup"])["speedup"]
+        self.assertEqual(len([ax for ax in fig.axes if ax.get_visible()]), 4)
 
     def test_other_swept_keys_make_panels(self):
         text = bsp_csv(sigma=(0.5, 0.9))
@@ -184,8 +223,8 @@ class PlotTest(unittest.TestCase):
         cmd = [sys.executable, os.path.join(ROOT, "tools", "plot.py"), csv_path, "--out", out, "--prefix", "moe",
                "--title", "test"]
         first = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
-        expected = [os.path.join(out, f"moe_{n}.{e}") for n in ("tail_at_scale", "idle", "time_split", "routing")
-                    for e in ("png", "svg")]
+        expected = [os.path.join(out, f"moe_{n}.{e}")
+                    for n in ("tail_at_scale", "speedup", "idle", "time_split", "routing") for e in ("png", "svg")]
         self.assertEqual(first, expected)
         self.assert_images(first)
         svgs = {p: read_bytes(p) for p in first if p.endswith(".svg")}
@@ -229,11 +268,14 @@ class PlotTest(unittest.TestCase):
             "cluster.gpus": "16", "policy": "backup", "steps": "100", "step_time.mean": "2.0",
             "step_time.stddev": "0.25", "step_time.ci95_low": "1.5", "step_time.ci95_high": "2.5",
             "step_time.p50": "2.0", "step_time.p90": "4.0", "step_time.p99": "6.0", "step_time.p999": "7.0",
-            "step_time.max": "8.0", "slowdown_vs_k1": "2.0", "idle_fraction": "0.25", "extra_work_fraction": "1.0",
-            "load_imbalance": "", "time_split.compute": "", "time_split.communication": "",
-            "time_split.barrier_wait": "", "bytes_moved": "", "events": "1600"})
+            "step_time.max": "8.0", "slowdown_vs_k1": "2.0", "vs_baseline.policy": "none", "vs_baseline.speedup": "2.0",
+            "vs_baseline.ci95_low": "1.75", "vs_baseline.ci95_high": "2.25", "idle_fraction": "0.25",
+            "extra_work_fraction": "1.0", "load_imbalance": "", "time_split.compute": "", "time_split.communication": "",
+            "time_split.barrier_wait": "", "bytes_moved": "", "dropped_fraction": "", "rerouted_fraction": "",
+            "dropped_gate_mass": "", "events": "1600"})
+        self.assertEqual(results.rows[2]["vs_baseline.speedup"], "")  # none: the baseline
         figs = plot.make_figures(results)
-        self.assertEqual(list(figs), ["tail_at_scale", "slowdown", "idle"])
+        self.assertEqual(list(figs), ["tail_at_scale", "slowdown", "speedup", "idle"])
         self.assert_tail_series(figs["tail_at_scale"], ["none", "backup"])
         mean = {line.get_label(): list(line.get_xydata()[:, 1]) for line in figs["tail_at_scale"].axes[0].get_lines()}
         self.assertEqual((mean["none mean"], mean["backup mean"]), ([2.0, 4.0], [1.0, 2.0]))
@@ -244,7 +286,7 @@ class PlotTest(unittest.TestCase):
         self.assertEqual(code, 0, stderr)
         self.assert_images(stdout.split())
         self.assertEqual(sorted(os.path.basename(p) for p in stdout.split()), ["idle.png", "slowdown.png",
-                                                                               "tail_at_scale.png"])
+                                                                               "speedup.png", "tail_at_scale.png"])
 
     def test_directory_argument(self):
         run = os.path.join(self.dir, "run")
@@ -327,6 +369,25 @@ class PlotTest(unittest.TestCase):
         self.assertEqual(code, 0, stderr)
         self.assert_images(stdout.split())
 
+    def test_tailsim_capacity_run(self):
+        if not TAILSIM:
+            self.skipTest("no --tailsim given")
+        scenario = os.path.join(ROOT, "scenarios", "moe", "olmoe_capacity_speedup.json")
+        out = os.path.join(self.dir, "capacity")
+        subprocess.run([TAILSIM, "run", scenario, "--set", "steps=40", "--set", "replications=2", "--out", out,
+                        "--quiet"], check=True, timeout=60)
+        full = plot.load_csv(os.path.join(out, "results.csv"))
+        log = plot.load_records(os.path.join(out, "records.jsonl"))
+        self.assertEqual((log.columns, log.rows), (full.columns, full.rows))  # the same text, cell by cell
+        self.assertEqual({r["vs_baseline.policy"] for r in full.rows}, {"", "none"})
+        self.assertTrue(all(r["dropped_fraction"] for r in full.rows if r["policy"] != "none"))
+        figs = plot.make_figures(full, only=["speedup"])
+        top, bottom = [ax for ax in figs["speedup"].axes if ax.get_visible()]
+        self.assertEqual(sorted(line.get_label() for line in top.get_lines()),
+                         ["capacity_drop", "none (baseline)", "reroute"])
+        self.assertEqual(len(top.collections), 2)
+        self.assertEqual(len(bottom.get_lines()), 4)  # two costs of two policies
+
     def test_tailsim_run(self):
         if not TAILSIM:
             self.skipTest("no --tailsim given")
@@ -335,7 +396,8 @@ class PlotTest(unittest.TestCase):
         self.assertEqual(code, 0, stderr)
         self.assert_images(stdout.split())
         self.assertEqual(sorted(os.path.basename(p) for p in stdout.split()),
-                         sorted(f"{n}.{e}" for n in ("tail_at_scale", "slowdown", "idle") for e in ("png", "svg")))
+                         sorted(f"{n}.{e}" for n in ("tail_at_scale", "slowdown", "speedup", "idle")
+                                for e in ("png", "svg")))
         figs = plot.make_figures(plot.load_csv(os.path.join(out, "results.csv")))
         self.assert_tail_series(figs["tail_at_scale"], ["none", "backup"])
         self.assertNotIn("time_split", figs)

@@ -35,7 +35,8 @@ inline void require(bool ok, const char* what) {
 
 // Scenario bytes, as `tailsim validate` reads them: parsed, loaded, every point built, expectations matched
 // and the memory estimated. Scenarios small enough to run in a few milliseconds are then run for a few steps
-// and their results checked for sense (finite, ordered quantiles, fractions within [0, 1]).
+// and their results checked for sense (finite, ordered quantiles, fractions within [0, 1], speed-ups within
+// their intervals).
 inline void scenario_input(const std::uint8_t* data, std::size_t size) {
   try {
     Scenario sc = load_scenario_json(parse_json_text(std::string(reinterpret_cast<const char*>(data), size), "fuzz.json"),
@@ -56,6 +57,13 @@ inline void scenario_input(const std::uint8_t* data, std::size_t size) {
               "quantiles out of order");
       require(r.idle_fraction >= 0 && r.idle_fraction <= 1 + 1e-9, "idle fraction outside [0, 1]");
       if (r.extra_work_fraction) require(*r.extra_work_fraction >= 0, "negative extra work");
+      if (const auto& v = r.vs_baseline) {
+        require(std::isfinite(v->speedup) && v->speedup >= 0, "a non-finite or negative speed-up");
+        if (v->ci95_low) require(*v->ci95_low <= v->speedup && v->speedup <= *v->ci95_high, "a speed-up outside its interval");
+      }
+      if (const auto& c = r.moe ? r.moe->routing : std::nullopt)
+        for (const double f : {c->dropped_fraction, c->rerouted_fraction, c->dropped_gate_mass})
+          require(f >= 0 && f <= 1 + 1e-9, "a dropped or rerouted share outside [0, 1]");
     }
   } catch (const InputError&) {
   } catch (const ClockOverflow&) {  // a duration the integer clock cannot hold: also exit code 2
