@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "sim/policy/moe_policy.hpp"
 #include "sim/run/runner.hpp"
 #include "sim/scenario/scenario.hpp"
 
@@ -28,6 +29,17 @@ inline const Record& record(const RunResults& r, const std::string& policy, std:
     if (seen++ == point) return rec;
   }
   throw std::runtime_error("no record for policy " + policy);
+}
+
+// What a MoE controller knows of a run with one MoE layer (for policies driven by hand-built layers).
+inline MoeRunInfo moe_run_info(std::int64_t gpus, int experts, int top_k, std::int64_t tokens_per_gpu) {
+  MoeRunInfo i;
+  i.gpus = gpus;
+  i.experts = experts;
+  i.top_k = top_k;
+  i.moe_layers = 1;
+  i.tokens_per_gpu = tokens_per_gpu;
+  return i;
 }
 
 // Composite Simpson's rule on [a, b] with n (even) intervals.

@@ -3,6 +3,7 @@
 //   before_routing  placement changes (replicate or move experts), weight loads, a load prediction
 //   (router)        the layer's (token, expert) counts are drawn
 //   after_routing   edit the counts: drop pairs (they skip their expert) or reroute them to other experts
+//                   (with the tokens engine, MoeLayer::tokens holds the pairs behind the counts)
 //   (costs)         placement, grouped-kernel times, all-to-all traffic of the edited counts
 //   on_stragglers   with each GPU's expert finish time known: hedge a straggling GPU's expert work elsewhere
 //   after_layer     observe the outcome (history for predictors and straggler detectors)
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "sim/cluster/cluster.hpp"
+#include "sim/policy/moe_tokens.hpp"
 
 namespace tailsim {
 
@@ -85,6 +87,9 @@ struct MoeLayer {
   int layer = 0;  // MoE layer index, 0 .. moe_layers - 1
   bool backward = false;
   std::span<std::int64_t> counts;  // (token, expert) pairs per expert: empty before routing
+  // The tokens engine only, from routing on (null otherwise): every token's experts and gate scores, of which
+  // `counts` are the tally. A controller may decide token by token from them; it still edits `counts`.
+  const MoeTokens* tokens = nullptr;
 };
 
 // Expert weights a controller copies onto a GPU (a new replica, a prefetch) over the GPU's ingress link:

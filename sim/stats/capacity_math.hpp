@@ -1,5 +1,5 @@
 // Expectations that capacity-limited MoE policies need without per-token work (sim/policy/capacity.cpp):
-// the gate mass of the lowest-scored tokens of an expert, and the tokens a per-device cap keeps.
+// the gate mass of the lowest-scored tokens of an expert, and what a per-device cap keeps and drops.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -7,26 +7,37 @@
 namespace tailsim {
 
 // The lower partial mean of a Beta(a, b) score: L(q) = integral of Q(u) over [0, q], Q the quantile function.
-// Of n iid scores, the lowest m sum to about n L(m / n) (exact as n grows; the sum of a sample's lowest
-// order statistics converges to it). Tabulated once, on a grid of the score and from it on a grid of q, so a
-// call is one linear interpolation.
+// Tabulated once on a grid of the score, so each call is O(log grid).
 class BetaLowerMean {
  public:
   BetaLowerMean(double a, double b, int intervals = 4096);
   double operator()(double q) const;  // q in [0, 1]; L(1) is the mean a / (a + b)
   double mean() const { return mean_; }
+  // The expected sum of the lowest m of n iid scores (0 <= m <= n, real). Exactly n E[L(V)] with
+  // V ~ Beta(m, n - m), the m-th of n - 1 uniform order statistics; taken to second order,
+  // n (L(m / n) + Var(V) Q'(m / n) / 2). Within 1.3 % of the exact sum for 1 <= m <= n and Beta(a, b) with
+  // a in [0.5, 2] (n L(m / n) alone is 8 % low for the lowest 10 of 32 top-8 scores, 50 % for the lowest one).
+  double lowest_sum(double n, double m) const;
 
  private:
+  std::size_t cell(double q) const;  // the grid cell holding the q-quantile
+
   std::vector<double> cdf_;      // F(j / intervals)
   std::vector<double> partial_;  // integral of x dF(x) over [0, j / intervals]
-  std::vector<double> by_q_;     // L(i / intervals)
   double mean_ = 0;
-  double search(double q) const;  // L(q) from the score grid
 };
 
-// E[min(X, c)] for X ~ Binomial(n, p): the tokens an expert keeps from one source device that caps it at c.
-// Exact summation where the variance is small; a normal approximation with continuity correction beyond
-// (variance >= 50, where its error is below 0.1 % of the standard deviation's scale).
-double expected_min_binomial(std::int64_t n, double p, std::int64_t c);
+// One source GPU's part of an expert's pairs under a per-GPU cap `c` (capacity scope device). The expert's
+// n pairs belong to n distinct tokens of the layer-step's `tokens`, `local_tokens` of which sit on the GPU
+// independently of their routing, so the GPU holds N ~ Hypergeometric(tokens, local_tokens, n) of them.
+struct DeviceShare {
+  double kept = 0;          // E[min(N, c)]
+  double dropped_mass = 0;  // E[lowest_sum(N, (N - c)+)]: the gate mass of the pairs it drops, lowest first
+};
+// Exact summation over the pmf where the variance is below 50; beyond, a normal approximation with
+// continuity correction (E[min] in closed form, the mass by Simpson's rule on 32 intervals). `scores` null:
+// dropped_mass is left 0.
+DeviceShare expected_device_share(std::int64_t n, std::int64_t tokens, std::int64_t local_tokens, std::int64_t c,
+                                  const BetaLowerMean* scores);
 
 }  // namespace tailsim

@@ -81,6 +81,8 @@ std::uint64_t MoeWorkload::working_bytes(std::size_t) const {
   // training's saved forward routing. A trace router's counts are shared with its source (count_held).
   std::uint64_t bytes = (1u << 16) + k * 200 + e * layers * 64;
   if (config_.mode == MoeMode::kTraining) bytes += e * layers * 8;
+  if (config_.engine == MoeEngine::kTokens)  // a layer-step's pairs: expert, score and the policy's per-pair state
+    bytes += static_cast<std::uint64_t>(config_.tokens_per_gpu) * k * static_cast<std::uint64_t>(config_.model.top_k) * 64;
   return bytes;
 }
 
@@ -139,6 +141,13 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
               std::to_string(c.tokens_per_gpu) + " x " + std::to_string(k) + " x " + std::to_string(c.model.top_k) +
               " = " + (slots >= 1.8e19 ? std::string("more than 2^64") : std::to_string(static_cast<std::uint64_t>(slots))) +
               "; use fewer tokens per GPU or GPUs");
+  c.engine = n.string("engine", "counts", {"counts", "tokens"}) == "tokens" ? MoeEngine::kTokens : MoeEngine::kCounts;
+  const double token_work = static_cast<double>(c.tokens_per_gpu) * static_cast<double>(k) * static_cast<double>(e);
+  if (c.engine == MoeEngine::kTokens && token_work > kMaxTokenEngineWork)
+    n.child("engine").fail("engine 'tokens' draws every token of a layer-step: expected tokens_per_gpu x GPUs x "
+                           "experts <= 67108864 (2^26), got " + std::to_string(c.tokens_per_gpu) + " x " +
+                           std::to_string(k) + " x " + std::to_string(e) +
+                           "; use engine 'counts' (the default) or fewer tokens");
   c.backward_factor = n.number("backward_factor", 2.0, above(0));
   c.dispatch = n.string("dispatch", "hierarchical", {"hierarchical", "per_expert"}) == "per_expert"
                    ? DispatchScheme::kPerExpert

@@ -53,6 +53,12 @@ MoeModel parse_moe_model(const JsonReader& node);  // an object, or a name in co
 std::vector<std::string> moe_model_names();
 
 enum class MoeMode { kInference, kTraining };
+// How a layer-step is routed: `counts`, one multinomial of (token, expert) pairs per expert (O(experts));
+// `tokens`, every token's experts and gate scores (O(tokens x experts)): the reference the counts engine and
+// the count-level policy decisions are checked against, for tests and small runs.
+enum class MoeEngine { kCounts, kTokens };
+// The tokens engine's bound on tokens x GPUs x experts per layer-step: its cost, about 10 ns each (0.6 s).
+inline constexpr double kMaxTokenEngineWork = 67108864.0;  // 2^26
 
 // Per-layer times that do not depend on routing, seconds (before noise and slowdown factors).
 struct MoeLayerTimes {
@@ -73,6 +79,7 @@ class MoeWorkload final : public Workload {
     std::shared_ptr<const CostModel> expert_cost;  // the routed experts
     double backward_factor = 2.0;                  // backward compute / forward compute (training)
     DispatchScheme dispatch = DispatchScheme::kHierarchical;  // how tokens reach their experts' GPUs
+    MoeEngine engine = MoeEngine::kCounts;
   };
   explicit MoeWorkload(Config config);
   void check_policy(const Policy& policy) const override;

@@ -168,7 +168,12 @@ const std::int64_t* MoeRun::route_layer(MoeLayer& view) {
     return view.counts.data();
   }
   if (controller_) controller_->before_routing(view, placement_, decisions_);
-  router_->route(step_, view.layer, gpus_ * c_.tokens_per_gpu, counts_);
+  if (c_.engine == MoeEngine::kTokens) {
+    router_->route_tokens(step_, view.layer, gpus_ * c_.tokens_per_gpu, counts_, tokens_);
+    view.tokens = &tokens_;
+  } else {
+    router_->route(step_, view.layer, gpus_ * c_.tokens_per_gpu, counts_);
+  }
   view.counts = counts_;
   if (controller_) {
     const std::int64_t before = std::accumulate(counts_.begin(), counts_.end(), std::int64_t{0});

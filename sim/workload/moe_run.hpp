@@ -82,6 +82,7 @@ class MoeRun final : public EventHandler {
   std::vector<Link> nic_in_, nvlink_in_;  // with a controller: each GPU's ingress links for weight loads
   std::vector<double> slow_;
   std::vector<std::int64_t> saved_counts_;  // training: forward routing, replayed by the backward pass
+  MoeTokens tokens_;                        // the tokens engine: this layer-step's tokens
   std::int64_t node_size_ = 1, nodes_ = 1;
   double dispatch_bytes_per_element_ = 2.0;  // FP8 dispatch for FP8 models, else BF16 (the combine is BF16)
   Simulator sim_;

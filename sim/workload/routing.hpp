@@ -10,6 +10,7 @@
 #include "sim/config/json_reader.hpp"
 #include "sim/config/registry.hpp"
 #include "sim/core/held_bytes.hpp"
+#include "sim/policy/moe_tokens.hpp"
 
 namespace tailsim {
 
@@ -30,6 +31,13 @@ class Router {
   // Normalized top-k gate scores of the tokens that the last route() call sent to `expert` (one per token,
   // scores.size() <= counts[expert]), for policies that drop the lowest-scored tokens. Drawn on demand.
   virtual void gate_scores(int expert, std::span<double> scores) = 0;
+  // The same layer-step token by token (the tokens engine): as route(), then every token's top_k distinct
+  // experts and gate scores into `out`, with `counts` their tally. O(tokens x experts) for the generated
+  // router (each token drawn from the layer-step's popularity), O(tokens x top_k + experts) for a trace
+  // (its counts dealt to tokens, kept exactly). Token draws come from the router's `routing/tokens` stream,
+  // so the route() draws, and with them drift and content noise, are those of the counts engine.
+  virtual void route_tokens(std::int64_t step, int layer, std::int64_t tokens, std::span<std::int64_t> counts,
+                            MoeTokens& out) = 0;
 };
 
 // A router as a scenario defines it, read once (a trace router's file is parsed here, not per run); every

@@ -62,6 +62,39 @@ class GateScores {
   std::unique_ptr<BetaQuantileTable> table_;  // built on first use
 };
 
+// Token-level routing (Router::route_tokens), shared by both routers: the `routing/tokens` stream, built on
+// a router's first route_tokens() call. A token's top_k gate weights are Dirichlet(beta), as GateScores
+// models one pair's (for top_k = 1 the single weight is Beta(beta, beta), from the same table). Its
+// preference past its top-k is in proportion to the layer-step's routed load: count + 1 (MoeTokens).
+class TokenDraws {
+ public:
+  TokenDraws(double gate_concentration, const RouterContext& context);
+  // Each token picks top_k distinct experts, expert e with probability top_k x shares[e] (shares sum to 1,
+  // each at most 1 / top_k): randomized systematic sampling (a fresh random order of the experts per token,
+  // then one uniform start), whose inclusion probabilities are exactly those. `counts` gets the tally.
+  void from_shares(std::span<const double> shares, std::int64_t tokens, std::span<std::int64_t> counts,
+                   MoeTokens& out);
+  // The pairs of `counts` (sum tokens x top_k, each at most tokens) dealt to the tokens, counts kept exactly:
+  // the experts in a random order, each repeated count times, slot i to the (i mod tokens)-th token of a random
+  // permutation, so an expert's tokens are a uniformly random set of its count.
+  void from_counts(std::span<const std::int64_t> counts, std::int64_t tokens, MoeTokens& out);
+
+ private:
+  void start(std::int64_t tokens, MoeTokens& out);
+  void draw_scores(MoeTokens& out);
+  template <class T>
+  void shuffle(std::span<T> v);
+
+  RngStream rng_;
+  double beta_;
+  int top_k_;
+  std::size_t experts_;
+  std::unique_ptr<BetaQuantileTable> top1_;  // top_k = 1 only
+  std::vector<std::int32_t> order_, slots_;
+  std::vector<std::int64_t> perm_;
+  std::vector<double> gammas_;
+};
+
 class GeneratedRouter final : public Router {
  public:
   // Throws std::invalid_argument when the context is not a valid MoE shape (experts >= top_k >= 1, layers >= 1).
@@ -69,6 +102,8 @@ class GeneratedRouter final : public Router {
 
   void route(std::int64_t step, int layer, std::int64_t tokens, std::span<std::int64_t> counts) override;
   void gate_scores(int expert, std::span<double> scores) override;
+  void route_tokens(std::int64_t step, int layer, std::int64_t tokens, std::span<std::int64_t> counts,
+                    MoeTokens& out) override;
 
   const GeneratedRoutingParams& params() const { return params_; }
   // The long-run popularity of each expert of `layer` (sums to 1, each share <= 1 / top_k).
@@ -107,6 +142,8 @@ class GeneratedRouter final : public Router {
   MultinomialTree tree_;
   RngStream rng_;
   GateScores gates_;
+  std::unique_ptr<TokenDraws> tokens_;  // route_tokens() only
+  std::vector<double> shares_;          // route_tokens() scratch
   std::int64_t prev_step_ = -1;
   int prev_layer_ = -1;
   bool prev_drifted_ = false, prev_content_ = false;
@@ -139,12 +176,16 @@ class TraceRouter final : public Router {
   // counts above `tokens` are capped and their excess spread over the experts with room.
   void route(std::int64_t step, int layer, std::int64_t tokens, std::span<std::int64_t> counts) override;
   void gate_scores(int expert, std::span<double> scores) override;
+  void route_tokens(std::int64_t step, int layer, std::int64_t tokens, std::span<std::int64_t> counts,
+                    MoeTokens& out) override;
   std::int64_t trace_steps() const { return trace_->steps; }
 
  private:
   std::shared_ptr<const RoutingTrace> trace_;  // shared by every run of a scenario
   RouterContext context_;
   GateScores gates_;
+  double gate_concentration_;
+  std::unique_ptr<TokenDraws> tokens_;  // route_tokens() only
 };
 
 // Gate scores shared by both routers: a token's k normalized gate weights are modelled as a symmetric

@@ -144,7 +144,8 @@ TraceRouter::TraceRouter(std::shared_ptr<const RoutingTrace> trace, const Router
                          double gate_concentration)
     : trace_(std::move(trace)),
       context_(context),
-      gates_("TraceRouter", gate_concentration, context) {
+      gates_("TraceRouter", gate_concentration, context),
+      gate_concentration_(gate_concentration) {
   if (trace_->layers != context.layers || trace_->experts != context.experts)
     throw std::invalid_argument("TraceRouter: the trace's shape differs from the model's");
 }

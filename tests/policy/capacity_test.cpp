@@ -2,6 +2,8 @@
 // exactly; the capacity formula on the examples of the blog seed and the paper; the expectations they use.
 #include <doctest/doctest.h>
 
+#include <array>
+#include <cmath>
 #include <numeric>
 
 #include "sim/policy/policy.hpp"
@@ -12,15 +14,7 @@ namespace tailsim {
 
 namespace {
 
-MoeRunInfo info(std::int64_t gpus, int experts, int top_k, std::int64_t tokens_per_gpu) {
-  MoeRunInfo i;
-  i.gpus = gpus;
-  i.experts = experts;
-  i.top_k = top_k;
-  i.moe_layers = 1;
-  i.tokens_per_gpu = tokens_per_gpu;
-  return i;
-}
+using test::moe_run_info;
 
 struct Outcome {
   std::vector<std::int64_t> counts;
@@ -45,7 +39,7 @@ std::int64_t sum(const std::vector<std::int64_t>& v) { return std::accumulate(v.
 }  // namespace
 
 TEST_CASE("capacity: the blog's 100 tokens, top-1, 8 experts, factor 1.5 give C = 19 (ceil) or 18 (floor)") {
-  const MoeRunInfo i = info(1, 8, 1, 100);
+  const MoeRunInfo i = moe_run_info(1, 8, 1, 100);
   const std::vector<std::int64_t> counts = {30, 20, 19, 18, 5, 4, 3, 1};
   const Outcome ceil = apply(R"({"type": "capacity_drop", "capacity_factor": 1.5})", i, counts);
   CHECK(ceil.counts == std::vector<std::int64_t>{19, 19, 19, 18, 5, 4, 3, 1});
@@ -56,7 +50,7 @@ TEST_CASE("capacity: the blog's 100 tokens, top-1, 8 experts, factor 1.5 give C 
 }
 
 TEST_CASE("capacity: Mixtral at 4,096 tokens, top-2, 8 experts, factor 1.5 keeps 1,536 pairs per expert") {
-  const Outcome o = apply(R"({"type": "capacity_drop", "capacity_factor": 1.5})", info(1, 8, 2, 4096),
+  const Outcome o = apply(R"({"type": "capacity_drop", "capacity_factor": 1.5})", moe_run_info(1, 8, 2, 4096),
                           {1600, 1536, 1537, 900, 900, 900, 900, 919});
   CHECK(o.counts[0] == 1536);
   CHECK(o.counts[1] == 1536);
@@ -69,7 +63,7 @@ TEST_CASE("reroute moves overflow into experts with room; what finds none is dro
   // 5. One round sends the overflow to the next-best experts by routed load (10 : 6, so 4 and 2): expert 2
   // takes 1, expert 3 takes 2, and the 3 pairs whose next-best expert was full are dropped. A second round
   // places those 3 on expert 3.
-  const MoeRunInfo i = info(1, 4, 1, 40);
+  const MoeRunInfo i = moe_run_info(1, 4, 1, 40);
   const Outcome o = apply(R"({"type": "reroute"})", i, {16, 10, 9, 5});
   CHECK(o.d.rerouted_pairs == 3);
   CHECK(o.d.dropped_pairs == 3);
@@ -88,7 +82,7 @@ TEST_CASE("reroute moves overflow into experts with room; what finds none is dro
 TEST_CASE("reroute to local experts keeps the moved pairs on their token's GPU") {
   // 2 GPUs, 2 experts each; capacity 10 per expert; expert 0 (GPU 0) overflows by 8: 4 of those pairs sit on
   // each GPU. GPU 0's other expert has room 2, GPU 1's experts room 5 and 7 (4 move there).
-  const MoeRunInfo i = info(2, 4, 1, 20);
+  const MoeRunInfo i = moe_run_info(2, 4, 1, 20);
   const Outcome o = apply(R"({"type": "reroute", "candidates": "local"})", i, {18, 8, 5, 3});
   CHECK(o.d.rerouted_pairs == 2 + 4);
   CHECK(o.d.dropped_pairs == 2);
@@ -99,31 +93,92 @@ TEST_CASE("reroute to local experts keeps the moved pairs on their token's GPU")
   CHECK(sum(o.counts) == 34 - 2);
 }
 
-TEST_CASE("device scope: each GPU caps its own share, so an expert keeps K x E[min(Binomial(n, 1/K), C)]") {
-  // One GPU: the device cap is the batch cap.
-  const Outcome one = apply(R"({"type": "capacity_drop", "scope": "device"})", info(1, 4, 1, 40), {16, 10, 9, 5});
-  CHECK(one.counts[0] == 10);
-  // 8 GPUs of 100 tokens, top-1, 8 experts, factor 1: C_local = 13. An expert with 800 pairs keeps
-  // 8 E[min(Bin(800, 1/8), 13)] (the normal branch) and loses more than the batch scope would (it loses none).
-  const Outcome dev = apply(R"({"type": "capacity_drop", "scope": "device"})", info(8, 8, 1, 100), {100, 100, 100, 100, 100, 100, 100, 100});
-  CHECK(dev.counts[0] == std::llround(8 * expected_min_binomial(100, 1.0 / 8, 13)));
-  CHECK(dev.counts[0] < 100);
-  CHECK(dev.d.dropped_pairs == 8 * (100 - dev.counts[0]));
+namespace {
+
+// P(N = x) for N ~ Hypergeometric(tokens, local, n), summed independently of the library's recurrence.
+double hypergeometric_pmf(std::int64_t tokens, std::int64_t local, std::int64_t n, std::int64_t x) {
+  const auto lchoose = [](double a, double b) { return std::lgamma(a + 1) - std::lgamma(b + 1) - std::lgamma(a - b + 1); };
+  if (x < 0 || x > local || n - x > tokens - local) return 0.0;
+  return std::exp(lchoose(static_cast<double>(local), static_cast<double>(x)) +
+                  lchoose(static_cast<double>(tokens - local), static_cast<double>(n - x)) -
+                  lchoose(static_cast<double>(tokens), static_cast<double>(n)));
 }
 
-TEST_CASE("expected_min_binomial agrees with the exact sum on both of its branches") {
-  const auto exact = [](std::int64_t n, double p, std::int64_t c) {
-    double e = 0, pmf = std::pow(1 - p, static_cast<double>(n));
-    for (std::int64_t x = 0; x <= n; ++x) {
-      e += pmf * static_cast<double>(std::min(x, c));
-      pmf *= static_cast<double>(n - x) / static_cast<double>(x + 1) * p / (1 - p);
-    }
-    return e;
+double exact_kept(std::int64_t tokens, std::int64_t local, std::int64_t n, std::int64_t c) {
+  double kept = 0;
+  for (std::int64_t x = 0; x <= n; ++x) kept += hypergeometric_pmf(tokens, local, n, x) * static_cast<double>(std::min(x, c));
+  return kept;
+}
+
+}  // namespace
+
+TEST_CASE("device scope: each GPU caps its own tokens, so an expert keeps K x E[min(N, C)], N hypergeometric") {
+  // One GPU: the device cap is the batch cap.
+  const Outcome one = apply(R"({"type": "capacity_drop", "scope": "device"})", moe_run_info(1, 4, 1, 40), {16, 10, 9, 5});
+  CHECK(one.counts[0] == 10);
+  // 8 GPUs of 100 tokens, top-1, 8 experts, factor 1: C_local = 13. An expert's 100 pairs are 100 distinct
+  // tokens of the 800, so a GPU holds N ~ Hypergeometric(800, 100, 100) of them (not Binomial(100, 1/8),
+  // which ignores that the tokens are distinct: variance 10.9 instead of 9.6), and the expert keeps
+  // 8 E[min(N, 13)]: it loses pairs the batch scope would keep. The expected counts are rounded cumulatively:
+  // each within 1 of its expectation, the total within 1/2 of its own.
+  const Outcome dev = apply(R"({"type": "capacity_drop", "scope": "device"})", moe_run_info(8, 8, 1, 100), {100, 100, 100, 100, 100, 100, 100, 100});
+  const double kept = 8 * exact_kept(800, 100, 100, 13);
+  CHECK(kept < 99);
+  for (const std::int64_t c : dev.counts) CHECK(std::fabs(static_cast<double>(c) - kept) < 1);
+  CHECK(sum(dev.counts) == std::llround(8 * kept));
+  CHECK(dev.d.dropped_pairs == 800 - sum(dev.counts));
+}
+
+TEST_CASE("expected_device_share agrees with the exact hypergeometric sums on both of its branches") {
+  const BetaLowerMean top8(1.0, 7.0);
+  for (const auto& [tokens, local, n, c] : std::vector<std::array<std::int64_t, 4>>{
+           {800, 100, 100, 13}, {512, 64, 130, 16}, {256, 32, 20, 4}, {256, 256, 40, 32}, {64, 8, 64, 3}}) {
+    INFO("tokens " << tokens << ", local " << local << ", n " << n << ", c " << c);
+    double mass = 0;
+    for (std::int64_t x = c + 1; x <= n; ++x)
+      mass += hypergeometric_pmf(tokens, local, n, x) * top8.lowest_sum(static_cast<double>(x), static_cast<double>(x - c));
+    const DeviceShare s = expected_device_share(n, tokens, local, c, &top8);
+    CHECK(s.kept == doctest::Approx(exact_kept(tokens, local, n, c)).epsilon(1e-9));
+    CHECK(s.dropped_mass == doctest::Approx(mass).epsilon(1e-9));
+    CHECK(expected_device_share(n, tokens, local, c, nullptr).dropped_mass == 0);
+  }
+  // The normal branch (variance >= 50): E[min] within 0.1 %, the mass within 1 % of the exact sums.
+  const std::int64_t tokens = 32768, local = 4096, n = 8192, c = 1024;
+  double mass = 0;
+  for (std::int64_t x = c + 1; x <= 2000; ++x)
+    mass += hypergeometric_pmf(tokens, local, n, x) * top8.lowest_sum(static_cast<double>(x), static_cast<double>(x - c));
+  const DeviceShare s = expected_device_share(n, tokens, local, c, &top8);
+  CHECK(s.kept == doctest::Approx(exact_kept(tokens, local, n, c)).epsilon(1e-3));
+  CHECK(s.dropped_mass == doctest::Approx(mass).epsilon(1e-2));
+  CHECK(mass > 0.01);  // the case drops pairs (about 10 a GPU, of the lowest scores), so the check means something
+}
+
+TEST_CASE("lowest_sum: the expected sum of the lowest m of n scores, exact for uniform scores") {
+  // Uniform order statistics: E[X_(i)] = i / (n + 1), so the lowest m sum to m (m + 1) / (2 (n + 1)); the
+  // second-order term is exact there (L is quadratic), where n L(m / n) = m^2 / (2 n) misses by m / (2 (n + 1)).
+  const BetaLowerMean uniform(1.0, 1.0);
+  for (const auto& [n, m] : std::vector<std::pair<int, int>>{{16, 2}, {32, 1}, {32, 10}, {200, 150}, {5, 5}})
+    CHECK(uniform.lowest_sum(n, m) == doctest::Approx(m * (m + 1.0) / (2.0 * (n + 1))).epsilon(1e-3));
+  CHECK(uniform.lowest_sum(10, 0) == 0);
+  // Top-8 scores, Beta(1, 7): against the exact sum of expected order statistics E[X_(i)], each by
+  // numerical integration of x times the order statistic's density.
+  const BetaLowerMean top8(1.0, 7.0);
+  const auto order_mean = [](int n, int i) {
+    const auto lchoose = [](double a, double b) { return std::lgamma(a + 1) - std::lgamma(b + 1) - std::lgamma(a - b + 1); };
+    return test::simpson(
+        [&](double x) {
+          if (x <= 0 || x >= 1) return 0.0;
+          const double f = 7 * std::pow(1 - x, 6), cdf = 1 - std::pow(1 - x, 7);
+          return x * n * std::exp(lchoose(n - 1, i - 1)) * std::pow(cdf, i - 1) * std::pow(1 - cdf, n - i) * f;
+        },
+        0, 1, 20000);
   };
-  CHECK(expected_min_binomial(100, 0.125, 13) == doctest::Approx(exact(100, 0.125, 13)).epsilon(1e-9));
-  CHECK(expected_min_binomial(30, 0.5, 12) == doctest::Approx(exact(30, 0.5, 12)).epsilon(1e-9));
-  CHECK(expected_min_binomial(5000, 0.1, 510) == doctest::Approx(exact(5000, 0.1, 510)).epsilon(2e-3));  // normal
-  CHECK(expected_min_binomial(10, 0.5, 100) == 10);
+  for (const auto& [n, m] : std::vector<std::pair<int, int>>{{32, 1}, {32, 3}, {32, 10}, {32, 28}, {64, 10}}) {
+    double exact = 0;
+    for (int i = 1; i <= m; ++i) exact += order_mean(n, i);
+    INFO("n " << n << ", m " << m);
+    CHECK(top8.lowest_sum(n, m) == doctest::Approx(exact).epsilon(0.013));
+  }
 }
 
 TEST_CASE("the lowest-scored pairs carry n L(q) of gate mass: by order statistics of Beta draws") {
@@ -136,7 +191,7 @@ TEST_CASE("the lowest-scored pairs carry n L(q) of gate mass: by order statistic
   CHECK(top8.mean() == doctest::Approx(0.125).epsilon(1e-4));
   CHECK(top8(0.3) < 0.3 * 0.125);  // the lowest 30 % carry less than 30 % of the mass
   // score order drops less gate mass than random order for the same pairs.
-  const MoeRunInfo i = info(1, 8, 2, 4096);
+  const MoeRunInfo i = moe_run_info(1, 8, 2, 4096);
   const std::vector<std::int64_t> counts = {2000, 1536, 1500, 900, 900, 900, 900, 1556};
   const Outcome score = apply(R"({"type": "capacity_drop", "capacity_factor": 1.5})", i, counts);
   const Outcome random = apply(R"({"type": "capacity_drop", "capacity_factor": 1.5, "order": "random"})", i, counts);
