@@ -15,6 +15,7 @@ The figures, each written only when its data is there (see docs/plotting.md):
   idle           idle_fraction against the swept key
   time_split     MoE runs: compute / communication / barrier wait shares of GPU-time, stacked bars per key and policy
   routing        dropped_fraction (solid) and rerouted_fraction (dashed), where those columns have values
+  throughput     MoE runs: throughput.tokens_per_s_per_gpu against the swept key
 
 The columns before `policy` are the swept parameters; the x axis is the first of them unless --x names another.
 Other swept keys give one panel per combination of their values (filter with --where KEY=VALUE to get fewer).
@@ -44,7 +45,7 @@ try:
 except ImportError as e:  # reported by main() with what to install
     IMPORT_ERROR = e
 
-FIGURES = ("tail_at_scale", "slowdown", "idle", "time_split", "routing")
+FIGURES = ("tail_at_scale", "slowdown", "idle", "time_split", "routing", "throughput")
 FORMATS = ("png", "svg", "pdf")
 MAX_PANELS = 12
 SPLIT = (("time_split.compute", "compute", "tab:green"),
@@ -110,7 +111,8 @@ def load_csv(path):
 CSV_COLUMNS = ("policy", "steps", "step_time.mean", "step_time.stddev", "step_time.ci95_low", "step_time.ci95_high",
                "step_time.p50", "step_time.p90", "step_time.p99", "step_time.p999", "step_time.max", "slowdown_vs_k1",
                "idle_fraction", "extra_work_fraction", "load_imbalance", "time_split.compute",
-               "time_split.communication", "time_split.barrier_wait", "bytes_moved", "events")
+               "time_split.communication", "time_split.barrier_wait", "bytes_moved", "throughput.tokens_per_s",
+               "throughput.tokens_per_s_per_gpu", "events")
 STEP_TIME = ("mean", "stddev", "ci95_low", "ci95_high", "p50", "p90", "p99", "p999", "max")
 MOE_FIELDS = (("load_imbalance", None), ("time_split.compute", "compute"),
               ("time_split.communication", "communication"), ("time_split.barrier_wait", "barrier_wait"),
@@ -206,6 +208,9 @@ def _records_row(rec, names, where):
     moe = "load_imbalance" in rec
     for column, key in MOE_FIELDS:
         row[column] = "" if not moe else number(need(rec, "time_split"), key, column) if key else number(rec, column)
+    throughput = rec.get("throughput") if moe else None  # absent in records written before it existed
+    for key in ("tokens_per_s", "tokens_per_s_per_gpu"):
+        row[f"throughput.{key}"] = "" if throughput is None else number(throughput, key, f"throughput.{key}")
     row["events"] = integer(rec, "events")
     return row
 
@@ -532,6 +537,9 @@ def make_figures(results, x=None, title=None, only=None):
         "routing": lambda: _line_figure(layout, "routing", "dropped and rerouted tokens", title,
                                         [("dropped_fraction", "-", "dropped"), ("rerouted_fraction", "--", "rerouted")],
                                         "fraction of tokens", (0, None)),
+        "throughput": lambda: _line_figure(layout, "throughput", "throughput per GPU", title,
+                                           [("throughput.tokens_per_s_per_gpu", "-", "")], "tokens/s per GPU",
+                                           (0, None)),
     }
     present = {
         "tail_at_scale": True,
@@ -539,6 +547,7 @@ def make_figures(results, x=None, title=None, only=None):
         "idle": results.has_values("idle_fraction"),
         "time_split": any(results.has_values(c) for c, _, _ in SPLIT),
         "routing": results.has_values("dropped_fraction") or results.has_values("rerouted_fraction"),
+        "throughput": results.has_values("throughput.tokens_per_s_per_gpu"),
     }
     return {name: makers[name]() for name in wanted if present[name]}
 

@@ -27,6 +27,7 @@ Json record_json(const Record& rec, bool timing, bool slowdown) {
                        {"communication", rec.moe->communication_fraction},
                        {"barrier_wait", rec.moe->barrier_wait_fraction}};
     j["bytes_moved"] = rec.moe->bytes_moved;
+    j["throughput"] = {{"tokens_per_s", rec.moe->tokens_per_s}, {"tokens_per_s_per_gpu", rec.moe->tokens_per_s_per_gpu}};
   }
   j["events"] = rec.events;
   if (timing) j["wall_seconds"] = rec.wall_seconds;
@@ -62,6 +63,10 @@ MoeRecord moe_from_json(const Json& j) {
   m.communication_fraction = split.at("communication").get<double>();
   m.barrier_wait_fraction = split.at("barrier_wait").get<double>();
   m.bytes_moved = j.at("bytes_moved").get<double>();
+  if (j.contains("throughput")) {  // absent in records written before it existed
+    m.tokens_per_s = j.at("throughput").at("tokens_per_s").get<double>();
+    m.tokens_per_s_per_gpu = j.at("throughput").at("tokens_per_s_per_gpu").get<double>();
+  }
   return m;
 }
 

@@ -46,7 +46,7 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
   os << "policy,steps,step_time.mean,step_time.stddev,step_time.ci95_low,step_time.ci95_high,step_time.p50,"
         "step_time.p90,step_time.p99,step_time.p999,step_time.max,slowdown_vs_k1,idle_fraction,"
         "extra_work_fraction,load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,"
-        "bytes_moved,events";
+        "bytes_moved,throughput.tokens_per_s,throughput.tokens_per_s_per_gpu,events";
   if (options.timing) os << ",wall_seconds";
   os << '\n';
   for (const Record& rec : r.records) {
@@ -60,9 +60,10 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
     if (rec.moe) {
       os << number(rec.moe->load_imbalance) << ',' << number(rec.moe->compute_fraction) << ','
          << number(rec.moe->communication_fraction) << ',' << number(rec.moe->barrier_wait_fraction) << ','
-         << number(rec.moe->bytes_moved) << ',';
+         << number(rec.moe->bytes_moved) << ',' << number(rec.moe->tokens_per_s) << ','
+         << number(rec.moe->tokens_per_s_per_gpu) << ',';
     } else {
-      os << ",,,,,";
+      os << ",,,,,,,";
     }
     os << rec.events;
     if (options.timing) os << ',' << number(rec.wall_seconds);
@@ -77,7 +78,7 @@ void print_table(std::ostream& out, const RunResults& r, const ReportOptions& op
     header.emplace_back(h);
   const bool moe = std::any_of(r.records.begin(), r.records.end(), [](const Record& rec) { return rec.moe.has_value(); });
   if (moe)
-    for (const char* h : {"imbalance", "compute", "comm", "wait"}) header.emplace_back(h);
+    for (const char* h : {"imbalance", "compute", "comm", "wait", "tok/s/GPU"}) header.emplace_back(h);
   if (options.timing) header.emplace_back("wall s");
   std::vector<std::vector<std::string>> rows;
   auto fixed = [](double v, int digits) {
@@ -99,8 +100,9 @@ void print_table(std::ostream& out, const RunResults& r, const ReportOptions& op
         row.push_back(fixed(rec.moe->load_imbalance, 2));
         for (const double f : {rec.moe->compute_fraction, rec.moe->communication_fraction, rec.moe->barrier_wait_fraction})
           row.push_back(fixed(100.0 * f, 1) + "%");
+        row.push_back(fixed(rec.moe->tokens_per_s_per_gpu, 0));
       } else {
-        row.insert(row.end(), 4, "-");
+        row.insert(row.end(), 5, "-");
       }
     }
     if (options.timing) row.push_back(fixed(rec.wall_seconds, 3));

@@ -59,6 +59,8 @@ std::optional<Measured> metric_of(const Record& r, const std::string& m) {
   if (m == "time_split.communication") return Measured{r.moe->communication_fraction, 0};
   if (m == "time_split.barrier_wait") return Measured{r.moe->barrier_wait_fraction, 0};
   if (m == "bytes_moved") return Measured{r.moe->bytes_moved, 0};
+  if (m == "throughput.tokens_per_s") return Measured{r.moe->tokens_per_s, 0};
+  if (m == "throughput.tokens_per_s_per_gpu") return Measured{r.moe->tokens_per_s_per_gpu, 0};
   return std::nullopt;
 }
 
@@ -124,7 +126,8 @@ const std::vector<std::string>& expectation_metrics() {
   static const std::vector<std::string> names = {
       "step_time.mean", "step_time.stddev", "step_time.p50", "step_time.p90", "step_time.p99", "step_time.p999",
       "step_time.max", "slowdown_vs_k1", "idle_fraction", "extra_work_fraction", "load_imbalance",
-      "time_split.compute", "time_split.communication", "time_split.barrier_wait", "bytes_moved", "events", "steps",
+      "time_split.compute", "time_split.communication", "time_split.barrier_wait", "bytes_moved",
+      "throughput.tokens_per_s", "throughput.tokens_per_s_per_gpu", "events", "steps",
       "speedup"};
   return names;
 }

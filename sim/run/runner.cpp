@@ -136,6 +136,11 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
       mr.communication_fraction = total > 0 ? communication / total : 0;
       mr.barrier_wait_fraction = total > 0 ? wait / total : 0;
       mr.bytes_moved = m.bytes_moved;
+      const double steps = static_cast<double>(rec.step_time.count), mean = rec.step_time.mean;
+      if (steps > 0 && mean > 0) {
+        mr.tokens_per_s = m.step_tokens / steps / mean;
+        mr.tokens_per_s_per_gpu = m.gpu_step_tokens / steps / mean;
+      }
       rec.moe = mr;
     }
     rec.wall_seconds = wall;

@@ -134,7 +134,7 @@ TEST_CASE("wrong types and out-of-range values name the JSON path, what was expe
       {R"("copies": 2)", R"("copies": 0)", "/policies/1/copies: expected an integer >= 1 and <= 8, got 0"},
       {R"({"type": "none"}, )", R"({"type": "drop_slowest", "m": 1}, )", "/policies/0/m: expected m < K = 1"},
       {R"("gpu": "h100-sxm")", R"("gpu": "h100")", "/cluster/gpu: unknown gpu 'h100' (did you mean 'h100-sxm'?); valid: "
-                                                      "a100-sxm-80gb, h100-sxm, h200, h800"},
+                                                      "a100-sxm-80gb, h100-sxm, h20, h200, h800"},
       {R"("type": "bsp")", R"("type": "bspp")", "/workload/type: unknown value 'bspp' (did you mean 'bsp'?); valid: bsp"},
       {R"({"type": "none"})", R"({"type": "nonee"})", "/policies/0/type: unknown value 'nonee' (did you mean 'none'?); "
                                                       "valid: none, backup, drop_slowest"},

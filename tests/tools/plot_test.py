@@ -29,7 +29,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 COMMON = ("policy,steps,step_time.mean,step_time.stddev,step_time.ci95_low,step_time.ci95_high,step_time.p50,"
           "step_time.p90,step_time.p99,step_time.p999,step_time.max,slowdown_vs_k1,idle_fraction,extra_work_fraction,"
-          "load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,bytes_moved,events")
+          "load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,bytes_moved,"
+          "throughput.tokens_per_s,throughput.tokens_per_s_per_gpu,events")
 
 
 def bsp_csv(gpus=(1, 4, 16, 64), policies=("none", "backup"), sigma=None):
@@ -42,7 +43,7 @@ def bsp_csv(gpus=(1, 4, 16, 64), policies=("none", "backup"), sigma=None):
                 key = f"{k}," if s is None else f"{k},{s},"
                 extra = "1.0" if p == "backup" else ""
                 lines.append(f"{key}{p},2000,{mean},0.8,{mean - 0.05},{mean + 0.05},{mean},{mean * 1.5},{mean * 2.5},"
-                             f"{mean * 4},{mean * 6},{mean / 1.7},{1 - 1.7 / mean:.4f},{extra},,,,,,{2000 * k}")
+                             f"{mean * 4},{mean * 6},{mean / 1.7},{1 - 1.7 / mean:.4f},{extra},,,,,,,,{2000 * k}")
     return "\n".join(lines) + "\n"
 
 
@@ -55,7 +56,8 @@ def moe_csv(routing=True):
             wait = 0.05 * k.bit_length()
             tail = (",0.01,0.05" if p == "capacity" else ",,") if routing else ""
             lines.append(f"{k},{p},50,{0.1 * k},0.01,{0.1 * k - 0.001},{0.1 * k + 0.001},{0.1 * k},{0.1 * k},"
-                         f"{0.1 * k},{0.1 * k},{0.1 * k},,{wait},,1.2,{0.5 - wait},0.5,{wait},1e12,8850{tail}")
+                         f"{0.1 * k},{0.1 * k},{0.1 * k},,{wait},,1.2,{0.5 - wait},0.5,{wait},1e12,{4096 * k / (0.1 * k)},"
+                         f"{4096 / (0.1 * k)},8850{tail}")
     return "\n".join(lines) + "\n"
 
 
@@ -155,12 +157,13 @@ class PlotTest(unittest.TestCase):
 
     def test_moe_figures(self):
         figs = self.figures(moe_csv())
-        self.assertEqual(list(figs), ["tail_at_scale", "idle", "time_split", "routing"])  # no K = 1: no slowdown
+        self.assertEqual(list(figs), ["tail_at_scale", "idle", "time_split", "routing", "throughput"])  # no K = 1
+        self.assertEqual(len(figs["throughput"].axes[0].get_lines()), 2)  # one line a policy
         bars = figs["time_split"].axes[0].patches
         self.assertEqual(len(bars), 3 * 2 * 3)  # 3 K x 2 policies x 3 parts
         labels = sorted(line.get_label() for line in figs["routing"].axes[0].get_lines())
         self.assertEqual(labels, ["capacity dropped", "capacity rerouted"])  # empty cells draw nothing
-        self.assertEqual(list(self.figures(moe_csv(routing=False))), ["tail_at_scale", "idle", "time_split"])
+        self.assertEqual(list(self.figures(moe_csv(routing=False))), ["tail_at_scale", "idle", "time_split", "throughput"])
 
     def test_other_swept_keys_make_panels(self):
         text = bsp_csv(sigma=(0.5, 0.9))
@@ -184,8 +187,8 @@ class PlotTest(unittest.TestCase):
         cmd = [sys.executable, os.path.join(ROOT, "tools", "plot.py"), csv_path, "--out", out, "--prefix", "moe",
                "--title", "test"]
         first = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
-        expected = [os.path.join(out, f"moe_{n}.{e}") for n in ("tail_at_scale", "idle", "time_split", "routing")
-                    for e in ("png", "svg")]
+        expected = [os.path.join(out, f"moe_{n}.{e}") for n in ("tail_at_scale", "idle", "time_split", "routing",
+                                                                     "throughput") for e in ("png", "svg")]
         self.assertEqual(first, expected)
         self.assert_images(first)
         svgs = {p: read_bytes(p) for p in first if p.endswith(".svg")}
@@ -231,7 +234,8 @@ class PlotTest(unittest.TestCase):
             "step_time.p50": "2.0", "step_time.p90": "4.0", "step_time.p99": "6.0", "step_time.p999": "7.0",
             "step_time.max": "8.0", "slowdown_vs_k1": "2.0", "idle_fraction": "0.25", "extra_work_fraction": "1.0",
             "load_imbalance": "", "time_split.compute": "", "time_split.communication": "",
-            "time_split.barrier_wait": "", "bytes_moved": "", "events": "1600"})
+            "time_split.barrier_wait": "", "bytes_moved": "", "throughput.tokens_per_s": "",
+            "throughput.tokens_per_s_per_gpu": "", "events": "1600"})
         figs = plot.make_figures(results)
         self.assertEqual(list(figs), ["tail_at_scale", "slowdown", "idle"])
         self.assert_tail_series(figs["tail_at_scale"], ["none", "backup"])
