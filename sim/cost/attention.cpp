@@ -15,8 +15,9 @@ AttentionShape parse_attention_shape(const JsonReader& n) {
   if (s.type == AttentionType::kGqa) {
     s.kv_heads = n.integer("kv_heads", {}, Range{1.0, static_cast<double>(s.heads)});
     if (s.heads % s.kv_heads != 0)
-      n.child("kv_heads").fail("expected a divisor of heads (" + std::to_string(s.heads) + "), got " +
-                               std::to_string(s.kv_heads));
+      n.child("kv_heads")
+          .fail("expected a divisor of heads (" + std::to_string(s.heads) + "), got " +
+                std::to_string(s.kv_heads));
     s.head_dim = n.integer("head_dim", {}, dims);
   } else {
     s.q_lora_rank = n.integer("q_lora_rank", 0, Range{0.0, 65536.0});
@@ -30,8 +31,11 @@ AttentionShape parse_attention_shape(const JsonReader& n) {
 }
 
 double causal_pairs(std::int64_t tokens, std::int64_t prompt_length) {
-  const auto triangle = [](std::int64_t l) { return static_cast<double>(l) * static_cast<double>(l + 1) / 2.0; };
-  return static_cast<double>(tokens / prompt_length) * triangle(prompt_length) + triangle(tokens % prompt_length);
+  const auto triangle = [](std::int64_t l) {
+    return static_cast<double>(l) * static_cast<double>(l + 1) / 2.0;
+  };
+  return static_cast<double>(tokens / prompt_length) * triangle(prompt_length) +
+         triangle(tokens % prompt_length);
 }
 
 AttentionWork prefill_attention(const AttentionShape& s, std::int64_t tokens, std::int64_t prompt_length,
@@ -44,7 +48,8 @@ AttentionWork prefill_attention(const AttentionShape& s, std::int64_t tokens, st
     w.flops = 4.0 * h * d * p;
     w.bytes = (2.0 * h * d + 2.0 * g * d) * t * bytes_per_element;
   } else {
-    const double qk = static_cast<double>(s.qk_nope_head_dim + s.qk_rope_head_dim), v = static_cast<double>(s.v_head_dim);
+    const double qk = static_cast<double>(s.qk_nope_head_dim + s.qk_rope_head_dim),
+                 v = static_cast<double>(s.v_head_dim);
     w.flops = 2.0 * h * qk * p + 2.0 * h * v * p;
     w.bytes = (2.0 * qk + 2.0 * v) * h * t * bytes_per_element;
   }

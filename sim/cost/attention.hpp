@@ -7,14 +7,14 @@
 //                bytes (2 h d + 2 g d) T b              (Q read and O written once, K and V read once: flash)
 //   MLA prefill  FLOPs 2 h (n + r) p + 2 h v p          (non-absorbed: per-head keys of n + r, values of v)
 //                bytes (2 (n + r) + 2 v) h T b          (Q, K, V read and O written, per head)
-//   GQA decode   FLOPs 4 h d S, bytes 2 g d S b         (memory bound: the KV cache of S entries is read once)
+//   GQA decode   FLOPs 4 h d S, bytes 2 g d S b         (memory bound: the KV cache is read once)
 //   MLA decode   FLOPs 2 h (c + r) S + 2 h c S          (absorbed: scores and values in the latent space)
 //                bytes (c + r) S b                      (the compressed latent cache, shared by the heads)
-// where h heads, g KV heads, d head_dim, n qk_nope_head_dim, r qk_rope_head_dim, v v_head_dim, c kv_lora_rank;
-// in prefill T tokens are cut into prompt_length-token sequences (the last one shorter when T is not a
-// multiple), each causal: a sequence of L tokens attends to L (L + 1) / 2 pairs; in decode S is the sum over
-// the GPU's requests of the KV entries each new token attends to (Q reads and O writes, 2 h d per request,
-// are left out). Time = overhead + max(FLOPs / peak, bytes / bandwidth), with the default roofline's
+// where h heads, g KV heads, d head_dim, n qk_nope_head_dim, r qk_rope_head_dim, v v_head_dim, c
+// kv_lora_rank; in prefill T tokens are cut into prompt_length-token sequences (the last one shorter when T
+// is not a multiple), each causal: a sequence of L tokens attends to L (L + 1) / 2 pairs; in decode S is the
+// sum over the GPU's requests of the KV entries each new token attends to (Q reads and O writes, 2 h d per
+// request, are left out). Time = overhead + max(FLOPs / peak, bytes / bandwidth), with the default roofline's
 // efficiencies and launch overhead (sim/cost/roofline.hpp) and the peak of the model's dtype.
 #pragma once
 #include <cstdint>

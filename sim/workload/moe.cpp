@@ -61,8 +61,10 @@ double fixed_core_attention_s(const MoeWorkload::Config& c) {
   if (!m.attention || c.context) return 0.0;
   const AttentionRoofline roof = attention_roofline(c.cluster.gpu, m.dtype);
   const double bytes = m.expert_shape().bytes_per_element();
-  if (c.phase == MoePhase::kPrefill) return roof.time_s(prefill_attention(*m.attention, c.tokens_per_gpu, c.prompt_length, bytes));
-  return roof.time_s(decode_attention(*m.attention, static_cast<double>(c.tokens_per_gpu) * c.context_length, bytes));
+  if (c.phase == MoePhase::kPrefill)
+    return roof.time_s(prefill_attention(*m.attention, c.tokens_per_gpu, c.prompt_length, bytes));
+  const double kv_entries = static_cast<double>(c.tokens_per_gpu) * c.context_length;
+  return roof.time_s(decode_attention(*m.attention, kv_entries, bytes));
 }
 
 MoeWorkload::MoeWorkload(Config config) : config_(std::move(config)) {
@@ -140,18 +142,21 @@ void parse_phase(const JsonReader& n, MoeWorkload::Config& c) {
   c.phase = n.string("phase", "prefill", {"prefill", "decode"}) == "decode" ? MoePhase::kDecode : MoePhase::kPrefill;
   if (c.phase == MoePhase::kPrefill) {
     for (const char* key : {"batch_per_gpu", "context_length"})
-      if (n.has(key)) n.child(key).fail(std::string("'") + key + "' applies to phase 'decode' (this workload's phase is 'prefill')");
+      if (n.has(key))
+        n.child(key).fail(std::string("'") + key + "' applies to phase 'decode' (this workload's phase is 'prefill')");
     c.tokens_per_gpu = n.integer("tokens_per_gpu", 4096, Range{1.0, 1e8});
     c.prompt_length = n.integer("prompt_length", 4096, Range{1.0, 1e8});
     return;
   }
   const JsonReader phase = n.child("phase");
-  if (c.mode == MoeMode::kTraining) phase.fail("expected 'prefill' for mode 'training' (decode is inference), got 'decode'");
+  if (c.mode == MoeMode::kTraining)
+    phase.fail("expected 'prefill' for mode 'training' (decode is inference), got 'decode'");
   if (!c.model.attention)
-    phase.fail("model '" + c.model.name + "' cannot run phase 'decode': it has no 'attention' figures (type gqa or mla, "
-               "heads, ...; see configs/models/); valid phases for it: prefill");
+    phase.fail("model '" + c.model.name + "' cannot run phase 'decode': it has no 'attention' figures (type gqa or "
+               "mla, heads, ...; see configs/models/); valid phases for it: prefill");
   for (const char* key : {"tokens_per_gpu", "prompt_length"})
-    if (n.has(key)) n.child(key).fail(std::string("'") + key + "' applies to phase 'prefill'; decode uses batch_per_gpu and context_length");
+    if (n.has(key))
+      n.child(key).fail(std::string("'") + key + "' applies to phase 'prefill'; decode uses batch_per_gpu and context_length");
   c.tokens_per_gpu = n.integer("batch_per_gpu", {}, Range{1.0, 1e8});
   const JsonReader ctx = n.child("context_length");
   if (ctx.is_object()) {

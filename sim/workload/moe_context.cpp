@@ -13,10 +13,12 @@ void MoeRun::draw_contexts() {
   const AttentionRoofline roof = attention_roofline(c_.cluster.gpu, c_.model.dtype);
   const double bytes = c_.model.expert_shape().bytes_per_element();
   for (std::int64_t g = 0; g < gpus_; ++g) {
-    double kv_entries = 0;  // whole KV entries, each draw rounded (and kept within [0, 10^12]), summed in order
+    double kv_entries =
+        0;  // whole KV entries, each draw rounded (and kept within [0, 10^12]), summed in order
     for (std::int64_t r = 0; r < c_.tokens_per_gpu; ++r)
       kv_entries += std::round(std::clamp(c_.context->from_uniform(context_stream_.uniform()), 0.0, 1e12));
-    core_s_[static_cast<std::size_t>(g)] = roof.time_s(decode_attention(*c_.model.attention, kv_entries, bytes));
+    core_s_[static_cast<std::size_t>(g)] =
+        roof.time_s(decode_attention(*c_.model.attention, kv_entries, bytes));
   }
 }
 

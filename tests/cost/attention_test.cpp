@@ -1,11 +1,12 @@
 // Core attention FLOPs and bytes (sim/cost/attention.hpp) against hand computations for small shapes, its
 // roofline time, and the attention object's validation.
+#include "sim/cost/attention.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
 
 #include "sim/config/error.hpp"
-#include "sim/cost/attention.hpp"
 #include "tests/cost/cost_helpers.hpp"
 
 namespace tailsim {
@@ -44,8 +45,9 @@ TEST_CASE("causal prefill attends to L (L + 1) / 2 pairs per sequence, the last 
 TEST_CASE("GQA prefill: 4 h d FLOPs per pair, Q, K, V and O moved once") {
   // Mixtral's attention (32 heads, 8 KV heads, head_dim 128), 10 tokens in prompts of 4: 23 pairs.
   const AttentionWork w = prefill_attention(gqa(32, 8, 128), 10, 4, 2.0);
-  CHECK(w.flops == 4.0 * 32 * 128 * 23);               // 376,832
-  CHECK(w.bytes == (2.0 * 32 * 128 + 2.0 * 8 * 128) * 10 * 2);  // (8192 + 2048) x 10 tokens x 2 bytes = 204,800
+  CHECK(w.flops == 4.0 * 32 * 128 * 23);  // 376,832
+  CHECK(w.bytes ==
+        (2.0 * 32 * 128 + 2.0 * 8 * 128) * 10 * 2);  // (8192 + 2048) x 10 tokens x 2 bytes = 204,800
   CHECK(w.flops == 376832.0);
   CHECK(w.bytes == 204800.0);
 }
@@ -99,11 +101,16 @@ TEST_CASE("bad attention figures name their JSON path") {
   CHECK(error(Json{{"type", "gqa"}, {"heads", 32}, {"kv_heads", 8}, {"head_dim", 128}}) == "no error");
   CHECK(error(Json{{"type", "gqa"}, {"heads", 32}, {"kv_heads", 6}, {"head_dim", 128}})
             .find("/attention/kv_heads: expected a divisor of heads (32), got 6") != std::string::npos);
-  CHECK(error(Json{{"type", "gqa"}, {"heads", 32}, {"kv_heads", 64}, {"head_dim", 128}}).find("/attention/kv_heads") !=
-        std::string::npos);
+  CHECK(error(Json{{"type", "gqa"}, {"heads", 32}, {"kv_heads", 64}, {"head_dim", 128}})
+            .find("/attention/kv_heads") != std::string::npos);
   CHECK(error(Json{{"type", "mha"}, {"heads", 32}}).find("/attention/type") != std::string::npos);
-  CHECK(error(Json{{"type", "mla"}, {"heads", 128}, {"kv_lora_rank", 512}, {"qk_nope_head_dim", 128},
-                   {"qk_rope_head_dim", 64}, {"v_head_dim", 128}, {"head_dim", 128}})
+  CHECK(error(Json{{"type", "mla"},
+                   {"heads", 128},
+                   {"kv_lora_rank", 512},
+                   {"qk_nope_head_dim", 128},
+                   {"qk_rope_head_dim", 64},
+                   {"v_head_dim", 128},
+                   {"head_dim", 128}})
             .find("/attention: unknown key 'head_dim'") != std::string::npos);
 }
 

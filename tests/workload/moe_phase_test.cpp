@@ -18,11 +18,14 @@ constexpr const char* kGqa = R"("attention": {"type": "gqa", "heads": 32, "kv_he
 
 // 16 GPUs, one expert each, links fast enough to vanish, no projections and no noise: a layer is its dense
 // part (core attention only) plus its slowest expert. `phase_keys` are the workload's phase keys.
-std::string scenario(const std::string& phase_keys, const std::string& attention, int steps = 40, int replications = 1) {
-  return R"({"seed": 3, "steps": )" + std::to_string(steps) + R"(, "replications": )" + std::to_string(replications) + R"(,
+std::string scenario(const std::string& phase_keys, const std::string& attention, int steps = 40,
+                     int replications = 1) {
+  return R"({"seed": 3, "steps": )" + std::to_string(steps) + R"(, "replications": )" +
+         std::to_string(replications) + R"(,
     "cluster": {"gpus": 16, "gpu": "h100-sxm",
                 "nvlink": {"bandwidth": 1e30, "latency": 0}, "nic": {"bandwidth": 1e30, "latency": 0}},
-    "workload": {"type": "moe", )" + phase_keys + R"(, "routing": {"type": "generated", "preset": "uniform"},
+    "workload": {"type": "moe", )" +
+         phase_keys + R"(, "routing": {"type": "generated", "preset": "uniform"},
       "model": {"name": "toy", "layers": 3, "experts": 16, "top_k": 2, "hidden": 1024, "expert_intermediate": 512, )" +
          attention + R"( "gated": true}},
     "policy": {"type": "none"}})";
@@ -51,7 +54,8 @@ TEST_CASE("prefill core attention adds its roofline time to every layer's dense 
   const std::string keys = R"("tokens_per_gpu": 256, "prompt_length": 100)";
   const RunResults without = test::run_json(scenario(keys, ""));
   const RunResults with = test::run_json(scenario(keys, kGqa));
-  const double core_s = attention_roofline(test::gpu_spec("h100-sxm"), "bf16").time_s(prefill_attention(toy_gqa(), 256, 100, 2.0));
+  const double core_s = attention_roofline(test::gpu_spec("h100-sxm"), "bf16")
+                            .time_s(prefill_attention(toy_gqa(), 256, 100, 2.0));
   const double added = with.records.at(0).step_time.mean - without.records.at(0).step_time.mean;
   CHECK(std::abs(added - 3 * core_s) <= 3e-9 * 3);  // three layers; each synchronisation rounds to 1 ns
   CHECK(with.records.at(0).moe->load_imbalance == without.records.at(0).moe->load_imbalance);  // same routing
@@ -59,9 +63,10 @@ TEST_CASE("prefill core attention adds its roofline time to every layer's dense 
 
 TEST_CASE("decode core attention reads batch_per_gpu x context_length KV entries per layer") {
   const RunResults without = test::run_json(scenario(R"("tokens_per_gpu": 64)", ""));
-  const RunResults with = test::run_json(scenario(R"("phase": "decode", "batch_per_gpu": 64, "context_length": 3000)", kGqa));
-  const double core_s =
-      attention_roofline(test::gpu_spec("h100-sxm"), "bf16").time_s(decode_attention(toy_gqa(), 64.0 * 3000.0, 2.0));
+  const RunResults with =
+      test::run_json(scenario(R"("phase": "decode", "batch_per_gpu": 64, "context_length": 3000)", kGqa));
+  const double core_s = attention_roofline(test::gpu_spec("h100-sxm"), "bf16")
+                            .time_s(decode_attention(toy_gqa(), 64.0 * 3000.0, 2.0));
   const double added = with.records.at(0).step_time.mean - without.records.at(0).step_time.mean;
   CHECK(std::abs(added - 3 * core_s) <= 3e-9 * 3);
 }
@@ -71,14 +76,18 @@ TEST_CASE("throughput is the tokens of a step over the mean step time, exactly")
   const Record& p = prefill.records.at(0);
   CHECK(p.moe->tokens_per_s == 16.0 * 256.0 / p.step_time.mean);
   CHECK(p.moe->tokens_per_s_per_gpu == 256.0 / p.step_time.mean);
-  const RunResults decode = test::run_json(scenario(R"("phase": "decode", "batch_per_gpu": 32, "context_length": 500)", kGqa));
+  const RunResults decode =
+      test::run_json(scenario(R"("phase": "decode", "batch_per_gpu": 32, "context_length": 500)", kGqa));
   const Record& d = decode.records.at(0);
   CHECK(d.moe->tokens_per_s == 16.0 * 32.0 / d.step_time.mean);
   CHECK(d.moe->tokens_per_s_per_gpu == 32.0 / d.step_time.mean);
 }
 
-TEST_CASE("decode with a drawn context length is deterministic per seed and thread count, and leaves routing alone") {
-  const std::string drawn = R"("phase": "decode", "batch_per_gpu": 32, "context_length": {"type": "uniform", "min": 1000, "max": 3000})";
+TEST_CASE(
+    "decode with a drawn context length is deterministic per seed and thread count, and leaves routing "
+    "alone") {
+  const std::string drawn =
+      R"("phase": "decode", "batch_per_gpu": 32, "context_length": {"type": "uniform", "min": 1000, "max": 3000})";
   const RunResults one = test::run_json(scenario(drawn, kGqa, 40, 4), 1);
   const RunResults four = test::run_json(scenario(drawn, kGqa, 40, 4), 4);
   const Record &a = one.records.at(0), &b = four.records.at(0);
@@ -88,40 +97,57 @@ TEST_CASE("decode with a drawn context length is deterministic per seed and thre
   CHECK(a.moe->tokens_per_s == b.moe->tokens_per_s);
   // The same routing draws as with a constant context (the draws have their own stream); the GPU whose
   // requests hold the most KV entries sets the dense part, so the step is longer than at the mean context.
-  const RunResults fixed = test::run_json(scenario(R"("phase": "decode", "batch_per_gpu": 32, "context_length": 2000)", kGqa, 40, 4));
+  const RunResults fixed = test::run_json(
+      scenario(R"("phase": "decode", "batch_per_gpu": 32, "context_length": 2000)", kGqa, 40, 4));
   CHECK(fixed.records.at(0).moe->load_imbalance == a.moe->load_imbalance);
   CHECK(a.step_time.mean > fixed.records.at(0).step_time.mean);
   CHECK(a.step_time.stddev > 0);
 }
 
 TEST_CASE("bad phase input names the JSON path, what was expected and what was found") {
-  CHECK(error(scenario(R"("phase": "decode", "batch_per_gpu": 8, "context_length": 100)", kGqa)) == "no error");
+  CHECK(error(scenario(R"("phase": "decode", "batch_per_gpu": 8, "context_length": 100)", kGqa)) ==
+        "no error");
   CHECK(error(scenario(R"("phase": "decode", "batch_per_gpu": 8, "context_length": -5)", kGqa))
             .find("/workload/context_length: expected a number >= 0") != std::string::npos);
-  CHECK(error(scenario(R"("phase": "decode", "batch_per_gpu": 8, "context_length": {"type": "normal", "mean": 100, "stddev": 10, "min": -50})", kGqa))
-            .find("/workload/context_length: expected a distribution of context lengths >= 0 (KV entries), got one whose "
-                  "draws reach -50") != std::string::npos);
-  CHECK(error(scenario(R"("phase": "decode", "batch_per_gpu": 8, "context_length": {"type": "uniform", "min": -10, "max": 5})", kGqa))
-            .find("/workload/context_length/min: expected") != std::string::npos);
+  CHECK(
+      error(
+          scenario(
+              R"("phase": "decode", "batch_per_gpu": 8, "context_length": {"type": "normal", "mean": 100, "stddev": 10, "min": -50})",
+              kGqa))
+          .find("/workload/context_length: expected a distribution of context lengths >= 0 (KV entries), got "
+                "one whose "
+                "draws reach -50") != std::string::npos);
+  CHECK(
+      error(
+          scenario(
+              R"("phase": "decode", "batch_per_gpu": 8, "context_length": {"type": "uniform", "min": -10, "max": 5})",
+              kGqa))
+          .find("/workload/context_length/min: expected") != std::string::npos);
   CHECK(error(scenario(R"("phase": "decode", "batch_per_gpu": 0, "context_length": 100)", kGqa))
             .find("/workload/batch_per_gpu: expected an integer >= 1") != std::string::npos);
   CHECK(error(scenario(R"("phase": "decode", "batch_per_gpu": 8, "context_length": 100)", ""))
-            .find("/workload/phase: model 'toy' cannot run phase 'decode': it has no 'attention' figures") != std::string::npos);
+            .find("/workload/phase: model 'toy' cannot run phase 'decode': it has no 'attention' figures") !=
+        std::string::npos);
   const std::string unknown = error(scenario(R"("phase": "generate")", kGqa));
   CHECK(unknown.find("/workload/phase") != std::string::npos);
   CHECK(unknown.find("prefill") != std::string::npos);
   CHECK(unknown.find("decode") != std::string::npos);
-  CHECK(error(scenario(R"("phase": "decode", "mode": "training", "batch_per_gpu": 8, "context_length": 100)", kGqa))
+  CHECK(error(scenario(R"("phase": "decode", "mode": "training", "batch_per_gpu": 8, "context_length": 100)",
+                       kGqa))
             .find("/workload/phase: expected 'prefill' for mode 'training'") != std::string::npos);
-  CHECK(error(scenario(R"("phase": "decode", "tokens_per_gpu": 8, "batch_per_gpu": 8, "context_length": 100)", kGqa))
-            .find("/workload/tokens_per_gpu: 'tokens_per_gpu' applies to phase 'prefill'") != std::string::npos);
+  CHECK(error(scenario(R"("phase": "decode", "tokens_per_gpu": 8, "batch_per_gpu": 8, "context_length": 100)",
+                       kGqa))
+            .find("/workload/tokens_per_gpu: 'tokens_per_gpu' applies to phase 'prefill'") !=
+        std::string::npos);
   CHECK(error(scenario(R"("tokens_per_gpu": 8, "context_length": 100)", kGqa))
-            .find("/workload/context_length: 'context_length' applies to phase 'decode'") != std::string::npos);
+            .find("/workload/context_length: 'context_length' applies to phase 'decode'") !=
+        std::string::npos);
 }
 
 TEST_CASE("tailsim validate exits 2 on a negative context length, naming the file and JSON path") {
   const std::string file =
-      test::write_temp("negative_context.json", scenario(R"("phase": "decode", "batch_per_gpu": 8, "context_length": -1)", kGqa));
+      test::write_temp("negative_context.json",
+                       scenario(R"("phase": "decode", "batch_per_gpu": 8, "context_length": -1)", kGqa));
   const test::CommandResult r = test::run_cli("validate " + file);
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("negative_context.json") != std::string::npos);
