@@ -144,6 +144,43 @@ TEST_CASE("bad phase input names the JSON path, what was expected and what was f
         std::string::npos);
 }
 
+namespace {
+
+// A policy without hooks that keeps the MoeRunInfo of the last run it served.
+class InfoProbe final : public Policy, public MoePolicy {
+ public:
+  InfoProbe() : Policy("probe", "probe") {}
+  const MoePolicy* moe() const override { return this; }
+  std::unique_ptr<MoeController> make_controller(const MoeRunInfo& info) const override {
+    seen = info;
+    return nullptr;
+  }
+  mutable MoeRunInfo seen;
+};
+
+MoeRunInfo info_of(const std::string& phase_keys) {
+  const Scenario sc = load_scenario_json(Json::parse(scenario(phase_keys, kGqa, 2)), "test.json");
+  const PointModel model = build_point(sc, sc.points.at(0));
+  const InfoProbe probe;
+  const Policy* policies[] = {&probe};
+  RunRequest req;
+  req.steps = 2;
+  req.policies = policies;
+  model.workload->run(req);
+  return probe.seen;
+}
+
+}  // namespace
+
+TEST_CASE("policies see the phase: decode, with batch_per_gpu tokens per GPU") {
+  const MoeRunInfo decode = info_of(R"("phase": "decode", "batch_per_gpu": 24, "context_length": 100)");
+  CHECK(decode.decode);
+  CHECK(decode.tokens_per_gpu == 24);
+  const MoeRunInfo prefill = info_of(R"("tokens_per_gpu": 48)");
+  CHECK_FALSE(prefill.decode);
+  CHECK(prefill.tokens_per_gpu == 48);
+}
+
 TEST_CASE("tailsim validate exits 2 on a negative context length, naming the file and JSON path") {
   const std::string file =
       test::write_temp("negative_context.json",
