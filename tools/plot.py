@@ -17,6 +17,7 @@ The figures, each written only when its data is there (see docs/plotting.md):
   idle           idle_fraction against the swept key
   time_split     MoE runs: compute / communication / barrier wait shares of GPU-time, stacked bars per key and policy
   routing        dropped_fraction (solid) and rerouted_fraction (dashed), where those columns have values
+  throughput     MoE runs: throughput.tokens_per_s_per_gpu against the swept key
 
 The columns before `policy` are the swept parameters; the x axis is the first of them unless --x names another.
 Other swept keys give one panel per combination of their values (filter with --where KEY=VALUE to get fewer).
@@ -46,7 +47,7 @@ try:
 except ImportError as e:  # reported by main() with what to install
     IMPORT_ERROR = e
 
-FIGURES = ("tail_at_scale", "slowdown", "speedup", "idle", "time_split", "routing")
+FIGURES = ("tail_at_scale", "slowdown", "speedup", "idle", "time_split", "routing", "throughput")
 FORMATS = ("png", "svg", "pdf")
 MAX_PANELS = 12
 SPLIT = (("time_split.compute", "compute", "tab:green"),
@@ -298,6 +299,9 @@ def make_figures(results, x=None, title=None, only=None):
         "routing": lambda: _line_figure(layout, "routing", "dropped and rerouted tokens", title,
                                         [("dropped_fraction", "-", "dropped"), ("rerouted_fraction", "--", "rerouted")],
                                         "fraction of tokens", (0, None)),
+        "throughput": lambda: _line_figure(layout, "throughput", "throughput per GPU", title,
+                                           [("throughput.tokens_per_s_per_gpu", "-", "")], "tokens/s per GPU",
+                                           (0, None)),
     }
     present = {
         "tail_at_scale": True,
@@ -306,6 +310,7 @@ def make_figures(results, x=None, title=None, only=None):
         "idle": results.has_values("idle_fraction"),
         "time_split": any(results.has_values(c) for c, _, _ in SPLIT),
         "routing": results.has_values("dropped_fraction") or results.has_values("rerouted_fraction"),
+        "throughput": results.has_values("throughput.tokens_per_s_per_gpu"),
     }
     return {name: makers[name]() for name in wanted if present[name]}
 

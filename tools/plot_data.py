@@ -66,8 +66,8 @@ CSV_COLUMNS = ("policy", "steps", "step_time.mean", "step_time.stddev", "step_ti
                "step_time.p50", "step_time.p90", "step_time.p99", "step_time.p999", "step_time.max", "slowdown_vs_k1",
                "vs_baseline.policy", "vs_baseline.speedup", "vs_baseline.ci95_low", "vs_baseline.ci95_high",
                "idle_fraction", "extra_work_fraction", "load_imbalance", "time_split.compute",
-               "time_split.communication", "time_split.barrier_wait", "bytes_moved", "dropped_fraction",
-               "rerouted_fraction", "dropped_gate_mass", "events")
+               "time_split.communication", "time_split.barrier_wait", "bytes_moved", "throughput.tokens_per_s",
+               "throughput.tokens_per_s_per_gpu", "dropped_fraction", "rerouted_fraction", "dropped_gate_mass", "events")
 STEP_TIME = ("mean", "stddev", "ci95_low", "ci95_high", "p50", "p90", "p99", "p999", "max")
 MOE_FIELDS = (("load_imbalance", None), ("time_split.compute", "compute"),
               ("time_split.communication", "communication"), ("time_split.barrier_wait", "barrier_wait"),
@@ -176,6 +176,9 @@ def _records_row(rec, names, where):
     moe = "load_imbalance" in rec
     for column, key in MOE_FIELDS:
         row[column] = "" if not moe else number(need(rec, "time_split"), key, column) if key else number(rec, column)
+    throughput = rec.get("throughput") if moe else None  # absent in records written before it existed
+    for key in ("tokens_per_s", "tokens_per_s_per_gpu"):
+        row[f"throughput.{key}"] = "" if throughput is None else number(throughput, key, f"throughput.{key}")
     for column in ROUTING_FIELDS:
         row[column] = number(rec, column) if moe and "dropped_fraction" in rec else ""
     row["events"] = integer(rec, "events")

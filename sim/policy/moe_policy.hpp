@@ -75,7 +75,10 @@ struct MoeRunInfo {
   int experts = 0;
   int top_k = 0;
   int moe_layers = 0;
-  std::int64_t tokens_per_gpu = 0;
+  std::int64_t tokens_per_gpu = 0;  // tokens each GPU routes per layer (in decode: batch_per_gpu)
+  // Decode phase: each step produces one token per request (tokens_per_gpu requests per GPU); false for
+  // prefill and training. A capacity policy may size its capacity differently there (cap_decode).
+  bool decode = false;
   double gate_concentration = 1.0;  // a token's top-k gate weights ~ Dirichlet(this), as the router draws them
   std::vector<WorkerGroup> groups;  // persistent slowdowns by rank
   std::uint64_t seed = 0, point = 0, replication = 0;  // for the controller's own RNG streams

@@ -27,6 +27,7 @@ Json record_json(const Record& rec, bool timing, bool slowdown) {
                        {"communication", rec.moe->communication_fraction},
                        {"barrier_wait", rec.moe->barrier_wait_fraction}};
     j["bytes_moved"] = rec.moe->bytes_moved;
+    j["throughput"] = {{"tokens_per_s", rec.moe->tokens_per_s}, {"tokens_per_s_per_gpu", rec.moe->tokens_per_s_per_gpu}};
     if (const auto& c = rec.moe->routing) {
       j["dropped_fraction"] = c->dropped_fraction;
       j["rerouted_fraction"] = c->rerouted_fraction;
@@ -75,6 +76,10 @@ MoeRecord moe_from_json(const Json& j) {
   if (j.contains("dropped_fraction"))
     m.routing = RoutingCost{j.at("dropped_fraction").get<double>(), j.at("rerouted_fraction").get<double>(),
                             j.at("dropped_gate_mass").get<double>()};
+  if (j.contains("throughput")) {  // absent in records written before it existed
+    m.tokens_per_s = j.at("throughput").at("tokens_per_s").get<double>();
+    m.tokens_per_s_per_gpu = j.at("throughput").at("tokens_per_s_per_gpu").get<double>();
+  }
   return m;
 }
 

@@ -47,7 +47,7 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
         "step_time.p90,step_time.p99,step_time.p999,step_time.max,slowdown_vs_k1,vs_baseline.policy,"
         "vs_baseline.speedup,vs_baseline.ci95_low,vs_baseline.ci95_high,idle_fraction,extra_work_fraction,"
         "load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,bytes_moved,"
-        "dropped_fraction,rerouted_fraction,dropped_gate_mass,events";
+        "throughput.tokens_per_s,throughput.tokens_per_s_per_gpu,dropped_fraction,rerouted_fraction,dropped_gate_mass,events";
   if (options.timing) os << ",wall_seconds";
   os << '\n';
   // An empty cell: the field does not apply to the record.
@@ -67,9 +67,10 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
     if (rec.moe) {
       os << number(rec.moe->load_imbalance) << ',' << number(rec.moe->compute_fraction) << ','
          << number(rec.moe->communication_fraction) << ',' << number(rec.moe->barrier_wait_fraction) << ','
-         << number(rec.moe->bytes_moved) << ',';
+         << number(rec.moe->bytes_moved) << ',' << number(rec.moe->tokens_per_s) << ','
+         << number(rec.moe->tokens_per_s_per_gpu) << ',';
     } else {
-      os << ",,,,,";
+      os << ",,,,,,,";
     }
     if (const auto& c = rec.moe ? rec.moe->routing : std::nullopt)
       os << number(c->dropped_fraction) << ',' << number(c->rerouted_fraction) << ',' << number(c->dropped_gate_mass) << ',';
@@ -117,8 +118,9 @@ std::vector<std::string> table_row(const Record& rec, const TableColumns& cols) 
       row.push_back(fixed(rec.moe->load_imbalance, 2));
       for (const double f : {rec.moe->compute_fraction, rec.moe->communication_fraction, rec.moe->barrier_wait_fraction})
         row.push_back(percent(f, 1));
+      row.push_back(fixed(rec.moe->tokens_per_s_per_gpu, 0));
     } else {
-      row.insert(row.end(), 4, "-");
+      row.insert(row.end(), 5, "-");
     }
   }
   if (cols.routing) {
@@ -152,7 +154,7 @@ void print_table(std::ostream& out, const RunResults& r, const ReportOptions& op
   for (const char* h : {"policy", "E[step] s", "p50 s", "p99 s", "p99.9 s", "slowdown"}) header.emplace_back(h);
   if (cols.speedup) header.insert(header.end(), {"vs " + cols.baseline, "95% CI"});
   header.insert(header.end(), {"idle", "extra work"});
-  if (cols.moe) header.insert(header.end(), {"imbalance", "compute", "comm", "wait"});
+  if (cols.moe) header.insert(header.end(), {"imbalance", "compute", "comm", "wait", "tok/s/GPU"});
   if (cols.routing) header.insert(header.end(), {"dropped", "rerouted", "gate mass"});
   if (cols.timing) header.emplace_back("wall s");
   std::vector<std::vector<std::string>> rows;

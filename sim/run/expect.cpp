@@ -63,6 +63,8 @@ std::optional<Measured> metric_of(const Record& r, const std::string& m) {
   if (m == "dropped_fraction") return Measured{r.moe->routing->dropped_fraction, 0};
   if (m == "rerouted_fraction") return Measured{r.moe->routing->rerouted_fraction, 0};
   if (m == "dropped_gate_mass") return Measured{r.moe->routing->dropped_gate_mass, 0};
+  if (m == "throughput.tokens_per_s") return Measured{r.moe->tokens_per_s, 0};
+  if (m == "throughput.tokens_per_s_per_gpu") return Measured{r.moe->tokens_per_s_per_gpu, 0};
   return std::nullopt;
 }
 
@@ -128,7 +130,8 @@ const std::vector<std::string>& expectation_metrics() {
   static const std::vector<std::string> names = {
       "step_time.mean", "step_time.stddev", "step_time.p50", "step_time.p90", "step_time.p99", "step_time.p999",
       "step_time.max", "slowdown_vs_k1", "idle_fraction", "extra_work_fraction", "load_imbalance",
-      "time_split.compute", "time_split.communication", "time_split.barrier_wait", "bytes_moved", "dropped_fraction",
+      "time_split.compute", "time_split.communication", "time_split.barrier_wait", "bytes_moved",
+      "throughput.tokens_per_s", "throughput.tokens_per_s_per_gpu", "dropped_fraction",
       "rerouted_fraction", "dropped_gate_mass", "events", "steps", "speedup"};
   return names;
 }

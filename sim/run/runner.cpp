@@ -145,7 +145,14 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
     rec.idle_fraction = gpu_time > 0 ? std::max(0.0, (gpu_time - busy) / gpu_time) : 0.0;
     if (policies[k]->copies_work()) rec.extra_work_fraction = busy > 0 ? extra / busy : 0.0;
     rec.events = t.events;
-    if (t.moe.layer_steps > 0) rec.moe = moe_record(t.moe);
+    if (t.moe.layer_steps > 0) {
+      rec.moe = moe_record(t.moe);
+      const double steps = static_cast<double>(rec.step_time.count), mean = rec.step_time.mean;
+      if (steps > 0 && mean > 0) {
+        rec.moe->tokens_per_s = t.moe.step_tokens / steps / mean;
+        rec.moe->tokens_per_s_per_gpu = t.moe.gpu_step_tokens / steps / mean;
+      }
+    }
     if (k != model.baseline)
       if (const auto s = paired_speedup(merged[model.baseline].batches, t.batches))
         rec.vs_baseline = VsBaseline{policies[model.baseline]->label(), s->speedup, s->ci95_low, s->ci95_high};

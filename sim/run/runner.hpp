@@ -27,6 +27,8 @@ struct MoeRecord {
   double load_imbalance = 0;  // mean over layer-steps of max/mean (token, expert) pairs per GPU
   double compute_fraction = 0, communication_fraction = 0, barrier_wait_fraction = 0;  // of GPU-time
   double bytes_moved = 0;     // what the run charged over NVLink and NICs (after drops and reroutes)
+  // Tokens processed (prefill, training) or produced (decode) per second: tokens per step / mean step time.
+  double tokens_per_s = 0, tokens_per_s_per_gpu = 0;
   std::optional<RoutingCost> routing;  // policies whose controller saw the routing
 };
 

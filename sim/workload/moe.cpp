@@ -38,6 +38,7 @@ MoeModel parse_moe_model(const JsonReader& at) {
   // At most 10^13 weights per layer (a hundred times the largest model's whole size): beyond, the roofline's
   // FLOP and byte products leave the range where its integer shapes and times are meaningful.
   m.attention_params_per_layer = n.number("attention_params_per_layer", 0.0, Range{0.0, kMaxAttentionParams});
+  if (const auto a = n.optional_child("attention")) m.attention = parse_attention_shape(*a);
   n.finish();
   return m;
 }
@@ -53,6 +54,19 @@ ExpertShape dense_block(std::int64_t hidden, double params, const std::string& d
 
 }  // namespace
 
+// Core attention per layer when it is the same on every GPU and step: prefill, or decode with a constant
+// context (sim/cost/attention.hpp); 0 without attention figures or with a drawn context (MoeRun draws it).
+double fixed_core_attention_s(const MoeWorkload::Config& c) {
+  const MoeModel& m = c.model;
+  if (!m.attention || c.context) return 0.0;
+  const AttentionRoofline roof = attention_roofline(c.cluster.gpu, m.dtype);
+  const double bytes = m.expert_shape().bytes_per_element();
+  if (c.phase == MoePhase::kPrefill)
+    return roof.time_s(prefill_attention(*m.attention, c.tokens_per_gpu, c.prompt_length, bytes));
+  const double kv_entries = static_cast<double>(c.tokens_per_gpu) * c.context_length;
+  return roof.time_s(decode_attention(*m.attention, kv_entries, bytes));
+}
+
 MoeWorkload::MoeWorkload(Config config) : config_(std::move(config)) {
   const MoeModel& m = config_.model;
   const double tokens = static_cast<double>(config_.tokens_per_gpu);
@@ -62,6 +76,8 @@ MoeWorkload::MoeWorkload(Config config) : config_(std::move(config)) {
                                        CostContext{config_.cluster.gpu, dense_block(m.hidden, m.attention_params_per_layer, m.dtype)})
                            ->expert_time_s(t)
                      : 0.0;
+  times_.core_attention_s = fixed_core_attention_s(config_);
+  times_.attention_s += times_.core_attention_s;
   if (m.shared_experts > 0)
     times_.shared_s = m.shared_experts *
                 make_cost_model(JsonReader(Json{{"type", "roofline"}}, ""),
@@ -120,6 +136,44 @@ std::vector<PolicyTally> MoeWorkload::run(const RunRequest& req) const {
   return tallies;
 }
 
+namespace {
+
+// `phase` and its keys: prefill reads tokens_per_gpu and prompt_length; decode (inference with attention
+// figures only) reads batch_per_gpu and context_length, a number or a distribution of KV entries.
+void parse_phase(const JsonReader& n, MoeWorkload::Config& c) {
+  c.phase = n.string("phase", "prefill", {"prefill", "decode"}) == "decode" ? MoePhase::kDecode : MoePhase::kPrefill;
+  if (c.phase == MoePhase::kPrefill) {
+    for (const char* key : {"batch_per_gpu", "context_length"})
+      if (n.has(key))
+        n.child(key).fail(std::string("'") + key + "' applies to phase 'decode' (this workload's phase is 'prefill')");
+    c.tokens_per_gpu = n.integer("tokens_per_gpu", 4096, Range{1.0, 1e8});
+    c.prompt_length = n.integer("prompt_length", 4096, Range{1.0, 1e8});
+    return;
+  }
+  const JsonReader phase = n.child("phase");
+  if (c.mode == MoeMode::kTraining)
+    phase.fail("expected 'prefill' for mode 'training' (decode is inference), got 'decode'");
+  if (!c.model.attention)
+    phase.fail("model '" + c.model.name + "' cannot run phase 'decode': it has no 'attention' figures (type gqa or "
+               "mla, heads, ...; see configs/models/); valid phases for it: prefill");
+  for (const char* key : {"tokens_per_gpu", "prompt_length"})
+    if (n.has(key))
+      n.child(key).fail(std::string("'") + key + "' applies to phase 'prefill'; decode uses batch_per_gpu and context_length");
+  c.tokens_per_gpu = n.integer("batch_per_gpu", {}, Range{1.0, 1e8});
+  const JsonReader ctx = n.child("context_length");
+  if (ctx.is_object()) {
+    c.context = make_distribution(ctx);
+    if (!(c.context->min_value() >= 0))
+      ctx.fail("expected a distribution of context lengths >= 0 (KV entries), got one whose draws reach " +
+               std::to_string(c.context->min_value()));
+    c.context_length = c.context->mean();
+  } else {
+    c.context_length = n.number("context_length", {}, Range{0.0, 1e8});
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSpec& cluster) {
   MoeWorkload::Config c;
   c.cluster = cluster;
@@ -129,14 +183,14 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
     n.child("model").fail("impossible placement: " + std::to_string(e) + " experts cannot be spread evenly over " +
                           std::to_string(k) + " GPUs (the GPU count must divide the expert count, or be a multiple of it)");
   c.mode = n.string("mode", "inference", {"inference", "training"}) == "training" ? MoeMode::kTraining : MoeMode::kInference;
-  c.tokens_per_gpu = n.integer("tokens_per_gpu", 4096, Range{1.0, 1e8});
+  parse_phase(n, c);
   // The routers count tokens x GPUs x top_k (token, expert) slots in int64 and scale them in doubles: the
   // product must stay within a double's exact integers.
   // In doubles: the product of three integers below 2^27, 2^27 and 2^17 is within a few ulps, far from the
   // 2^53 bound's neighbours that matter (the bound is a power of two, compared once).
   const double slots = static_cast<double>(c.tokens_per_gpu) * static_cast<double>(k) * static_cast<double>(c.model.top_k);
   if (slots > static_cast<double>(kMaxRoutedSlots))
-    (n.has("tokens_per_gpu") ? n.child("tokens_per_gpu") : n)
+    (n.has("tokens_per_gpu") ? n.child("tokens_per_gpu") : n.has("batch_per_gpu") ? n.child("batch_per_gpu") : n)
         .fail("expected tokens_per_gpu x GPUs x top_k <= 2^53 (9007199254740992, the routers' exact range), got " +
               std::to_string(c.tokens_per_gpu) + " x " + std::to_string(k) + " x " + std::to_string(c.model.top_k) +
               " = " + (slots >= 1.8e19 ? std::string("more than 2^64") : std::to_string(static_cast<std::uint64_t>(slots))) +

@@ -11,12 +11,15 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sim/cluster/all_to_all.hpp"
+#include "sim/cost/attention.hpp"
 #include "sim/cost/cost_model.hpp"
 #include "sim/policy/moe_policy.hpp"
+#include "sim/stats/distribution.hpp"
 #include "sim/workload/routing.hpp"
 #include "sim/workload/workload.hpp"
 
@@ -41,6 +44,7 @@ struct MoeModel {
   bool gated = true;
   std::string dtype = "bf16";
   double attention_params_per_layer = 0;
+  std::optional<AttentionShape> attention;  // core attention figures; absent: projections only (no core attention)
 
   int moe_layers() const { return layers - dense_layers; }
   ExpertShape expert_shape() const { return {hidden, expert_intermediate, gated, dtype}; }
@@ -59,10 +63,14 @@ enum class MoeMode { kInference, kTraining };
 enum class MoeEngine { kCounts, kTokens };
 // The tokens engine's bound on tokens x GPUs x experts per layer-step: its cost, about 10 ns each (0.6 s).
 inline constexpr double kMaxTokenEngineWork = 67108864.0;  // 2^26
+// Prefill: each step processes tokens_per_gpu prompt tokens per GPU; decode: one new token per request.
+enum class MoePhase { kPrefill, kDecode };
 
 // Per-layer times that do not depend on routing, seconds (before noise and slowdown factors).
 struct MoeLayerTimes {
-  double attention_s = 0, shared_s = 0, dense_ffn_s = 0;
+  double attention_s = 0;       // projections and, when the context is fixed, core attention
+  double core_attention_s = 0;  // the core attention part of attention_s (0 when drawn per step)
+  double shared_s = 0, dense_ffn_s = 0;
 };
 
 class MoeWorkload final : public Workload {
@@ -80,6 +88,12 @@ class MoeWorkload final : public Workload {
     double backward_factor = 2.0;                  // backward compute / forward compute (training)
     DispatchScheme dispatch = DispatchScheme::kHierarchical;  // how tokens reach their experts' GPUs
     MoeEngine engine = MoeEngine::kCounts;
+    MoePhase phase = MoePhase::kPrefill;
+    std::int64_t prompt_length = 4096;  // prefill: tokens per causal sequence
+    // Decode: tokens_per_gpu is batch_per_gpu (one new token per request); each request attends to
+    // context_length KV entries, a constant or, when `context` is set, drawn per request and step.
+    double context_length = 0;
+    std::shared_ptr<const Distribution> context;
   };
   explicit MoeWorkload(Config config);
   void check_policy(const Policy& policy) const override;
@@ -93,6 +107,9 @@ class MoeWorkload final : public Workload {
   Config config_;
   MoeLayerTimes times_;
 };
+
+// Core attention per layer and GPU when it is fixed (prefill, or decode with a constant context), seconds.
+double fixed_core_attention_s(const MoeWorkload::Config& c);
 
 std::unique_ptr<Workload> make_moe_workload(const JsonReader& node, const ClusterSpec& cluster);
 

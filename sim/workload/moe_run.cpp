@@ -11,6 +11,7 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const R
                const MoePolicy& policy, PolicyTally& tally)
     : c_(c), times_(times), tally_(tally), gpus_(c.cluster.gpus), experts_(c.model.experts),
       noise_stream_(req.seed, "moe/noise", req.point, req.replication), placement_(c.placement),
+      context_stream_(req.seed, "moe/context", req.point, req.replication),
       trace_(req.trace) {
   router_ = c.router->make(c.model.router_context(req.seed, req.point, req.replication));
   node_size_ = std::min(c.cluster.gpus_per_node, gpus_);
@@ -22,6 +23,7 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const R
   info.top_k = c.model.top_k;
   info.moe_layers = c.model.moe_layers();
   info.tokens_per_gpu = c.tokens_per_gpu;
+  info.decode = c.phase == MoePhase::kDecode;
   info.gate_concentration = c.router->gate_concentration();
   info.groups = c.cluster.groups();
   info.seed = req.seed;
@@ -35,6 +37,7 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const R
   expert_s_.resize(k);
   noise_.assign(k, 1.0);
   slow_.assign(k, 1.0);
+  if (c.context && c.model.attention) core_s_.resize(k);
   for (const WorkerGroup& g : info.groups) std::fill(slow_.begin() + g.first, slow_.begin() + g.first + g.count, g.factor);
   pairs_.resize(k);
   ports_.resize(k);
@@ -64,6 +67,8 @@ void MoeRun::run(std::int64_t steps) {
     simulate_step();
     const SimTime step_ns = sim_.now() - step_start_;
     tally_.add_step(step_ns, gpus_, busy_s_, extra_s_);
+    tally_.moe.step_tokens += static_cast<double>(gpus_ * c_.tokens_per_gpu);
+    tally_.moe.gpu_step_tokens += static_cast<double>(c_.tokens_per_gpu);
     if (trace_)
       trace_->slice(step_track_, "step " + std::to_string(step_), step_start_, sim_.now(),
                     TraceArgs().add("step", step_).add("step_ns", step_ns));
@@ -90,6 +95,7 @@ void MoeRun::draw_noise() {
 void MoeRun::simulate_step() {
   const int moe_layers = c_.model.moe_layers();
   const double dense_layer_s = times_.attention_s + times_.dense_ffn_s;
+  if (!core_s_.empty()) draw_contexts();
   for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer(dense_layer_s, l, false);
   for (int l = 0; l < moe_layers; ++l) moe_layer(l, 1.0, false);
   if (c_.mode != MoeMode::kTraining) return;
@@ -104,8 +110,8 @@ void MoeRun::dense_layer(double seconds, int layer, bool backward) {
   draw_noise();
   double slowest = 0, sum = 0;
   for (std::int64_t g = 0; g < gpus_; ++g) {
-    slowest = std::max(slowest, seconds * noise_[g]);
-    sum += seconds * noise_[g];
+    slowest = std::max(slowest, dense_at(seconds, g) * noise_[g]);
+    sum += dense_at(seconds, g) * noise_[g];
   }
   tally_.moe.compute_s += sum;
   tally_.moe.wait_s += slowest * static_cast<double>(gpus_) - sum;
@@ -125,7 +131,8 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
   const double dense_s = (times_.attention_s + times_.shared_s) * compute_factor;
   // dense_s >= 0 and rounding is monotone, so this is exactly the largest dense_s x noise[g]. (Reductions by
   // algorithm keep their accumulator in a register; a hand loop here was kept on the stack, 10 % slower.)
-  const double dense_max = dense_s * *std::max_element(noise_.begin(), noise_.end());
+  double dense_max = dense_s * *std::max_element(noise_.begin(), noise_.end());
+  for (std::size_t g = 0; g < core_s_.size(); ++g) dense_max = std::max(dense_max, (dense_s + core_s_[g]) * noise_[g]);
 
   // Dispatch (hidden x dispatch bytes per token copy) and combine (BF16) all-to-alls, aggregated per GPU port.
   const double k = static_cast<double>(gpus_);
@@ -226,7 +233,7 @@ MoeRun::LayerSums MoeRun::gpu_phases(double compute_factor, double dense_s) {
     s.experts_max = std::max(s.experts_max, ph.dispatch + ph.expert);
     s.combine_max = std::max(s.combine_max, ph.combine);
     s.communication += ph.dispatch + ph.combine;
-    s.compute += dense_s * noise_[g] + ph.expert;
+    s.compute += dense_at(dense_s, g) * noise_[g] + ph.expert;
     s.moved += ports_[g].moved();
     if (controller_) {
       dispatch_s_[g] = ph.dispatch;

@@ -37,6 +37,9 @@ class MoeRun final : public EventHandler {
 
   void sync_after(double seconds, Kind kind);  // advances simulated time through one synchronisation event
   void draw_noise();
+  void draw_contexts();  // decode with a drawn context: core_s_ for this step (sim/workload/moe_context.cpp)
+  // A GPU's dense part: the layer's fixed dense_s plus, with a drawn context, its own core attention.
+  double dense_at(double dense_s, std::int64_t g) const { return core_s_.empty() ? dense_s : dense_s + core_s_[g]; }
   void simulate_step();
   void dense_layer(double seconds, int layer, bool backward);
   void moe_layer(int layer, double compute_factor, bool backward);
@@ -81,6 +84,8 @@ class MoeRun final : public EventHandler {
   std::vector<double> dispatch_s_, finish_s_, load_s_;  // with a controller: per GPU, from the dispatch start
   std::vector<Link> nic_in_, nvlink_in_;  // with a controller: each GPU's ingress links for weight loads
   std::vector<double> slow_;
+  std::vector<double> core_s_;  // decode with a drawn context: each GPU's core attention per layer this step
+  RngStream context_stream_;    // "moe/context": the requests' context lengths, one draw per request and step
   std::vector<std::int64_t> saved_counts_;  // training: forward routing, replayed by the backward pass
   MoeTokens tokens_;                        // the tokens engine: this layer-step's tokens
   std::int64_t node_size_ = 1, nodes_ = 1;

@@ -18,7 +18,7 @@ void MoeRun::open_tracks() {
 void MoeRun::trace_dense_layer(double seconds, int layer, bool backward, double slowest) {
   const SimTime start = sim_.now(), end = start + seconds_to_ns(slowest);
   for (std::int64_t g = 0; g < gpus_; ++g) {
-    const SimTime done = start + seconds_to_ns(seconds * noise_[g]);
+    const SimTime done = start + seconds_to_ns(dense_at(seconds, g) * noise_[g]);
     trace_->slice(gpu_track_ + g, "dense", start, done, layer_args(layer, backward));
     trace_->slice(gpu_track_ + g, "barrier wait", done, end, layer_args(layer, backward));
   }
@@ -55,7 +55,7 @@ void MoeRun::trace_moe_layer(int layer, bool backward, double dense_s, double co
     args.add("expert_tokens", gpu_tokens_[g]);
     // Each phase ends by the synchronisation that follows it (the maximum of the same values; the clamps
     // only guard against a different rounding or contraction of the recomputed sums).
-    const SimTime dense_end = std::min(dispatch_at, start + seconds_to_ns(dense_s * noise_[g]));
+    const SimTime dense_end = std::min(dispatch_at, start + seconds_to_ns(dense_at(dense_s, g) * noise_[g]));
     const SimTime experts_at = dispatch_at + seconds_to_ns(ph.dispatch);
     const double finish = controller_ ? finish_s_[g] : ph.dispatch + ph.expert;  // with weight stalls and hedges
     const SimTime experts_end = std::min(combine_at, dispatch_at + seconds_to_ns(finish));

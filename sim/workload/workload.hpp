@@ -51,6 +51,7 @@ struct MoeTally {
   CompensatedSum dropped_pairs, rerouted_pairs;       // (token, expert) pairs a controller dropped or moved
   CompensatedSum dropped_gate_mass;                   // gate weight of the dropped pairs (of routed_tokens)
   CompensatedSum weight_bytes;                        // expert weights a controller loaded onto GPUs
+  CompensatedSum step_tokens, gpu_step_tokens;        // tokens processed per step, whole cluster and per GPU
   std::int64_t layer_steps = 0;
   // Every sum, once: merges, serialization and reports go through this list.
   static constexpr std::array kSums = {&MoeTally::load_imbalance_sum, &MoeTally::compute_s,
@@ -58,7 +59,8 @@ struct MoeTally {
                                        &MoeTally::bytes_moved,        &MoeTally::routed_pairs,
                                        &MoeTally::routed_tokens,      &MoeTally::dropped_pairs,
                                        &MoeTally::rerouted_pairs,     &MoeTally::dropped_gate_mass,
-                                       &MoeTally::weight_bytes};
+                                       &MoeTally::weight_bytes,       &MoeTally::step_tokens,
+                                       &MoeTally::gpu_step_tokens};
 };
 
 // One policy's outcome over one replication; tallies of replications merge in a fixed order.

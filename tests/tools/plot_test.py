@@ -31,7 +31,7 @@ COMMON = ("policy,steps,step_time.mean,step_time.stddev,step_time.ci95_low,step_
           "step_time.p90,step_time.p99,step_time.p999,step_time.max,slowdown_vs_k1,vs_baseline.policy,"
           "vs_baseline.speedup,vs_baseline.ci95_low,vs_baseline.ci95_high,idle_fraction,extra_work_fraction,"
           "load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,bytes_moved,"
-          "dropped_fraction,rerouted_fraction,dropped_gate_mass,events")
+          "throughput.tokens_per_s,throughput.tokens_per_s_per_gpu,dropped_fraction,rerouted_fraction,dropped_gate_mass,events")
 
 
 def bsp_csv(gpus=(1, 4, 16, 64), policies=("none", "backup"), sigma=None):
@@ -46,7 +46,7 @@ def bsp_csv(gpus=(1, 4, 16, 64), policies=("none", "backup"), sigma=None):
                 extra = "1.0" if p == "backup" else ""
                 vs = f"none,{1 + j},{1 + j - 0.05},{1 + j + 0.05}" if j else ",,,"
                 lines.append(f"{key}{p},2000,{mean},0.8,{mean - 0.05},{mean + 0.05},{mean},{mean * 1.5},{mean * 2.5},"
-                             f"{mean * 4},{mean * 6},{mean / 1.7},{vs},{1 - 1.7 / mean:.4f},{extra},,,,,,,,,{2000 * k}")
+                             f"{mean * 4},{mean * 6},{mean / 1.7},{vs},{1 - 1.7 / mean:.4f},{extra},,,,,,,,,,,{2000 * k}")
     return "\n".join(lines) + "\n"
 
 
@@ -60,7 +60,7 @@ def moe_csv(routing=True):
             vs = f"none,{1.1 + 0.1 * i},{1.09 + 0.1 * i},{1.11 + 0.1 * i}" if capacity else ",,,"
             tail = ",0.01,0.05,0.002" if capacity else ",,,"
             lines.append(f"{k},{p},50,{0.1 * k},0.01,{0.1 * k - 0.001},{0.1 * k + 0.001},{0.1 * k},{0.1 * k},"
-                         f"{0.1 * k},{0.1 * k},{0.1 * k},,{vs},{wait},,1.2,{0.5 - wait},0.5,{wait},1e12{tail},8850")
+                         f"{0.1 * k},{0.1 * k},{0.1 * k},,{vs},{wait},,1.2,{0.5 - wait},0.5,{wait},1e12,{4096 * k / (0.1 * k)},{4096 / (0.1 * k)}{tail},8850")
     return "\n".join(lines) + "\n"
 
 
@@ -161,12 +161,13 @@ class PlotTest(unittest.TestCase):
 
     def test_moe_figures(self):
         figs = self.figures(moe_csv())
-        self.assertEqual(list(figs), ["tail_at_scale", "speedup", "idle", "time_split", "routing"])  # no K = 1
+        self.assertEqual(list(figs), ["tail_at_scale", "speedup", "idle", "time_split", "routing", "throughput"])  # no K = 1
+        self.assertEqual(len(figs["throughput"].axes[0].get_lines()), 2)  # one line a policy
         bars = figs["time_split"].axes[0].patches
         self.assertEqual(len(bars), 3 * 2 * 3)  # 3 K x 2 policies x 3 parts
         labels = sorted(line.get_label() for line in figs["routing"].axes[0].get_lines())
         self.assertEqual(labels, ["capacity dropped", "capacity rerouted"])  # empty cells draw nothing
-        self.assertEqual(list(self.figures(moe_csv(routing=False))), ["tail_at_scale", "idle", "time_split"])
+        self.assertEqual(list(self.figures(moe_csv(routing=False))), ["tail_at_scale", "idle", "time_split", "throughput"])
 
     def test_speedup_figure(self):
         fig = self.figures(bsp_csv(), only=["speedup"])["speedup"]
@@ -224,7 +225,7 @@ class PlotTest(unittest.TestCase):
                "--title", "test"]
         first = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
         expected = [os.path.join(out, f"moe_{n}.{e}")
-                    for n in ("tail_at_scale", "speedup", "idle", "time_split", "routing") for e in ("png", "svg")]
+                    for n in ("tail_at_scale", "speedup", "idle", "time_split", "routing", "throughput") for e in ("png", "svg")]
         self.assertEqual(first, expected)
         self.assert_images(first)
         svgs = {p: read_bytes(p) for p in first if p.endswith(".svg")}
@@ -271,7 +272,8 @@ class PlotTest(unittest.TestCase):
             "step_time.max": "8.0", "slowdown_vs_k1": "2.0", "vs_baseline.policy": "none", "vs_baseline.speedup": "2.0",
             "vs_baseline.ci95_low": "1.75", "vs_baseline.ci95_high": "2.25", "idle_fraction": "0.25",
             "extra_work_fraction": "1.0", "load_imbalance": "", "time_split.compute": "", "time_split.communication": "",
-            "time_split.barrier_wait": "", "bytes_moved": "", "dropped_fraction": "", "rerouted_fraction": "",
+            "time_split.barrier_wait": "", "bytes_moved": "", "throughput.tokens_per_s": "",
+            "throughput.tokens_per_s_per_gpu": "", "dropped_fraction": "", "rerouted_fraction": "",
             "dropped_gate_mass": "", "events": "1600"})
         self.assertEqual(results.rows[2]["vs_baseline.speedup"], "")  # none: the baseline
         figs = plot.make_figures(results)
