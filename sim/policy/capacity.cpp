@@ -71,7 +71,9 @@ class CapacityController final : public MoeController {
   }
 
   void after_routing(MoeLayer& layer, const ExpertPlacement& placement, MoeDecisions& d) override {
-    if (layer.backward) return;
+    // The backward pass replays the forward routing; a decode step (one token a sequence) is capped only
+    // when asked, as the paper's code leaves single-token sequences alone.
+    if (layer.backward || (info_.decode && !p_.cap_decode)) return;
     if (layer.tokens) {
       tokens_.apply(*layer.tokens, placement, layer.counts, d);
       return;
@@ -220,6 +222,7 @@ CapacityParams read_capacity(const JsonReader& n) {
   const std::string order = n.string("order", "score", {"score", "first", "last", "random"});
   p.order = order == "score" ? CapacityOrder::kScore : order == "first" ? CapacityOrder::kFirst : order == "last" ? CapacityOrder::kLast : CapacityOrder::kRandom;
   p.floor = n.string("rounding", "ceil", {"ceil", "floor"}) == "floor";
+  p.cap_decode = n.boolean("cap_decode", false);
   return p;
 }
 

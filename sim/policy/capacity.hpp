@@ -23,6 +23,7 @@ struct CapacityParams {
   bool reroute = false;
   int rounds = 1;
   bool local = false;  // reroute candidates
+  bool cap_decode = false;  // cap decode steps too (the paper's code caps only sequences of more than one token)
 
   // C = ceil (or floor) of factor x tokens x top_k / experts: the pairs an expert keeps of `tokens` tokens.
   std::int64_t capacity(std::int64_t tokens, int top_k, int experts) const {

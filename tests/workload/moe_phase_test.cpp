@@ -192,3 +192,34 @@ TEST_CASE("tailsim validate exits 2 on a negative context length, naming the fil
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("capacity policies leave decode steps alone unless cap_decode, as the paper's code does") {
+  // Skewed routing, so that a factor of 1 binds: 64 requests a GPU, one token each.
+  std::string text = scenario(R"("phase": "decode", "batch_per_gpu": 64, "context_length": 1000)", kGqa);
+  const auto at = text.find(R"("preset": "uniform")");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, std::string(R"("preset": "uniform")").size(), R"("preset": "olmoe")");
+  const auto policy = text.find(R"("policy": {"type": "none"})");
+  REQUIRE(policy != std::string::npos);
+  text.replace(policy, std::string(R"("policy": {"type": "none"})").size(),
+               R"("policies": [{"type": "none"}, {"type": "capacity_drop", "name": "drop"},
+                               {"type": "capacity_drop", "cap_decode": true, "name": "drop decode"},
+                               {"type": "reroute", "name": "reroute"}])");
+  const RunResults r = test::run_json(text);
+  REQUIRE(r.records.size() == 4);
+  const Record& none = r.records[0];
+  for (const Record* uncapped : {&r.records[1], &r.records[3]}) {
+    REQUIRE(uncapped->moe->routing);
+    CHECK(uncapped->moe->routing->dropped_fraction == 0);
+    CHECK(uncapped->moe->routing->rerouted_fraction == 0);
+    CHECK(uncapped->step_time.mean == none.step_time.mean);  // the same draws, nothing changed
+  }
+  const Record& capped = r.records[2];
+  REQUIRE(capped.moe->routing);
+  CHECK(capped.moe->routing->dropped_fraction > 0.01);
+  CHECK(capped.step_time.mean < none.step_time.mean);
+}
+
+}  // namespace tailsim
