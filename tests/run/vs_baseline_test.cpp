@@ -85,7 +85,8 @@ TEST_CASE("a policy identical to the baseline has speed-up exactly 1 and a zero-
     "workload": {"type": "bsp", "compute": {"type": "shifted_lognormal", "shift": 1, "mu": -0.7, "sigma": 0.9}},
     "policies": )" + twins + "}";
   for (const std::string& text : {bsp, moe_scenario(twins)}) {
-    const VsBaseline& v = test::record(test::run_json(text), "b").vs_baseline.value();
+    const RunResults r = test::run_json(text);
+    const VsBaseline& v = test::record(r, "b").vs_baseline.value();
     CHECK(v.policy == "a");
     CHECK(v.speedup == 1.0);
     CHECK(v.ci95_low.value() == 1.0);
