@@ -223,3 +223,30 @@ TEST_CASE("capacity policies refuse bad input with the JSON path, and do not ser
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("a hand-built trace: dropped_fraction and rerouted_fraction are the pairs known by hand, and add up "
+          "to the overflow share") {
+  // 4 GPUs x 20 tokens, top-1 over 4 experts (one a GPU): every layer-step routes 50, 15, 10 and 5 pairs.
+  // Factor 0.75: C = ceil(0.75 x 80 x 1 / 4) = 15, so expert 0 overflows by 35 of the 80 pairs; experts 2 and
+  // 3 have room for 5 and 10 of them.
+  const std::string trace = test::write_temp("capacity_trace.csv", "step,layer,e0,e1,e2,e3\n0,0,50,15,10,5\n1,0,50,15,10,5\n");
+  const std::string text = R"({"seed": 1, "steps": 6,
+    "cluster": {"gpus": 4, "gpu": "h100-sxm"},
+    "workload": {"type": "moe", "tokens_per_gpu": 20, "routing": {"type": "trace", "file": ")" + trace + R"("},
+      "model": {"name": "toy", "layers": 1, "experts": 4, "top_k": 1, "hidden": 1024, "expert_intermediate": 512}},
+    "policies": [{"type": "none"}, {"type": "capacity_drop", "capacity_factor": 0.75},
+                 {"type": "reroute", "capacity_factor": 0.75}]})";
+  const RunResults r = test::run_json(text);
+  REQUIRE(r.records.size() == 3);
+  CHECK_FALSE(r.records[0].moe->routing);  // none sees no routing decisions
+  const RoutingCost drop = *r.records[1].moe->routing, reroute = *r.records[2].moe->routing;
+  CHECK(drop.dropped_fraction == 35.0 / 80.0);
+  CHECK(drop.rerouted_fraction == 0.0);
+  CHECK(reroute.rerouted_fraction == 15.0 / 80.0);  // all the room there is
+  CHECK(reroute.dropped_fraction == 20.0 / 80.0);
+  CHECK(reroute.dropped_fraction + reroute.rerouted_fraction == drop.dropped_fraction);  // the overflow share
+}
+
+}  // namespace tailsim

@@ -65,11 +65,12 @@ TEST_CASE("vs_baseline and the routing costs go to results.json, results.csv and
   const std::string csv = results_csv(r, {});
   CHECK(csv.find(",slowdown_vs_k1,vs_baseline.policy,vs_baseline.speedup,vs_baseline.ci95_low,vs_baseline.ci95_high,"
                  "idle_fraction,") != std::string::npos);
-  CHECK(csv.find(",bytes_moved,dropped_fraction,rerouted_fraction,dropped_gate_mass,events\n") != std::string::npos);
+  CHECK(csv.find(",bytes_moved,throughput.tokens_per_s,throughput.tokens_per_s_per_gpu,dropped_fraction,"
+                 "rerouted_fraction,dropped_gate_mass,events\n") != std::string::npos);
   CHECK(csv.find("\n8,none,10,0.5,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,,,,,,0.0,,") != std::string::npos);
   CHECK(csv.find(",,none,1.25,1.2,1.3,0.0,,") != std::string::npos);
   CHECK(csv.find(",0.0,0.125,0.0,0.03125,0\n") != std::string::npos);
-  CHECK(csv.find(",,none,0.75,,,0.0,,,,,,,,,,0\n") != std::string::npos);
+  CHECK(csv.find(",,none,0.75,,,0.0,,,,,,,,,,,,0\n") != std::string::npos);
 
   std::ostringstream table;
   print_table(table, r, {});

@@ -194,7 +194,7 @@ class PlotTest(unittest.TestCase):
         self.assertEqual(costs, {"capacity dropped pairs": ("-", [0.01] * 3),
                                  "capacity dropped gate mass": ("--", [0.002] * 3)})
         self.assertEqual(bottom.get_ylim()[0], 0)
-        self.assertEqual(list(self.figures(moe_csv(routing=False))), ["tail_at_scale", "idle", "time_split"])
+        self.assertEqual(list(self.figures(moe_csv(routing=False))), ["tail_at_scale", "idle", "time_split", "throughput"])
         # Two swept keys: a speed-up panel and a cost panel for each value of the other key.
         text = moe_csv().replace("cluster.gpus,", "cluster.gpus,workload.tokens_per_gpu,", 1)
         two = "\n".join([text.splitlines()[0]] + [line.replace(",", f",{t},", 1) for t in (512, 2048)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The README is a contract: every command and JSON block in it runs as shown.
 
-- A block of `$ COMMAND` lines followed by output runs COMMAND and requires every output line shown (less
+- A block of `$ COMMAND` lines, each followed by its output, runs each COMMAND and requires every output line shown (less
   the wall-clock line, which varies, and `...`, which marks lines left out) to be a line of what it prints.
 - A block of plain commands (build/tailsim ..., /usr/bin/python3 tools/plot.py ...) runs each line; each
   must exit 0. The first code block must hold exactly the two commands (set up and run; set up and test);
@@ -113,9 +113,11 @@ def main():
             errors += check_json(body, tailsim, root, where)
             ran += 1
         elif lang == "" and lines[0].startswith("$ "):
-            # One command, then its output.
-            errors += check_output(lines[0][2:].replace("build/tailsim", tailsim, 1), lines[1:], root, where)
-            ran += 1
+            # Commands, each followed by its output.
+            starts = [i for i, l in enumerate(lines) if l.startswith("$ ")] + [len(lines)]
+            for a, b in zip(starts, starts[1:]):
+                errors += check_output(lines[a][2:].replace("build/tailsim", tailsim, 1), lines[a + 1:b], root, where)
+                ran += 1
         elif lang == "" and all(l.startswith(("build/tailsim ", "/usr/bin/python3 tools/")) for l in lines):
             for l in lines:
                 code, out = run(l.replace("build/tailsim", tailsim, 1), root)
