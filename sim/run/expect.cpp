@@ -59,12 +59,12 @@ std::optional<Measured> metric_of(const Record& r, const std::string& m) {
   if (m == "time_split.communication") return Measured{r.moe->communication_fraction, 0};
   if (m == "time_split.barrier_wait") return Measured{r.moe->barrier_wait_fraction, 0};
   if (m == "bytes_moved") return Measured{r.moe->bytes_moved, 0};
+  if (m == "throughput.tokens_per_s") return Measured{r.moe->tokens_per_s, 0};
+  if (m == "throughput.tokens_per_s_per_gpu") return Measured{r.moe->tokens_per_s_per_gpu, 0};
   if (!r.moe->routing) return std::nullopt;
   if (m == "dropped_fraction") return Measured{r.moe->routing->dropped_fraction, 0};
   if (m == "rerouted_fraction") return Measured{r.moe->routing->rerouted_fraction, 0};
   if (m == "dropped_gate_mass") return Measured{r.moe->routing->dropped_gate_mass, 0};
-  if (m == "throughput.tokens_per_s") return Measured{r.moe->tokens_per_s, 0};
-  if (m == "throughput.tokens_per_s_per_gpu") return Measured{r.moe->tokens_per_s_per_gpu, 0};
   return std::nullopt;
 }
 
