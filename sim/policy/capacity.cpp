@@ -37,21 +37,23 @@ namespace {
 // Cumulative rounding (deterministic); returns the pairs moved. Rooms and moved are updated.
 std::int64_t spread(std::int64_t pool, std::span<const double> weights, std::span<const double> hold,
                     std::span<std::int64_t> room, std::span<std::int64_t> moved) {
+  // Branch-free over the entries (a full entry adds no weight and so is given nothing): which entries are
+  // full is random, and a branch on it mispredicted for every other expert.
   double total = 0, all_held = 1;
   for (std::size_t i = 0; i < room.size(); ++i) {
-    if (room[i] <= 0) continue;
-    total += weights[i];
-    all_held *= hold[i];
+    const bool open = room[i] > 0;
+    total += open ? weights[i] : 0.0;
+    all_held *= open ? hold[i] : 1.0;
   }
   const auto eligible = static_cast<std::int64_t>(std::floor(static_cast<double>(pool) * (1.0 - all_held) + 0.5));
   if (eligible <= 0 || total <= 0) return 0;
   double cum = 0;
   std::int64_t given = 0, placed = 0;
   for (std::size_t i = 0; i < room.size(); ++i) {
-    if (room[i] <= 0) continue;
-    cum += weights[i];
-    const auto upto = static_cast<std::int64_t>(std::floor(static_cast<double>(eligible) * (cum / total) + 0.5));
-    const std::int64_t take = std::min(upto - given, room[i]);
+    cum += room[i] > 0 ? weights[i] : 0.0;
+    // floor(x + 1/2) of x >= 0, as a truncation (no libm call)
+    const auto upto = static_cast<std::int64_t>(static_cast<double>(eligible) * (cum / total) + 0.5);
+    const std::int64_t take = std::min(upto - given, std::max<std::int64_t>(room[i], 0));
     given = upto;
     room[i] -= take;
     moved[i] += take;

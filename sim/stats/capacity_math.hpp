@@ -21,9 +21,13 @@ class BetaLowerMean {
 
  private:
   std::size_t cell(double q) const;  // the grid cell holding the q-quantile
+  double search(double q) const;      // L(q) from the score grid (a search for q's cell)
+  double slope(double q) const;       // Q'(q) from the score grid
 
   std::vector<double> cdf_;      // F(j / intervals)
   std::vector<double> partial_;  // integral of x dF(x) over [0, j / intervals]
+  // L and Q' on a grid of q, so that the calls of every layer-step are interpolations, not searches.
+  std::vector<double> l_by_q_, slope_by_q_;
   double mean_ = 0;
 };
 
