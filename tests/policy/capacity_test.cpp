@@ -213,6 +213,9 @@ TEST_CASE("capacity policies refuse bad input with the JSON path, and do not ser
   CHECK(error(R"({"type": "reroute", "rounds": 0})").find("/policy/rounds") != std::string::npos);
   CHECK(error(R"({"type": "capacity_drop", "order": "best"})").find("/policy/order") != std::string::npos);
   CHECK(error(R"({"type": "reroute", "candidates": "near"})").find("/policy/candidates") != std::string::npos);
+  const std::string cap_decode = error(R"({"type": "capacity_drop", "cap_decode": "yes"})");
+  CHECK(cap_decode.find("/policy/cap_decode") != std::string::npos);
+  CHECK(cap_decode.find("yes") != std::string::npos);  // what was found
   const std::string file = test::write_temp("capacity_on_bsp.json",
                                             R"({"steps": 1, "cluster": {"gpus": 2, "gpu": "h100-sxm"}, "workload": {"type": "bsp", "compute": )"
                                             R"({"type": "constant", "value": 1}}, "policy": {"type": "capacity_drop"}})");
