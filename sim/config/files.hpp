@@ -53,13 +53,11 @@ class InputFiles {
   std::map<std::string, std::shared_ptr<const void>> parsed_;
 };
 
+InputFiles* current_input_files();
+
 // The result of `parse()` (which reads a file), shared by every caller with the same `key` while an
 // InputFiles is alive on this thread; the key names the file and everything the parse depends on
 // ("samples:" + path). Without a recorder alive, parses every time.
-template <class T>
-std::shared_ptr<const T> parse_shared(const std::string& key, const std::function<T()>& parse);
-InputFiles* current_input_files();
-
 template <class T>
 std::shared_ptr<const T> parse_shared(const std::string& key, const std::function<T()>& parse) {
   InputFiles* inputs = current_input_files();
