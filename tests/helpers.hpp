@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "sim/config/error.hpp"
 #include "sim/policy/moe_policy.hpp"
 #include "sim/run/runner.hpp"
 #include "sim/scenario/scenario.hpp"
@@ -20,6 +21,16 @@ inline RunResults run_json(const std::string& text, int threads = 1) {
   const Scenario sc = load_scenario_json(Json::parse(text), "test.json");
   const std::vector<PointModel> models = build_all_points(sc);
   return run_scenario(sc, models, RunOptions{threads});
+}
+
+// The input error a scenario given as JSON text raises when it is built and run, or "no error".
+inline std::string run_error(const std::string& text) {
+  try {
+    run_json(text);
+  } catch (const InputError& e) {
+    return std::string(e.what());
+  }
+  return std::string("no error");
 }
 
 inline const Record& record(const RunResults& r, const std::string& policy, std::size_t point = 0) {

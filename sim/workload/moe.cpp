@@ -56,37 +56,42 @@ ExpertShape dense_block(std::int64_t hidden, double params, const std::string& d
 
 // Core attention per layer when it is the same on every GPU and step: prefill, or decode with a constant
 // context (sim/cost/attention.hpp); 0 without attention figures or with a drawn context (MoeRun draws it).
-double fixed_core_attention_s(const MoeWorkload::Config& c) {
+double fixed_core_attention_s(const MoeWorkload::Config& c, double share) {
   const MoeModel& m = c.model;
   if (!m.attention || c.context) return 0.0;
   const AttentionRoofline roof = attention_roofline(c.cluster.gpu, m.dtype);
   const double bytes = m.expert_shape().bytes_per_element();
-  if (c.phase == MoePhase::kPrefill)
-    return roof.time_s(prefill_attention(*m.attention, c.tokens_per_gpu, c.prompt_length, bytes));
-  const double kv_entries = static_cast<double>(c.tokens_per_gpu) * c.context_length;
-  return roof.time_s(decode_attention(*m.attention, kv_entries, bytes));
+  AttentionWork w = c.phase == MoePhase::kPrefill
+                        ? prefill_attention(*m.attention, c.tokens_per_gpu, c.prompt_length, bytes)
+                        : decode_attention(*m.attention, static_cast<double>(c.tokens_per_gpu) * c.context_length, bytes);
+  w.flops *= share;
+  w.bytes *= share;
+  return roof.time_s(w);
+}
+
+MoeLayerTimes moe_layer_times(const MoeWorkload::Config& c, std::int64_t tokens, double attention_share) {
+  const MoeModel& m = c.model;
+  const auto gemm_s = [&](ExpertShape shape) {
+    return make_cost_model(JsonReader(Json{{"type", "roofline"}}, ""), CostContext{c.cluster.gpu, shape})
+        ->expert_time_s(tokens);
+  };
+  MoeLayerTimes t;
+  if (m.attention_params_per_layer > 0) t.attention_s = gemm_s(dense_block(m.hidden, m.attention_params_per_layer, m.dtype));
+  t.core_attention_s = fixed_core_attention_s(c, attention_share);
+  t.attention_s += t.core_attention_s;
+  if (m.shared_experts > 0) t.shared_s = m.shared_experts * gemm_s({m.hidden, m.shared_intermediate, m.gated, m.dtype});
+  if (m.dense_layers > 0) t.dense_ffn_s = gemm_s({m.hidden, m.dense_intermediate, m.gated, m.dtype});
+  return t;
 }
 
 MoeWorkload::MoeWorkload(Config config) : config_(std::move(config)) {
-  const MoeModel& m = config_.model;
-  const double tokens = static_cast<double>(config_.tokens_per_gpu);
-  const auto t = static_cast<std::int64_t>(tokens);
-  times_.attention_s = m.attention_params_per_layer > 0
-                     ? make_cost_model(JsonReader(Json{{"type", "roofline"}}, ""),
-                                       CostContext{config_.cluster.gpu, dense_block(m.hidden, m.attention_params_per_layer, m.dtype)})
-                           ->expert_time_s(t)
-                     : 0.0;
-  times_.core_attention_s = fixed_core_attention_s(config_);
-  times_.attention_s += times_.core_attention_s;
-  if (m.shared_experts > 0)
-    times_.shared_s = m.shared_experts *
-                make_cost_model(JsonReader(Json{{"type", "roofline"}}, ""),
-                                CostContext{config_.cluster.gpu, {m.hidden, m.shared_intermediate, m.gated, m.dtype}})
-                    ->expert_time_s(t);
-  if (m.dense_layers > 0)
-    times_.dense_ffn_s = make_cost_model(JsonReader(Json{{"type", "roofline"}}, ""),
-                                   CostContext{config_.cluster.gpu, {m.hidden, m.dense_intermediate, m.gated, m.dtype}})
-                       ->expert_time_s(t);
+  const std::int64_t t = config_.tokens_per_gpu;
+  times_.whole = moe_layer_times(config_, t, 1.0);
+  if (config_.overlap == MoeOverlap::kTwoBatch)
+    for (const std::int64_t m : {0, 1}) {
+      const std::int64_t tokens = (t + 1 - m) / 2;
+      times_.micro[m] = moe_layer_times(config_, tokens, static_cast<double>(tokens) / static_cast<double>(t));
+    }
 }
 
 std::uint64_t MoeWorkload::working_bytes(std::size_t) const {
@@ -114,9 +119,11 @@ TraceSize MoeWorkload::trace_size(std::span<const Policy* const>) const {
   const double passes = c.mode == MoeMode::kTraining ? 2 : 1;
   const std::int64_t node = std::min(c.cluster.gpus, c.cluster.gpus_per_node);
   const double ports = k * ((node > 1 ? 1 : 0) + (c.cluster.gpus > node ? 1 : 0));
-  // An MoE layer: 4 phases and 3 waits per GPU, dispatch and combine per port; a dense layer: compute and
-  // wait per GPU; training ends with an all-reduce on every GPU and port.
-  return {1 + passes * (c.model.moe_layers() * (7 * k + 2 * ports) + c.model.dense_layers * 2 * k) +
+  // An MoE layer: 4 phases and 3 waits per GPU, dispatch and combine per port (two_batch: 4 computations per
+  // GPU, 2 dispatches and 2 combines per port); a dense layer: compute and wait per GPU; training ends with
+  // an all-reduce on every GPU and port.
+  const double moe_layer = c.overlap == MoeOverlap::kTwoBatch ? 4 * k + 4 * ports : 7 * k + 2 * ports;
+  return {1 + passes * (c.model.moe_layers() * moe_layer + c.model.dense_layers * 2 * k) +
               (passes - 1) * (k + ports),
           2 * (2 + k + ports)};
 }
@@ -172,6 +179,21 @@ void parse_phase(const JsonReader& n, MoeWorkload::Config& c) {
   }
 }
 
+// `overlap` and `comm_sms`: two_batch splits each GPU's batch in two, so it needs two tokens (requests) a GPU.
+void parse_overlap(const JsonReader& n, MoeWorkload::Config& c) {
+  if (n.string("overlap", "none", {"none", "two_batch"}) == "none") {
+    if (n.has("comm_sms")) n.child("comm_sms").fail("'comm_sms' applies to overlap 'two_batch' (this workload's overlap is 'none')");
+    return;
+  }
+  c.overlap = MoeOverlap::kTwoBatch;
+  if (c.tokens_per_gpu < 2)
+    n.child("overlap").fail(std::string("overlap 'two_batch' splits each GPU's batch into two micro-batches: expected ") +
+                            (c.phase == MoePhase::kDecode ? "batch_per_gpu" : "tokens_per_gpu") + " >= 2, got " +
+                            std::to_string(c.tokens_per_gpu) + "; use overlap 'none'");
+  const int sms = c.cluster.gpu.sm_count;
+  c.comm_sms = static_cast<int>(n.integer("comm_sms", 0, Range{0.0, static_cast<double>(std::max(0, sms - 1))}));
+}
+
 }  // namespace
 
 std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSpec& cluster) {
@@ -203,6 +225,7 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
                            std::to_string(k) + " x " + std::to_string(e) +
                            "; use engine 'counts' (the default) or fewer tokens");
   c.backward_factor = n.number("backward_factor", 2.0, above(0));
+  parse_overlap(n, c);
   c.dispatch = n.string("dispatch", "hierarchical", {"hierarchical", "per_expert"}) == "per_expert"
                    ? DispatchScheme::kPerExpert
                    : DispatchScheme::kHierarchical;

@@ -65,12 +65,20 @@ enum class MoeEngine { kCounts, kTokens };
 inline constexpr double kMaxTokenEngineWork = 67108864.0;  // 2^26
 // Prefill: each step processes tokens_per_gpu prompt tokens per GPU; decode: one new token per request.
 enum class MoePhase { kPrefill, kDecode };
+// How a layer's all-to-alls meet its computation: `none`, in sequence (dense, dispatch, experts, combine);
+// `two_batch`, the GPU's batch split into two micro-batches whose all-to-alls run while the other computes
+// (DeepSeek's prefill and decode, SGLang's two-batch overlap; sim/workload/moe_overlap.cpp).
+enum class MoeOverlap { kNone, kTwoBatch };
 
 // Per-layer times that do not depend on routing, seconds (before noise and slowdown factors).
 struct MoeLayerTimes {
   double attention_s = 0;       // projections and, when the context is fixed, core attention
   double core_attention_s = 0;  // the core attention part of attention_s (0 when drawn per step)
   double shared_s = 0, dense_ffn_s = 0;
+};
+// The whole batch's, and with two_batch each micro-batch's: 0 holds ceil(T / 2) tokens, 1 floor(T / 2).
+struct MoeTimes {
+  MoeLayerTimes whole, micro[2];
 };
 
 class MoeWorkload final : public Workload {
@@ -94,6 +102,8 @@ class MoeWorkload final : public Workload {
     // context_length KV entries, a constant or, when `context` is set, drawn per request and step.
     double context_length = 0;
     std::shared_ptr<const Distribution> context;
+    MoeOverlap overlap = MoeOverlap::kNone;
+    int comm_sms = 0;  // two_batch: SMs the all-to-all kernels hold; the computation runs on the others
   };
   explicit MoeWorkload(Config config);
   void check_policy(const Policy& policy) const override;
@@ -105,11 +115,14 @@ class MoeWorkload final : public Workload {
 
  private:
   Config config_;
-  MoeLayerTimes times_;
+  MoeTimes times_;
 };
 
-// Core attention per layer and GPU when it is fixed (prefill, or decode with a constant context), seconds.
-double fixed_core_attention_s(const MoeWorkload::Config& c);
+// Core attention per layer and GPU when it is fixed (prefill, or decode with a constant context), seconds,
+// for `share` of the GPU's attention work (a micro-batch's: DeepSeek balances it over the two by tokens).
+double fixed_core_attention_s(const MoeWorkload::Config& c, double share = 1.0);
+// A layer's routing-independent times for `tokens` of a GPU's tokens and `share` of its core attention.
+MoeLayerTimes moe_layer_times(const MoeWorkload::Config& c, std::int64_t tokens, double attention_share);
 
 std::unique_ptr<Workload> make_moe_workload(const JsonReader& node, const ClusterSpec& cluster);
 

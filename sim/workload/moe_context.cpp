@@ -12,13 +12,18 @@ namespace tailsim {
 void MoeRun::draw_contexts() {
   const AttentionRoofline roof = attention_roofline(c_.cluster.gpu, c_.model.dtype);
   const double bytes = c_.model.expert_shape().bytes_per_element();
+  // With two_batch, a GPU's first ceil(T / 2) requests form micro-batch 0, the rest micro-batch 1.
+  const std::int64_t split = two_batch_ ? (c_.tokens_per_gpu + 1) / 2 : c_.tokens_per_gpu;
   for (std::int64_t g = 0; g < gpus_; ++g) {
-    double kv_entries =
-        0;  // whole KV entries, each draw rounded (and kept within [0, 10^12]), summed in order
+    double kv_entries[2] = {0, 0};  // whole KV entries, each draw rounded (and kept within [0, 10^12]), summed in order
     for (std::int64_t r = 0; r < c_.tokens_per_gpu; ++r)
-      kv_entries += std::round(std::clamp(c_.context->from_uniform(context_stream_.uniform()), 0.0, 1e12));
-    core_s_[static_cast<std::size_t>(g)] =
-        roof.time_s(decode_attention(*c_.model.attention, kv_entries, bytes));
+      kv_entries[r < split ? 0 : 1] += std::round(std::clamp(c_.context->from_uniform(context_stream_.uniform()), 0.0, 1e12));
+    const auto i = static_cast<std::size_t>(g);
+    if (!two_batch_) {
+      core_s_[i] = roof.time_s(decode_attention(*c_.model.attention, kv_entries[0], bytes));
+      continue;
+    }
+    for (const int m : {0, 1}) core_micro_[m][i] = roof.time_s(decode_attention(*c_.model.attention, kv_entries[m], bytes));
   }
 }
 

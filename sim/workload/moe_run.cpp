@@ -7,7 +7,7 @@
 
 namespace tailsim {
 
-MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const RunRequest& req,
+MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunRequest& req,
                const MoePolicy& policy, PolicyTally& tally)
     : c_(c), times_(times), tally_(tally), gpus_(c.cluster.gpus), experts_(c.model.experts),
       noise_stream_(req.seed, "moe/noise", req.point, req.replication), placement_(c.placement),
@@ -37,7 +37,19 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const R
   expert_s_.resize(k);
   noise_.assign(k, 1.0);
   slow_.assign(k, 1.0);
-  if (c.context && c.model.attention) core_s_.resize(k);
+  two_batch_ = c.overlap == MoeOverlap::kTwoBatch;
+  if (c.context && c.model.attention) (two_batch_ ? core_micro_[0] : core_s_).resize(k);
+  if (two_batch_) {
+    for (int m : {0, 1}) {
+      micro_expert_s_[m].resize(k);
+      micro_at_[m].resize(k);
+      if (!core_micro_[0].empty()) core_micro_[m].resize(k);
+      micro_share_[m] = static_cast<double>((c.tokens_per_gpu + 1 - m) / 2) / static_cast<double>(c.tokens_per_gpu);
+    }
+    stretch_.assign(k, 1.0);
+    streams_.resize(k);
+    sm_factor_ = static_cast<double>(c.cluster.gpu.sm_count) / static_cast<double>(c.cluster.gpu.sm_count - c.comm_sms);
+  }
   for (const WorkerGroup& g : info.groups) std::fill(slow_.begin() + g.first, slow_.begin() + g.first + g.count, g.factor);
   pairs_.resize(k);
   ports_.resize(k);
@@ -94,12 +106,15 @@ void MoeRun::draw_noise() {
 
 void MoeRun::simulate_step() {
   const int moe_layers = c_.model.moe_layers();
-  const double dense_layer_s = times_.attention_s + times_.dense_ffn_s;
-  if (!core_s_.empty()) draw_contexts();
+  const double dense_layer_s = times_.whole.attention_s + times_.whole.dense_ffn_s;
+  if (!core_s_.empty() || !core_micro_[0].empty()) draw_contexts();
   for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer(dense_layer_s, l, false);
+  if (two_batch_) begin_overlap();
   for (int l = 0; l < moe_layers; ++l) moe_layer(l, 1.0, false);
+  if (c_.mode == MoeMode::kTraining)
+    for (int l = moe_layers - 1; l >= 0; --l) moe_layer(l, c_.backward_factor, true);
+  if (two_batch_) end_overlap();
   if (c_.mode != MoeMode::kTraining) return;
-  for (int l = moe_layers - 1; l >= 0; --l) moe_layer(l, c_.backward_factor, true);
   for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer(dense_layer_s * c_.backward_factor, l, true);
   all_reduce();
 }
@@ -127,13 +142,6 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
   MoeLayer view{step_, layer, backward, {}};
   place(route_layer(view));
 
-  // Dense part, then the dispatch collective.
-  const double dense_s = (times_.attention_s + times_.shared_s) * compute_factor;
-  // dense_s >= 0 and rounding is monotone, so this is exactly the largest dense_s x noise[g]. (Reductions by
-  // algorithm keep their accumulator in a register; a hand loop here was kept on the stack, 10 % slower.)
-  double dense_max = dense_s * *std::max_element(noise_.begin(), noise_.end());
-  for (std::size_t g = 0; g < core_s_.size(); ++g) dense_max = std::max(dense_max, (dense_s + core_s_[g]) * noise_[g]);
-
   // Dispatch (hidden x dispatch bytes per token copy) and combine (BF16) all-to-alls, aggregated per GPU port.
   const double k = static_cast<double>(gpus_);
   std::copy(gpu_tokens_.begin(), gpu_tokens_.end(), pairs_.begin());
@@ -145,13 +153,37 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
     hierarchical_traffic(pairs_, busiest_, node_size_, static_cast<int>(experts_), c_.model.top_k, node_scratch_, ports_);
   else
     all_to_all_traffic(pairs_, node_size_, node_scratch_, ports_);
-  LayerSums s = gpu_phases(compute_factor, dense_s);
+  LayerSums s;
+  double layer_s = 0;
+  if (two_batch_) {
+    trace_layer_ = c_.model.dense_layers + layer;
+    trace_backward_ = backward;
+    if (controller_) control_overlap(view, compute_factor);
+    for (std::int64_t g = 0; g < gpus_; ++g) s.moved += ports_[g].moved();
+    layer_s = overlap_layer(compute_factor);
+  } else {
+    layer_s = serial_layer(view, compute_factor, s);
+  }
+  MoeTally& t = tally_.moe;
+  t.bytes_moved += s.moved * static_cast<double>(c_.model.hidden) * (dispatch_bytes_per_element_ + 2.0);
+  t.load_imbalance_sum += total_pairs > 0 ? max_pairs / (total_pairs / k) : 1.0;
+  ++t.layer_steps;
+  if (controller_) controller_->after_layer(view, MoeLayerOutcome{gpu_tokens_, finish_s_, layer_s});
+}
+
+// The layer in sequence: the dense part, then three collectives (dispatch, experts, combine) as events.
+double MoeRun::serial_layer(const MoeLayer& view, double compute_factor, LayerSums& s) {
+  const double dense_s = (times_.whole.attention_s + times_.whole.shared_s) * compute_factor;
+  // dense_s >= 0 and rounding is monotone, so this is exactly the largest dense_s x noise[g]. (Reductions by
+  // algorithm keep their accumulator in a register; a hand loop here was kept on the stack, 10 % slower.)
+  double dense_max = dense_s * *std::max_element(noise_.begin(), noise_.end());
+  for (std::size_t g = 0; g < core_s_.size(); ++g) dense_max = std::max(dense_max, (dense_s + core_s_[g]) * noise_[g]);
+  s = gpu_phases(compute_factor, dense_s);
   if (controller_) control_experts(view, compute_factor, dense_max, s);
-  const double bytes = s.moved * static_cast<double>(c_.model.hidden) * (dispatch_bytes_per_element_ + 2.0);
   const double layer_s = dense_max + s.experts_max + s.combine_max;
   if (trace_)
-    trace_moe_layer(c_.model.dense_layers + layer, backward, dense_s, compute_factor, dense_max, s.experts_max,
-                    s.combine_max);
+    trace_moe_layer(c_.model.dense_layers + view.layer, view.backward, dense_s, compute_factor, dense_max,
+                    s.experts_max, s.combine_max);
   sync_after(dense_max, kDenseDone);
   sync_after(s.experts_max, kExpertsDone);
   sync_after(s.combine_max, kLayerDone);
@@ -159,11 +191,8 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
   MoeTally& t = tally_.moe;
   t.compute_s += s.compute;
   t.communication_s += s.communication;
-  t.wait_s += layer_s * k - s.compute - s.communication;
-  t.bytes_moved += bytes;
-  t.load_imbalance_sum += total_pairs > 0 ? max_pairs / (total_pairs / k) : 1.0;
-  ++t.layer_steps;
-  if (controller_) controller_->after_layer(view, MoeLayerOutcome{gpu_tokens_, finish_s_, layer_s});
+  t.wait_s += layer_s * static_cast<double>(gpus_) - s.compute - s.communication;
+  return layer_s;
 }
 
 // The layer's counts: routed (between the controller's before- and after-routing hooks) in a forward pass,
@@ -200,8 +229,10 @@ const std::int64_t* MoeRun::route_layer(MoeLayer& view) {
   return counts_.data();
 }
 
-// Each GPU runs its expert replicas (ExpertPlacement::slots) as one grouped kernel.
+// Each GPU runs its expert replicas (ExpertPlacement::slots) as one grouped kernel; with two_batch, each
+// micro-batch's share of every replica's tokens (ceil and floor of half) as one grouped kernel each.
 void MoeRun::place(const std::int64_t* counts) {
+  const bool whole = !two_batch_ || controller_;
   for (std::int64_t g = 0; g < gpus_; ++g) {
     local_.clear();
     std::int64_t sum = 0, busiest = 0;
@@ -213,7 +244,16 @@ void MoeRun::place(const std::int64_t* counts) {
     }
     gpu_tokens_[g] = sum;
     busiest_[g] = static_cast<double>(busiest);
-    expert_s_[g] = c_.expert_cost->grouped_time_s(local_);
+    if (whole) expert_s_[g] = c_.expert_cost->grouped_time_s(local_);
+    if (!two_batch_) continue;
+    for (std::int64_t& n : local_) n -= n / 2;  // micro-batch 0: ceil(n / 2)
+    micro_expert_s_[0][g] = c_.expert_cost->grouped_time_s(local_);
+    std::size_t i = 0;
+    for (const ExpertPlacement::Slot& slot : placement_.slots(g)) {
+      const std::int64_t n = ExpertPlacement::share(slot, counts[slot.expert]);
+      local_[i++] = n / 2;
+    }
+    micro_expert_s_[1][g] = c_.expert_cost->grouped_time_s(local_);
   }
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -20,7 +21,7 @@ namespace tailsim {
 
 class MoeRun final : public EventHandler {
  public:
-  MoeRun(const MoeWorkload::Config& c, const MoeLayerTimes& times, const RunRequest& req, const MoePolicy& policy,
+  MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunRequest& req, const MoePolicy& policy,
          PolicyTally& tally);
   void run(std::int64_t steps);
   void handle(Simulator&, const Event&) override {}  // the synchronisation events only advance time
@@ -49,6 +50,30 @@ class MoeRun final : public EventHandler {
   LayerSums gpu_phases(double compute_factor, double dense_s);
   void control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums);
   void hedge(const Hedge& h, double compute_factor, LayerSums& sums);
+  double serial_layer(const MoeLayer& view, double compute_factor, LayerSums& s);
+
+  // Two-batch overlap (sim/workload/moe_overlap.cpp); times in seconds from the step's start.
+  static constexpr int kCompute = 0, kPorts = 1, kWindow = 3;
+  struct Interval {
+    double start = 0, end = 0;
+  };
+  struct GpuStreams {
+    double ready[2];                  // when each micro-batch's input is on the GPU (its last combine's end)
+    double free[2];                   // when the compute stream and the ports are free
+    Interval recent[2][kWindow];      // each resource's latest intervals, for the overlap of the two
+    double evicted[2];                // the latest end of an interval that left `recent`
+    int next[2];
+  };
+  struct OverlapSums {
+    double start = 0, compute = 0, communication = 0, overlap = 0;  // GPU-seconds since start
+  };
+  void begin_overlap();
+  double stream_op(std::int64_t g, int resource, double ready, double seconds);
+  double collective(std::span<double> ready, bool combine, int micro);
+  void compute_ops(std::span<double> ready, int op, int micro, double compute_factor);
+  double overlap_layer(double compute_factor);
+  void control_overlap(const MoeLayer& view, double compute_factor);
+  void end_overlap();
   const LinkSpec& link_between(std::int64_t a, std::int64_t b) const;
   void all_reduce();
 
@@ -63,7 +88,7 @@ class MoeRun final : public EventHandler {
   void trace_all_reduce(double seconds, double bytes_per_gpu);
 
   const MoeWorkload::Config& c_;
-  MoeLayerTimes times_;
+  MoeTimes times_;
   PolicyTally& tally_;
   std::int64_t gpus_, experts_;
   RngStream noise_stream_;
@@ -86,6 +111,16 @@ class MoeRun final : public EventHandler {
   std::vector<double> slow_;
   std::vector<double> core_s_;  // decode with a drawn context: each GPU's core attention per layer this step
   RngStream context_stream_;    // "moe/context": the requests' context lengths, one draw per request and step
+  // two_batch: per GPU, each micro-batch's experts (before noise), core attention (drawn contexts) and ready
+  // times; the controller's factor on the experts; each micro-batch's share of the tokens.
+  bool two_batch_ = false;
+  std::vector<double> micro_expert_s_[2], core_micro_[2], micro_at_[2], stretch_;
+  std::vector<GpuStreams> streams_;
+  OverlapSums segment_;
+  double micro_share_[2] = {0.5, 0.5};
+  double sm_factor_ = 1.0;
+  int trace_layer_ = 0;
+  bool trace_backward_ = false;
   std::vector<std::int64_t> saved_counts_;  // training: forward routing, replayed by the backward pass
   MoeTokens tokens_;                        // the tokens engine: this layer-step's tokens
   std::int64_t node_size_ = 1, nodes_ = 1;

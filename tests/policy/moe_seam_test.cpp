@@ -304,6 +304,22 @@ TEST_CASE("a hedge copies a slow GPU's experts to a healthy one; the first to fi
   CHECK(static_cast<double>(t[1].extra_s) == doctest::Approx(extra).epsilon(1e-9));
 }
 
+TEST_CASE("under two_batch a hedge still shortens a slow GPU's steps and a weight load still stalls them") {
+  std::string text = scenario(R"([{"count": 1, "factor": 4}])");
+  text.replace(text.find(R"("tokens_per_gpu")"), 0, R"("overlap": "two_batch", )");
+  Hooks hedge;
+  hedge.on_stragglers = [&](const MoeLayer&, std::span<const double>, MoeDecisions& d) { d.hedges.push_back(Hedge{15, 0}); };
+  Hooks load;
+  load.before_routing = [&](const MoeLayer&, ExpertPlacement&, MoeDecisions& d) { d.loads.push_back(WeightLoad{3, -1, 2e6}); };
+  const std::vector<PolicyTally> hedged = run_with(HookPolicy(hedge), text);
+  const std::vector<PolicyTally> loaded = run_with(HookPolicy(load), text);
+  const auto total = [](const PolicyTally& p) { return std::accumulate(p.steps.values().begin(), p.steps.values().end(), SimTime{0}); };
+  CHECK(total(hedged[1]) < total(hedged[0]));
+  CHECK(static_cast<double>(hedged[1].extra_s) > 0);
+  // Each layer's 2 ms load (1 GB/s NIC) stalls GPU 3's experts by at least 2 ms less its dense part and dispatch.
+  CHECK(total(loaded[1]) > total(loaded[0]) + seconds_to_ns(kSteps * kLayers * 1e-3));
+}
+
 TEST_CASE("a stop raised in the middle of a step ends the moe run at the next layer, not the step's end") {
   std::atomic<bool> stop{false};
   int layers_run = 0;

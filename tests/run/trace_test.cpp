@@ -210,6 +210,37 @@ TEST_CASE("an moe trace shows every layer's phases per GPU and the transfers per
   check_steps(t, 2);
 }
 
+TEST_CASE("a two_batch trace shows each micro-batch's computations per GPU and its all-to-alls per port") {
+  Json doc = Json::parse(moe("training"));
+  doc["workload"]["overlap"] = "two_batch";
+  doc["steps"] = 2;
+  const Trace t = write_and_parse(doc.dump(), 2);
+  check_same_steps_as_run(doc.dump(), t);
+  for (const char* name : {"dense 0", "dense 1", "experts 0", "experts 1", "dispatch 0", "dispatch 1", "combine 0", "combine 1"}) {
+    INFO(name);
+    CHECK(count_named(t, name) > 0);
+  }
+  std::map<std::int64_t, std::vector<const Slice*>> by_track;
+  for (const Slice& s : t.slices)
+    if (t.tracks.at(s.tid) != "steps") by_track[s.tid].push_back(&s);
+  for (auto& [tid, slices] : by_track) {  // a GPU's compute stream, and each of its ports, run one thing at a time
+    std::sort(slices.begin(), slices.end(), [](const Slice* a, const Slice* b) { return a->start_ns < b->start_ns; });
+    for (std::size_t i = 1; i < slices.size(); ++i) CHECK(slices[i]->start_ns >= slices[i - 1]->end_ns - 1);
+  }
+  for (const auto& [pid, name] : t.processes) {  // each step ends with its last transfer or computation
+    for (const Slice* step : t.steps(pid)) {
+      std::int64_t last = -1;
+      for (const Slice& x : t.slices)
+        if (x.pid == pid && &x != step && x.args.value("step", -1) == step->args.at("step")) {
+          CHECK(x.start_ns >= step->start_ns);
+          CHECK(x.end_ns <= step->end_ns);
+          last = std::max(last, x.end_ns);
+        }
+      CHECK(last == step->end_ns);
+    }
+  }
+}
+
 TEST_CASE("a trace covers at most the steps of replication 0") {
   Json doc = Json::parse(kBsp);
   doc["replications"] = 3;  // 6 steps: 2 per replication

@@ -39,14 +39,7 @@ AttentionShape toy_gqa() {
   return s;
 }
 
-std::string error(const std::string& text) {
-  try {
-    test::run_json(text);
-  } catch (const InputError& e) {
-    return std::string(e.what());
-  }
-  return std::string("no error");
-}
+std::string error(const std::string& text) { return test::run_error(text); }
 
 }  // namespace
 
