@@ -47,7 +47,11 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
       micro_share_[m] = static_cast<double>((c.tokens_per_gpu + 1 - m) / 2) / static_cast<double>(c.tokens_per_gpu);
     }
     stretch_.assign(k, 1.0);
-    streams_.resize(k);
+    compute_free_.resize(k);
+    ports_free_.resize(k);
+    partner_.resize(k);
+    for (auto& phase : comm_s_)
+      for (std::vector<double>& v : phase) v.resize(k);
     sm_factor_ = static_cast<double>(c.cluster.gpu.sm_count) / static_cast<double>(c.cluster.gpu.sm_count - c.comm_sms);
   }
   for (const WorkerGroup& g : info.groups) std::fill(slow_.begin() + g.first, slow_.begin() + g.first + g.count, g.factor);

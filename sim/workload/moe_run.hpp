@@ -21,6 +21,9 @@ namespace tailsim {
 
 class MoeRun final : public EventHandler {
  public:
+  struct Interval {  // seconds from the step's start
+    double start = 0, end = 0;
+  };
   MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunRequest& req, const MoePolicy& policy,
          PolicyTally& tally);
   void run(std::int64_t steps);
@@ -53,24 +56,13 @@ class MoeRun final : public EventHandler {
   double serial_layer(const MoeLayer& view, double compute_factor, LayerSums& s);
 
   // Two-batch overlap (sim/workload/moe_overlap.cpp); times in seconds from the step's start.
-  static constexpr int kCompute = 0, kPorts = 1, kWindow = 3;
-  struct Interval {
-    double start = 0, end = 0;
-  };
-  struct GpuStreams {
-    double ready[2];                  // when each micro-batch's input is on the GPU (its last combine's end)
-    double free[2];                   // when the compute stream and the ports are free
-    Interval recent[2][kWindow];      // each resource's latest intervals, for the overlap of the two
-    double evicted[2];                // the latest end of an interval that left `recent`
-    int next[2];
-  };
   struct OverlapSums {
     double start = 0, compute = 0, communication = 0, overlap = 0;  // GPU-seconds since start
   };
   void begin_overlap();
-  double stream_op(std::int64_t g, int resource, double ready, double seconds);
-  double collective(std::span<double> ready, bool combine, int micro);
-  void compute_ops(std::span<double> ready, int op, int micro, double compute_factor);
+  void time_collectives();
+  double collective(double start, std::span<double> ready, bool combine, int micro);
+  double compute_ops(std::span<double> ready, int op, int micro, double compute_factor);
   double overlap_layer(double compute_factor);
   void control_overlap(const MoeLayer& view, double compute_factor);
   void end_overlap();
@@ -111,11 +103,13 @@ class MoeRun final : public EventHandler {
   std::vector<double> slow_;
   std::vector<double> core_s_;  // decode with a drawn context: each GPU's core attention per layer this step
   RngStream context_stream_;    // "moe/context": the requests' context lengths, one draw per request and step
-  // two_batch: per GPU, each micro-batch's experts (before noise), core attention (drawn contexts) and ready
-  // times; the controller's factor on the experts; each micro-batch's share of the tokens.
+  // two_batch: per GPU, each micro-batch's experts (before noise), core attention (drawn contexts) and when
+  // its input is there; when the compute stream and the ports are free; the controller's factor on the
+  // experts; the interval an all-to-all or computation leaves for its partner; each micro-batch's share.
   bool two_batch_ = false;
-  std::vector<double> micro_expert_s_[2], core_micro_[2], micro_at_[2], stretch_;
-  std::vector<GpuStreams> streams_;
+  std::vector<double> micro_expert_s_[2], core_micro_[2], micro_at_[2], compute_free_, ports_free_, stretch_;
+  std::vector<Interval> partner_;
+  std::vector<double> comm_s_[2][2];  // per GPU: [dispatch, combine][micro-batch] seconds of its ports
   OverlapSums segment_;
   double micro_share_[2] = {0.5, 0.5};
   double sm_factor_ = 1.0;
