@@ -82,4 +82,6 @@ AttentionRoofline attention_roofline(const GpuSpec& gpu, const std::string& dtyp
           kDefaultLaunchOverheadS};
 }
 
+std::string core_attention_dtype(const std::string& model_dtype) { return model_dtype == "fp8" ? "bf16" : model_dtype; }
+
 }  // namespace tailsim

@@ -63,4 +63,10 @@ struct AttentionRoofline {
 // The default roofline's efficiencies on `gpu`, at the dtype's peak (BF16's where the GPU lacks that dtype).
 AttentionRoofline attention_roofline(const GpuSpec& gpu, const std::string& dtype);
 
+// The precision of core attention (its products and KV cache) in a model whose GEMMs run in `model_dtype`:
+// FP8 models keep attention in BF16 (DeepSeek-V3 technical report, section 3.3: "attention operators" stay
+// in BF16 or FP32; FlashMLA and FlashAttention-3 as deployed run BF16 with a BF16 cache); others their own.
+std::string core_attention_dtype(const std::string& model_dtype);
+inline constexpr double kCoreAttentionBytesPerElement = 2.0;  // BF16 or FP16
+
 }  // namespace tailsim

@@ -59,8 +59,8 @@ ExpertShape dense_block(std::int64_t hidden, double params, const std::string& d
 double fixed_core_attention_s(const MoeWorkload::Config& c, double share) {
   const MoeModel& m = c.model;
   if (!m.attention || c.context) return 0.0;
-  const AttentionRoofline roof = attention_roofline(c.cluster.gpu, m.dtype);
-  const double bytes = m.expert_shape().bytes_per_element();
+  const AttentionRoofline roof = attention_roofline(c.cluster.gpu, core_attention_dtype(m.dtype));
+  const double bytes = kCoreAttentionBytesPerElement;
   AttentionWork w = c.phase == MoePhase::kPrefill
                         ? prefill_attention(*m.attention, c.tokens_per_gpu, c.prompt_length, bytes)
                         : decode_attention(*m.attention, static_cast<double>(c.tokens_per_gpu) * c.context_length, bytes);
@@ -182,7 +182,9 @@ void parse_phase(const JsonReader& n, MoeWorkload::Config& c) {
 // `overlap` and `comm_sms`: two_batch splits each GPU's batch in two, so it needs two tokens (requests) a GPU.
 void parse_overlap(const JsonReader& n, MoeWorkload::Config& c) {
   if (n.string("overlap", "none", {"none", "two_batch"}) == "none") {
-    if (n.has("comm_sms")) n.child("comm_sms").fail("'comm_sms' applies to overlap 'two_batch' (this workload's overlap is 'none')");
+    if (n.has("comm_sms") && n.integer("comm_sms", 0) != 0)
+      n.child("comm_sms").fail("'comm_sms' applies to overlap 'two_batch' (this workload's overlap is 'none'): expected 0 or no "
+                               "key, got " + std::to_string(n.integer("comm_sms", 0)));
     return;
   }
   c.overlap = MoeOverlap::kTwoBatch;

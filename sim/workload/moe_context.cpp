@@ -10,8 +10,8 @@
 namespace tailsim {
 
 void MoeRun::draw_contexts() {
-  const AttentionRoofline roof = attention_roofline(c_.cluster.gpu, c_.model.dtype);
-  const double bytes = c_.model.expert_shape().bytes_per_element();
+  const AttentionRoofline roof = attention_roofline(c_.cluster.gpu, core_attention_dtype(c_.model.dtype));
+  const double bytes = kCoreAttentionBytesPerElement;
   // With two_batch, a GPU's first ceil(T / 2) requests form micro-batch 0, the rest micro-batch 1.
   const std::int64_t split = two_batch_ ? (c_.tokens_per_gpu + 1) / 2 : c_.tokens_per_gpu;
   for (std::int64_t g = 0; g < gpus_; ++g) {

@@ -54,6 +54,19 @@ TEST_CASE("prefill core attention adds its roofline time to every layer's dense 
   CHECK(with.records.at(0).moe->load_imbalance == without.records.at(0).moe->load_imbalance);  // same routing
 }
 
+TEST_CASE("an FP8 model's core attention runs in BF16, at the BF16 peak with a BF16 cache") {
+  // DeepSeek-V3 keeps attention operators in BF16 (technical report, section 3.3); its GEMMs are FP8.
+  std::string without = scenario(R"("tokens_per_gpu": 256, "prompt_length": 100)", "");
+  std::string with = scenario(R"("tokens_per_gpu": 256, "prompt_length": 100)", kGqa);
+  for (std::string* text : {&without, &with}) text->replace(text->find(R"("gated": true)"), 0, R"("dtype": "fp8", )");
+  const double core_s = attention_roofline(test::gpu_spec("h100-sxm"), "bf16")
+                            .time_s(prefill_attention(toy_gqa(), 256, 100, 2.0));
+  const double added = test::run_json(with).records.at(0).step_time.mean - test::run_json(without).records.at(0).step_time.mean;
+  CHECK(std::abs(added - 3 * core_s) <= 3e-9 * 3);
+  CHECK(core_attention_dtype("fp8") == "bf16");
+  CHECK(core_attention_dtype("fp16") == "fp16");
+}
+
 TEST_CASE("decode core attention reads batch_per_gpu x context_length KV entries per layer") {
   const RunResults without = test::run_json(scenario(R"("tokens_per_gpu": 64)", ""));
   const RunResults with =
