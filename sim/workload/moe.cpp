@@ -227,6 +227,9 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
                            std::to_string(k) + " x " + std::to_string(e) +
                            "; use engine 'counts' (the default) or fewer tokens");
   c.backward_factor = n.number("backward_factor", 2.0, above(0));
+  c.overlap_grad_reduce = n.boolean("overlap_grad_reduce", false);
+  if (c.overlap_grad_reduce && c.mode != MoeMode::kTraining)
+    n.child("overlap_grad_reduce").fail("'overlap_grad_reduce' applies to mode 'training' (this workload's mode is 'inference')");
   parse_overlap(n, c);
   c.dispatch = n.string("dispatch", "hierarchical", {"hierarchical", "per_expert"}) == "per_expert"
                    ? DispatchScheme::kPerExpert

@@ -104,6 +104,9 @@ class MoeWorkload final : public Workload {
     std::shared_ptr<const Distribution> context;
     MoeOverlap overlap = MoeOverlap::kNone;
     int comm_sms = 0;  // two_batch: SMs the all-to-all kernels hold; the computation runs on the others
+    // Training: each layer's gradients are all-reduced as soon as its backward pass is done (one bucket a
+    // layer, in backward order, first-in-first-out on the link), as Megatron's and DDP's overlap_grad_reduce.
+    bool overlap_grad_reduce = false;
   };
   explicit MoeWorkload(Config config);
   void check_policy(const Policy& policy) const override;

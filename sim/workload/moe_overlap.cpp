@@ -137,7 +137,8 @@ double MoeRun::overlap_layer(double compute_factor) {
   const double combine1 = compute_ops(at[1], 1, 1, compute_factor);
   const double ports2 = collective(combine0, at[0], true, 0);
   collective(std::max(combine1, ports2), at[1], true, 1);
-  return std::max(*std::max_element(at[0].begin(), at[0].end()), *std::max_element(at[1].begin(), at[1].end())) - begin;
+  layer_end_ = std::max(*std::max_element(at[0].begin(), at[0].end()), *std::max_element(at[1].begin(), at[1].end()));
+  return layer_end_ - begin;
 }
 
 // Ends a run of overlapped layers: time moves to the last combine, and the segment's GPU-time is split into

@@ -70,6 +70,7 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
       nvlink_in_.emplace_back(sim_, c.cluster.nvlink.bandwidth_bytes_per_s, seconds_to_ns(c.cluster.nvlink.latency_s));
     }
   }
+  if (c.overlap_grad_reduce) grad_ready_.assign(static_cast<std::size_t>(c.model.layers), 0.0);
   if (c.mode == MoeMode::kTraining)
     saved_counts_.resize(static_cast<std::size_t>(c.model.moe_layers()) * static_cast<std::size_t>(experts_));
   dispatch_bytes_per_element_ = c.model.dtype == "fp8" ? 1.0 : 2.0;  // FP8 dispatch, BF16 combine (as DeepEP)
@@ -119,7 +120,10 @@ void MoeRun::simulate_step() {
     for (int l = moe_layers - 1; l >= 0; --l) moe_layer(l, c_.backward_factor, true);
   if (two_batch_) end_overlap();
   if (c_.mode != MoeMode::kTraining) return;
-  for (int l = 0; l < c_.model.dense_layers; ++l) dense_layer(dense_layer_s * c_.backward_factor, l, true);
+  for (int l = c_.model.dense_layers - 1; l >= 0; --l) {
+    dense_layer(dense_layer_s * c_.backward_factor, l, true);
+    mark_backward_done(l, ns_to_seconds(sim_.now() - step_start_));
+  }
   all_reduce();
 }
 
@@ -167,7 +171,9 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
     layer_s = overlap_layer(compute_factor);
   } else {
     layer_s = serial_layer(view, compute_factor, s);
+    layer_end_ = ns_to_seconds(sim_.now() - step_start_);
   }
+  if (backward) mark_backward_done(c_.model.dense_layers + layer, layer_end_);
   MoeTally& t = tally_.moe;
   t.bytes_moved += s.moved * static_cast<double>(c_.model.hidden) * (dispatch_bytes_per_element_ + 2.0);
   t.load_imbalance_sum += total_pairs > 0 ? max_pairs / (total_pairs / k) : 1.0;
@@ -355,13 +361,37 @@ void MoeRun::all_reduce() {
   const auto ring = [&](double r, double bytes) {
     return r > 1 ? 2.0 * (r - 1.0) / r * bytes / link.bandwidth_bytes_per_s + 2.0 * (r - 1.0) * link.latency_s : 0.0;
   };
-  const double seconds = ring(k, params * 2.0) + ring(replicas, expert_params * 2.0);
+  const double seconds = c_.overlap_grad_reduce
+                            ? grad_reduce_overlapped(
+                                  ring(k, (m.attention_params_per_layer + ffn * m.dense_intermediate) * 2.0),
+                                  ring(k, (m.attention_params_per_layer + ffn * m.shared_experts * m.shared_intermediate) * 2.0) +
+                                      ring(replicas, expert_params * 2.0 / m.moe_layers()))
+                            : ring(k, params * 2.0) + ring(replicas, expert_params * 2.0);
   const double bytes_per_gpu = 2.0 * (k - 1.0) / k * params * 2.0 + 2.0 * (replicas - 1.0) / replicas * expert_params * 2.0;
   tally_.moe.communication_s += seconds * k;
   busy_s_ += seconds * k;
   tally_.moe.bytes_moved += bytes_per_gpu * k;
   if (trace_) trace_all_reduce(seconds, bytes_per_gpu);
   sync_after(seconds, kLayerDone);
+}
+
+void MoeRun::mark_backward_done(int layer, double at_s) {
+  if (!grad_ready_.empty()) grad_ready_[static_cast<std::size_t>(layer)] = at_s;
+}
+
+// overlap_grad_reduce: one bucket a layer (a dense layer's attention and FFN weights; a MoE layer's attention
+// and shared experts over all GPUs, then its expert replicas' weights), all-reduced in backward order as each
+// layer's backward ends, first-in-first-out on the link; returns how long the reduction runs past the
+// backward pass (the exposed part, which the step waits for). The link is not shared with the backward's
+// all-to-alls in this model.
+double MoeRun::grad_reduce_overlapped(double dense_bucket_s, double moe_bucket_s) {
+  const double now = ns_to_seconds(sim_.now() - step_start_);
+  double link_free = 0;
+  for (int l = c_.model.layers - 1; l >= 0; --l) {
+    const double bucket_s = l >= c_.model.dense_layers ? moe_bucket_s : dense_bucket_s;
+    link_free = std::max(link_free, grad_ready_[static_cast<std::size_t>(l)]) + bucket_s;
+  }
+  return std::max(0.0, link_free - now);
 }
 
 }  // namespace tailsim

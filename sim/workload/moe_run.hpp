@@ -68,6 +68,8 @@ class MoeRun final : public EventHandler {
   void end_overlap();
   const LinkSpec& link_between(std::int64_t a, std::int64_t b) const;
   void all_reduce();
+  double grad_reduce_overlapped(double dense_bucket_s, double moe_bucket_s);
+  void mark_backward_done(int layer, double at_s);
 
   // Tracing (sim/workload/moe_trace.cpp).
   void open_tracks();
@@ -121,6 +123,8 @@ class MoeRun final : public EventHandler {
   double dispatch_bytes_per_element_ = 2.0;  // FP8 dispatch for FP8 models, else BF16 (the combine is BF16)
   Simulator sim_;
   std::uint32_t self_ = 0;
+  std::vector<double> grad_ready_;  // overlap_grad_reduce: when each layer's backward ended (s from step start)
+  double layer_end_ = 0;            // the last MoE layer's end, seconds from the step's start
   std::int64_t step_ = 0;
   SimTime step_start_ = 0;
   double busy_s_ = 0, extra_s_ = 0;
