@@ -101,11 +101,14 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ScenarioOptions so;
   opts.add_options()("paths", po::value(&paths), "scenario files or folders")(
-      "junit", po::value(&junit), "write a JUnit XML report (one test case per expectation and record)")(
-      "set", po::value(&so.sets), "override a scenario value: PATH=VALUE (repeatable)")(
-      "threads", po::value(&threads), "worker threads (default: all cores)")(
-      "max-memory", po::value(&max_memory), "refuse a scenario estimated to need more (default: the memory available)")(
-      "progress", po::value(&progress), "auto, always or never (default)");
+      "junit", po::value(&junit)->value_name("FILE"),
+      "write a JUnit XML report: one test case per expectation (default: none)")(
+      "set", po::value(&so.sets)->value_name("PATH=VALUE"), "override a value in every scenario (repeatable)")(
+      "threads", po::value(&threads)->value_name("N"), "worker threads (default: all cores)")(
+      "max-memory", po::value(&max_memory)->value_name("SIZE"),
+      "refuse a scenario estimated to need more (\"8GiB\"; default: the memory available)")(
+      "progress", po::value(&progress)->value_name("auto|always|never"), "a progress bar on stderr (default: never)");
+  if (wants_help(args)) return print_verb_help(out, "check", opts, "paths");
   parse_verb_args(args, opts, "paths");
   if (paths.empty()) throw InputError("", "check", "expected scenario files or folders");
   if (threads < 1) throw InputError("", "--threads", "expected an integer >= 1, got " + std::to_string(threads));
@@ -146,7 +149,7 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
     Progress bar(err, mode, l.scenario.name);
     RunOptions options(l.threads);
     options.sketch_quantiles = l.sketch;
-    options.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
+    options.on_progress = [&](const RunProgress& p) { bar.update(p); };
     const RunResults results = run_scenario(l.scenario, l.models, options);
     bar.finish();
     SuiteResult s{l.scenario.name, l.scenario.file, evaluate_expectations(l.scenario, results, l.expectations),

@@ -10,6 +10,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "sim/cli/verbs.hpp"
 #include "sim/cluster/cluster.hpp"
 #include "sim/cost/cost_model.hpp"
 #include "sim/cost/profile_table.hpp"
@@ -233,15 +234,17 @@ void print_table(std::ostream& out, const std::vector<Shown>& shown, const std::
 int verb_cost(const std::vector<std::string>& args, std::ostream& out) {
   po::options_description opts("cost options");
   std::string gpu, model_name, tokens_text, format = "table", table_option, cost_json;
-  opts.add_options()("gpu", po::value(&gpu), "GPU config name (configs/gpus)")(
-      "model", po::value(&model_name), "MoE model config name (configs/models): the expert shape")(
-      "tokens", po::value(&tokens_text),
-      "comma-separated token counts (default 1,8,64,256,512,1024,2048,4096)")(
-      "format", po::value(&format), "table (default) or csv (kind,tokens,time_us)")(
-      "table", po::value(&table_option),
+  opts.add_options()("gpu", po::value(&gpu)->value_name("NAME"), "GPU config name (tailsim list gpus; required)")(
+      "model", po::value(&model_name)->value_name("NAME"),
+      "MoE model config name, the expert shape (tailsim list models; required)")(
+      "tokens", po::value(&tokens_text)->value_name("1,8,64,512"),
+      "comma-separated token counts (default: 1,8,64,256,512,1024,2048,4096)")(
+      "format", po::value(&format)->value_name("table|csv"), "table, or csv: kind,tokens,time_us (default: table)")(
+      "table", po::value(&table_option)->value_name("FILE"),
       "a measured table to use instead of models/<gpu>/<model>_expert_ffn.csv")(
-      "cost", po::value(&cost_json),
+      "cost", po::value(&cost_json)->value_name("JSON"),
       "one cost model as in a scenario's \"cost\" object, instead of the defaults");
+  if (wants_help(args)) return print_verb_help(out, "cost", opts);
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(opts).run(), vm);
   po::notify(vm);

@@ -1,8 +1,10 @@
 // `tailsim list`: the registered kinds (policies, distributions, workloads, routers, cost models) with
-// their parameters, and the configs/ files (GPUs, models, clusters).
+// their parameters, and the configs/ files (GPUs, models, clusters, noise profiles).
 #include <iomanip>
 #include <string>
 #include <vector>
+
+#include <boost/program_options.hpp>
 
 #include "sim/cli/verbs.hpp"
 #include "sim/config/configs.hpp"
@@ -39,7 +41,15 @@ void list_registry(std::ostream& out, const Reg& reg) {
 }  // namespace
 
 int verb_list(const std::vector<std::string>& args, std::ostream& out) {
-  const std::vector<std::string> kinds = {"policies", "distributions", "workloads", "routers", "cost-models", "gpus", "models", "clusters"};
+  const std::vector<std::string> kinds = {"policies", "distributions", "workloads", "routers", "cost-models",
+                                          "gpus",     "models",        "clusters",  "noise"};
+  if (wants_help(args)) {
+    print_verb_help(out, "list", boost::program_options::options_description());
+    out << "\nKinds (default: all): policies, distributions, workloads, routers and cost-models (the \"type\" values\n"
+           "of a scenario, with their parameters); gpus, models, clusters and noise (the files of configs/, which a\n"
+           "scenario names by string, e.g. \"gpu\": \"h100-sxm\").\n";
+    return 0;
+  }
   std::vector<std::string> wanted = args.empty() ? kinds : args;
   for (const std::string& w : wanted) {
     if (w == "policies") list_registry(out, policy_registry());
@@ -47,7 +57,7 @@ int verb_list(const std::vector<std::string>& args, std::ostream& out) {
     else if (w == "workloads") list_registry(out, workload_registry());
     else if (w == "routers") list_registry(out, router_registry());
     else if (w == "cost-models") list_registry(out, cost_model_registry());
-    else if (w == "gpus" || w == "models" || w == "clusters") {
+    else if (w == "gpus" || w == "models" || w == "clusters" || w == "noise") {
       out << w << " (configs/" << w << "):\n";
       for (const std::string& name : config_names(w)) {
         const ConfigDoc doc = load_config(JsonReader(Json::object(), ""), w, name);

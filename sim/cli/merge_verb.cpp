@@ -53,7 +53,9 @@ int verb_merge(const std::vector<std::string>& args, std::ostream& out) {
   std::vector<std::string> dirs;
   std::string out_dir;
   opts.add_options()("dirs", po::value(&dirs), "folders written by tailsim run --out")(
-      "out", po::value(&out_dir), "folder for the merged records.jsonl, results.json and results.csv");
+      "out", po::value(&out_dir)->value_name("DIR"),
+      "folder for the merged records.jsonl, results.json and results.csv (required)");
+  if (wants_help(args)) return print_verb_help(out, "merge", opts, "dirs");
   parse_verb_args(args, opts, "dirs");
   if (dirs.empty()) throw InputError("", "merge", "expected at least one folder to merge");
   if (out_dir.empty()) throw InputError("", "--out", "merge needs --out DIR");

@@ -93,31 +93,44 @@ class Deadline {
 // run's options as typed, before they are checked into RunArgs.
 struct RunFlags {
   std::vector<std::string> positional;
-  std::string log_level = "warn", progress = "auto", time_limit, max_memory, seed;
+  std::string log_level, progress = "auto", time_limit, max_memory, seed;
   std::int64_t replications = 0;
 };
 
 void add_run_options(po::options_description& opts, RunArgs& a, RunFlags& f) {
   opts.add_options()
       ("scenario", po::value(&f.positional), "scenario file")
-      ("set", po::value(&a.scenario_options.sets), "override a scenario value: PATH=VALUE (repeatable)")
-      ("sweep", po::value(&a.scenario_options.sweeps), "sweep a value: PATH=V1,V2,... (repeatable; cartesian product)")
-      ("out", po::value(&a.out_dir), "write records.jsonl (per point, as it completes), results.json and results.csv to DIR")
+      ("set", po::value(&a.scenario_options.sets)->value_name("PATH=VALUE"),
+       "override a scenario value, e.g. cluster.gpus=64 (repeatable; the value is read as JSON when it parses)")
+      ("sweep", po::value(&a.scenario_options.sweeps)->value_name("PATH=V1,V2,..."),
+       "sweep a value (repeatable; several form a cartesian product)")
+      ("out", po::value(&a.out_dir)->value_name("DIR"),
+       "write records.jsonl (per point, as it completes), results.json and results.csv to DIR (default: none)")
       ("resume", po::bool_switch(), "skip the points already complete in --out DIR")
-      ("shard", po::value(&a.shard), "run only shard I/N of the points (join the shards with tailsim merge)")
-      ("trace", po::value(&a.trace_file), "write the first --trace-steps steps of every point as a Chrome/Perfetto trace")
-      ("trace-steps", po::value(&a.trace_steps), "steps in the trace (default 10)")
-      ("time-limit", po::value(&f.time_limit), "stop after this long (\"90\", \"30min\", \"2h\"), keeping the points complete by then")
-      ("quantiles", po::value(&a.quantiles), "exact (keep every step time), sketch (bounded memory, relative error <= 2^-11) or auto (exact if it fits)")
-      ("max-memory", po::value(&f.max_memory), "refuse a run estimated to need more (\"8GiB\"; default: the memory available)")
-      ("threads", po::value(&a.threads), "worker threads (default: all cores); results do not depend on it")
-      ("seed", po::value(&f.seed), "override the scenario's seed")
-      ("replications", po::value(&f.replications), "override the scenario's replications")
-      ("format", po::value(&a.format), "stdout format: table, json or csv")
-      ("quiet", po::bool_switch(), "print nothing on stdout")
-      ("progress", po::value(&f.progress), "auto (a bar on a terminal, periodic lines otherwise), always or never")
+      ("threads", po::value(&a.threads)->value_name("N"), "worker threads (default: all cores); results do not depend on it")
+      ("seed", po::value(&f.seed)->value_name("N"), "override the scenario's seed (0 to 2^64-1)")
+      ("replications", po::value(&f.replications)->value_name("N"), "override the scenario's replications (>= 1)")
+      ("format", po::value(&a.format)->value_name("table|json|csv"), "stdout format (default: table)")
+      ("shard", po::value(&a.shard)->value_name("I/N"),
+       "run only shard I of N (1 <= I <= N) of the points; join the shards with tailsim merge (default: all)")
+      ("trace", po::value(&a.trace_file)->value_name("FILE"),
+       "write the first --trace-steps steps of every point as a Chrome/Perfetto trace (default: none)")
+      ("trace-steps", po::value(&a.trace_steps)->value_name("N"), "steps in the trace (default: 10)")
+      ("progress", po::value(&f.progress)->value_name("auto|always|never"),
+       "auto: a bar on stderr when it is a terminal, a log line every 10 s otherwise; always: the bar; never "
+       "(default: auto)")
+      ("time-limit", po::value(&f.time_limit)->value_name("DURATION"),
+       "stop after this long (\"90\" seconds, \"30min\", \"2h\"), keeping the points complete by then, exit 124 "
+       "(default: none)")
+      ("max-memory", po::value(&f.max_memory)->value_name("SIZE"),
+       "refuse a run estimated to need more (\"8GiB\"; default: the memory available)")
+      ("quantiles", po::value(&a.quantiles)->value_name("auto|exact|sketch"),
+       "exact (keep every step time), sketch (bounded memory, relative error <= 2^-11) or auto: exact if it fits "
+       "(default: auto)")
+      ("quiet", po::bool_switch(), "print the results only: no progress (unless --progress is given), no log lines below error (unless --log-level is), no wall-time line")
       ("timing", po::bool_switch(), "add wall_seconds to the results (they then differ from run to run)")
-      ("log-level", po::value(&f.log_level), "trace, debug, info, warn (default), error, off");
+      ("log-level", po::value(&f.log_level)->value_name("LEVEL"),
+       "trace, debug, info, warn, error or off, on stderr (default: warn; error with --quiet)");
 }
 
 void check_quantiles_method(const std::string& method) {
@@ -149,7 +162,7 @@ std::unique_ptr<RecordWriter> open_records(const RunArgs& a, const LoadedRun& ru
   const Scenario& sc = run.scenario;
   prepare_output_dir(a.out_dir, "--out");
   auto writer =
-      std::make_unique<RecordWriter>(a.out_dir, records_header(sc, run.models, run.inputs, a.shard, sketch), a.resume);
+      std::make_unique<RecordWriter>(a.out_dir, records_header(sc, run.models, run.inputs, a.shard, sketch), a.resume, a.timing);
   for (const std::string& w : writer->warnings()) spdlog::warn("{}", w);
   if (options.run_point.empty()) options.run_point.assign(sc.points.size(), true);
   for (const auto& [point, records] : writer->completed()) {
@@ -173,7 +186,7 @@ void share_run_points(Distributor& dist, std::vector<bool>& run_point) {
 RunResults run_stoppable(const Scenario& sc, const std::vector<PointModel>& models, RunOptions& options,
                          double time_limit_s, std::ostream& err, Progress::Mode progress, bool& timed_out) {
   Progress bar(err, progress, sc.name);
-  options.on_progress = [&](std::size_t done, std::size_t total) { bar.update(done, total); };
+  options.on_progress = [&](const RunProgress& p) { bar.update(p); };
   g_stop = false;
   options.stop = &g_stop;
   std::signal(SIGINT, on_stop_signal);
@@ -193,6 +206,7 @@ RunResults run_stoppable(const Scenario& sc, const std::vector<PointModel>& mode
 void print_results(std::ostream& out, const RunResults& results, const RunArgs& a, const ReportOptions& ro) {
   if (a.format == "table") {
     print_table(out, results, ro);
+    if (a.quiet) return;  // the table alone: the same bytes every run
     out << "(" << std::fixed << std::setprecision(2) << results.wall_seconds << " s wall, " << a.threads << " thread"
         << (a.threads == 1 ? "" : "s") << ")\n";
   } else if (a.format == "json") {
@@ -226,7 +240,7 @@ int report_run(std::ostream& out, std::ostream& err, RunResults& results, const 
   ReportOptions ro;
   ro.timing = a.timing;
   if (!a.out_dir.empty()) write_results(a.out_dir, results, ro);
-  if (!a.quiet) print_results(out, results, a, ro);
+  print_results(out, results, a, ro);
   spdlog::info("done in {:.3f} s", results.wall_seconds);
   if (results.stopped) return report_stopped(err, results, total_points, timed_out, a.out_dir);
   return 0;
@@ -279,7 +293,8 @@ RunArgs parse_run_args(const std::vector<std::string>& args, bool stderr_is_term
   RunFlags f;
   add_run_options(opts, a, f);
   const po::variables_map vm = parse_verb_args(args, opts, "scenario");
-  set_log_level(f.log_level);
+  a.quiet = vm["quiet"].as<bool>();
+  set_log_level(!f.log_level.empty() ? f.log_level : a.quiet ? "error" : "warn");
   if (f.positional.size() != 1) throw InputError("", "run", "expected one scenario file, got " + std::to_string(f.positional.size()));
   a.scenario = f.positional[0];
   if (a.format != "table" && a.format != "json" && a.format != "csv")
@@ -289,6 +304,7 @@ RunArgs parse_run_args(const std::vector<std::string>& args, bool stderr_is_term
   a.resume = vm["resume"].as<bool>();
   if (a.resume && a.out_dir.empty()) throw InputError("", "--resume", "needs --out DIR (the folder of the run to resume)");
   a.progress = Progress::mode_for(f.progress, stderr_is_terminal);
+  if (a.quiet && !vm.count("progress")) a.progress = Progress::Mode::kOff;  // an explicit --progress wins
   if (vm.count("seed")) a.scenario_options.seed = parse_seed(f.seed);
   if (vm.count("replications")) {
     if (f.replications < 1) throw InputError("", "--replications", "expected an integer >= 1, got " + std::to_string(f.replications));
@@ -297,12 +313,18 @@ RunArgs parse_run_args(const std::vector<std::string>& args, bool stderr_is_term
   if (!vm.count("threads")) a.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   a.memory_limit = f.max_memory.empty() ? std::nullopt : std::optional<std::uint64_t>(parse_memory_flag(f.max_memory, "--max-memory"));
   a.scenario_options.max_memory = a.memory_limit;
-  a.quiet = vm["quiet"].as<bool>();
   a.timing = vm["timing"].as<bool>();
   return a;
 }
 
 int verb_run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, Distributor* dist) {
+  if (wants_help(args)) {
+    po::options_description opts;
+    RunArgs a;
+    RunFlags f;
+    add_run_options(opts, a, f);
+    return print_verb_help(out, "run", opts, "scenario");
+  }
   RunArgs a = parse_run_args(args, stderr_is_terminal());
   const LoadedRun run = load_run(a);  // all validation before any simulation
   const Scenario& sc = run.scenario;

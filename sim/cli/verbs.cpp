@@ -1,7 +1,10 @@
 // The command line's dispatch and usage text, the helpers the verbs share, and `tailsim validate`.
 #include "sim/cli/verbs.hpp"
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -19,24 +22,49 @@ namespace tailsim {
 
 namespace {
 
-constexpr const char* kUsage = R"(tailsim: a discrete-event simulator of GPU clusters (tail at scale, MoE, straggler policies)
+// One line per verb: `tailsim --help` lists them, `tailsim VERB --help` starts with its own.
+struct VerbInfo {
+  const char* name;
+  const char* synopsis;  // the verb's arguments, its options summarised as [OPTIONS]
+  const char* summary;
+};
 
-usage:
-  tailsim run SCENARIO.json [--set PATH=VALUE]... [--sweep PATH=V1,V2,...]... [--out DIR [--resume]]
-                            [--threads N] [--seed N] [--replications N] [--format table|json|csv]
-                            [--shard I/N] [--trace FILE [--trace-steps N]] [--progress auto|always|never]
-                            [--time-limit SECONDS] [--max-memory SIZE] [--quantiles auto|exact|sketch]
-                            [--quiet] [--timing] [--log-level LEVEL]
-  tailsim merge DIR... --out DIR
-  tailsim check SCENARIO.json|DIR... [--junit FILE] [--threads N] [--max-memory SIZE]
-  tailsim validate SCENARIO.json...
-  tailsim list [policies|distributions|workloads|routers|cost-models|gpus|models|clusters]
-  tailsim cost --gpu NAME --model NAME [--tokens 1,8,64,512] [--format table|csv] [--table FILE] [--cost JSON]
+constexpr VerbInfo kVerbs[] = {
+    {"run", "SCENARIO.json [OPTIONS]", "simulate a scenario: a table per sweep point and policy (or json, csv)"},
+    {"merge", "DIR... --out DIR", "join shard outputs (run --shard, --out) into one result, as if run at once"},
+    {"check", "SCENARIO.json|DIR... [OPTIONS]", "run scenarios and judge their \"expect\" blocks (exit 1 on a failure)"},
+    {"validate", "SCENARIO.json...", "parse and validate every sweep point, no simulation"},
+    {"list", "[policies|distributions|workloads|routers|cost-models|gpus|models|clusters|noise]...",
+     "the registered types with their parameters, and the configs/ files"},
+    {"cost", "--gpu NAME --model NAME [OPTIONS]", "expert service times of a GPU and MoE model"},
+};
 
-Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error, 74 an output file could not be
+constexpr const char* kExitCodes = R"(Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error, 74 an output file could not be
 written (disk full, I/O error), 124 stopped by --time-limit, 130 interrupted (Ctrl-C); a stopped run
 keeps its complete points (--resume finishes it).
 )";
+
+void print_usage(std::ostream& out) {
+  out << "tailsim: a discrete-event simulator of GPU clusters (tail at scale, MoE, straggler policies)\n\n"
+         "usage: tailsim VERB ARGUMENTS...\n";
+  for (const VerbInfo& v : kVerbs) {
+    const std::string head = std::string("  tailsim ") + v.name + " " + v.synopsis;
+    out << head << '\n' << std::string(6, ' ') << v.summary << '\n';
+  }
+  out << "  tailsim --version\n      the version, and whether MPI is built in (mpirun -n N tailsim run ...)\n"
+         "  tailsim --help\n      this list\n\n"
+         "tailsim VERB --help (or tailsim help VERB) lists every option of VERB, its value format and default.\n\n"
+      << kExitCodes;
+}
+
+const std::vector<std::string>& verb_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const VerbInfo& v : kVerbs) n.emplace_back(v.name);
+    return n;
+  }();
+  return names;
+}
 
 }  // namespace
 
@@ -46,7 +74,25 @@ void write_results(const std::string& dir, const RunResults& results, const Repo
                         {(std::filesystem::path(dir) / "results.csv").string(), results_csv(results, ro)}});
 }
 
+bool wants_help(const std::vector<std::string>& args) {
+  return std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
+}
+
+int print_verb_help(std::ostream& out, const std::string& verb, const po::options_description& opts,
+                    const char* positional) {
+  const auto info = std::find_if(std::begin(kVerbs), std::end(kVerbs), [&](const VerbInfo& v) { return v.name == verb; });
+  if (info == std::end(kVerbs)) throw std::logic_error("no help for verb '" + verb + "'");
+  out << "usage: tailsim " << info->name << ' ' << info->synopsis << "\n\n" << info->summary << "\n\n";
+  po::options_description shown("options", 110, 55);
+  for (const auto& o : opts.options())
+    if (o->long_name() != positional) shown.add(o);
+  shown.add_options()("help,h", "this text");
+  out << shown;
+  return 0;
+}
+
 int verb_validate(const std::vector<std::string>& files, std::ostream& out) {
+  if (wants_help(files)) return print_verb_help(out, "validate", po::options_description());
   if (files.empty()) throw InputError("", "validate", "expected at least one scenario file");
   for (const std::string& f : files) {
     const Scenario sc = load_scenario(f);
@@ -68,19 +114,22 @@ po::variables_map parse_verb_args(const std::vector<std::string>& args, const po
 
 int cli_main(int argc, char** argv, std::ostream& out, std::ostream& err, Distributor* dist) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    out << kUsage;
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || (args[0] == "help" && args.size() == 1)) {
+    print_usage(out);
     return args.empty() ? 2 : 0;
   }
+  const bool help = args[0] == "help";  // tailsim help VERB: VERB --help
+  if (help) args.erase(args.begin());
   const std::string verb = args[0];
   args.erase(args.begin());
+  if (help) args = {"--help"};
   if (verb == "run") return verb_run(args, out, err, dist);
   if (verb == "merge") return verb_merge(args, out);
   if (verb == "check") return verb_check(args, out, err);
   if (verb == "validate") return verb_validate(args, out);
   if (verb == "list") return verb_list(args, out);
   if (verb == "cost") return verb_cost(args, out);
-  const std::vector<std::string> verbs = {"run", "merge", "check", "validate", "list", "cost"};
+  const std::vector<std::string>& verbs = verb_names();
   const std::string hint = closest_match(verb, verbs);
   throw InputError("", "", "unknown command '" + verb + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
                                "; valid: " + join(verbs) + " (see tailsim --help)");

@@ -26,6 +26,13 @@ boost::program_options::variables_map parse_verb_args(const std::vector<std::str
                                                       const boost::program_options::options_description& opts,
                                                       const char* positional);
 
+// True when a verb's arguments ask for its help (--help or -h).
+bool wants_help(const std::vector<std::string>& args);
+// A verb's --help: its synopsis, what it does, and every option of `opts` (less the option named
+// `positional`, which takes the bare arguments) with its value format and default; returns 0.
+int print_verb_help(std::ostream& out, const std::string& verb,
+                    const boost::program_options::options_description& opts, const char* positional = "");
+
 // Writes results.json and results.csv into `dir` (run --out, merge --out).
 void write_results(const std::string& dir, const RunResults& results, const ReportOptions& ro);
 

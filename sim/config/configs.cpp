@@ -15,6 +15,7 @@ namespace fs = std::filesystem;
 
 fs::path data_root(const char* env_var, const std::string& folder) {
   if (const char* env = std::getenv(env_var); env && *env) return fs::path(env);
+  if (const char* data = std::getenv("TAILSIM_DATA"); data && *data) return fs::path(data) / folder;
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
@@ -99,8 +100,12 @@ Json parse_json_text(const std::string& text, const std::string& file) {
         ++column;
       }
     }
+    // Only our position: the library's own ("parse error at line 4, column 0: ") counts the character it
+    // stopped on differently (the line after a bad literal), which gave two positions in one message.
     std::string what = e.what();
     if (const auto pos = what.find("parse error"); pos != std::string::npos) what = what.substr(pos);
+    if (const auto colon = what.find(": "); what.rfind("parse error", 0) == 0 && colon != std::string::npos)
+      what = what.substr(colon + 2);
     throw InputError(file, "", "invalid JSON at line " + std::to_string(line) + ", column " +
                                    std::to_string(column) + ": " + what);
   } catch (const Json::out_of_range& e) {  // a number beyond double's range, such as 1e400 (found by fuzzing)

@@ -12,8 +12,9 @@
 
 namespace tailsim {
 
-// A data folder of the project (`folder`: "configs", "models"): $`env_var` if set, else next to the binary
-// (../folder, ../share/tailsim/folder), else the source tree the binary was built from.
+// A data folder of the project (`folder`: "configs", "models"): $`env_var` if set, else $TAILSIM_DATA/folder
+// if TAILSIM_DATA is set, else next to the binary (../folder in a build tree, ../share/tailsim/folder once
+// installed by cmake --install), else the source tree the binary was built from.
 std::filesystem::path data_root(const char* env_var, const std::string& folder);
 // The configs/ folder: data_root("TAILSIM_CONFIG_DIR", "configs").
 std::filesystem::path config_root();

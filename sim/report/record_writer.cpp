@@ -42,8 +42,8 @@ std::string read_all(int fd, const std::string& file) {
 
 }  // namespace
 
-RecordWriter::RecordWriter(const std::string& dir, const Json& header, bool resume)
-    : file_((fs::path(dir) / "records.jsonl").string()), check_key_(records_check_key(header)) {
+RecordWriter::RecordWriter(const std::string& dir, const Json& header, bool resume, bool timing)
+    : file_((fs::path(dir) / "records.jsonl").string()), check_key_(records_check_key(header)), timing_(timing) {
   OwnedFd log;
   if (resume) {
     // Never through a link: a records.jsonl planted as a link would have tailsim cut and append to
@@ -82,7 +82,7 @@ RecordWriter::~RecordWriter() {
 }
 
 void RecordWriter::append(const std::vector<Record>& point_records) {
-  write_all(fd_, records_line(point_records, check_key_), file_);
+  write_all(fd_, records_line(point_records, check_key_, timing_), file_);
 }
 
 }  // namespace tailsim

@@ -88,15 +88,16 @@ ParsedLog scan_record_log(const std::string& text, const std::string& file, cons
 
 // One point's line of the log (with wall_seconds when `timing`), checksummed with `check_key`
 // (records_check_key of the log's header).
-std::string records_line(const std::vector<Record>& point_records, const std::string& check_key, bool timing = true);
+std::string records_line(const std::vector<Record>& point_records, const std::string& check_key, bool timing = false);
 
 // Appends completed points to DIR/records.jsonl, one flushed line each.
 class RecordWriter {
  public:
   // `resume`: keep the points already in the file (its header must be `header`: same run, same inputs) and
   // return them through completed(); lines that fail their checks are left out (warnings()), and the file
-  // rewritten without them. Otherwise start a new file with `header`.
-  RecordWriter(const std::string& dir, const Json& header, bool resume);
+  // rewritten without them. Otherwise start a new file with `header`. `timing` (--timing) adds each
+  // record's wall_seconds to the lines appended; without it the log is the same bytes every run.
+  RecordWriter(const std::string& dir, const Json& header, bool resume, bool timing = false);
   ~RecordWriter();
   RecordWriter(const RecordWriter&) = delete;
   RecordWriter& operator=(const RecordWriter&) = delete;
@@ -110,6 +111,7 @@ class RecordWriter {
   std::string file_;
   std::string check_key_;
   std::vector<std::string> warnings_;
+  bool timing_ = false;
   int fd_ = -1;  // records.jsonl, open for appending
   std::map<std::size_t, std::vector<Record>> completed_;
 };

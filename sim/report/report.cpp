@@ -1,6 +1,7 @@
 #include "sim/report/report.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -97,14 +98,20 @@ std::string percent(double fraction, int digits) { return fixed(100.0 * fraction
 struct TableColumns {
   bool moe = false, routing = false, speedup = false, timing = false;
   std::string baseline;  // the label the speed-ups are against
+  // Digits of the step-time columns (mean, p50, p99, p99.9): 6 where any value of the column is under
+  // 0.1 s, else 3, one precision per column so its numbers line up.
+  std::array<int, 4> step_digits{3, 3, 3, 3};
 };
+
+std::array<double, 4> step_columns(const StepTimeSummary& s) { return {s.mean, s.p50, s.p99, s.p999}; }
 
 std::vector<std::string> table_row(const Record& rec, const TableColumns& cols) {
   std::vector<std::string> row;
   for (const auto& [k, v] : rec.params) row.push_back(param_text(v));
   const StepTimeSummary& s = rec.step_time;
   row.push_back(rec.policy);
-  for (const double v : {s.mean, s.p50, s.p99, s.p999}) row.push_back(fixed(v, v < 0.1 ? 6 : 3));
+  const std::array<double, 4> times = step_columns(s);
+  for (std::size_t c = 0; c < times.size(); ++c) row.push_back(fixed(times[c], cols.step_digits[c]));
   row.push_back(rec.slowdown_vs_k1 ? fixed(*rec.slowdown_vs_k1, 2) + "x" : "-");
   if (cols.speedup) {
     const auto& v = rec.vs_baseline;
@@ -116,11 +123,11 @@ std::vector<std::string> table_row(const Record& rec, const TableColumns& cols) 
   if (cols.moe) {
     if (rec.moe) {
       row.push_back(fixed(rec.moe->load_imbalance, 2));
-      for (const double f : {rec.moe->compute_fraction, rec.moe->communication_fraction, rec.moe->barrier_wait_fraction})
-        row.push_back(percent(f, 1));
+      // The barrier wait is the idle column already.
+      for (const double f : {rec.moe->compute_fraction, rec.moe->communication_fraction}) row.push_back(percent(f, 1));
       row.push_back(fixed(rec.moe->tokens_per_s_per_gpu, 0));
     } else {
-      row.insert(row.end(), 5, "-");
+      row.insert(row.end(), 4, "-");
     }
   }
   if (cols.routing) {
@@ -149,12 +156,15 @@ void print_table(std::ostream& out, const RunResults& r, const ReportOptions& op
     cols.routing = cols.routing || (rec.moe && rec.moe->routing);
     if (rec.vs_baseline && !cols.speedup) cols.baseline = rec.vs_baseline->policy;
     cols.speedup = cols.speedup || rec.vs_baseline;
+    const std::array<double, 4> times = step_columns(rec.step_time);
+    for (std::size_t c = 0; c < times.size(); ++c)
+      if (times[c] < 0.1) cols.step_digits[c] = 6;
   }
   std::vector<std::string> header = r.param_names;
   for (const char* h : {"policy", "E[step] s", "p50 s", "p99 s", "p99.9 s", "slowdown"}) header.emplace_back(h);
   if (cols.speedup) header.insert(header.end(), {"vs " + cols.baseline, "95% CI"});
   header.insert(header.end(), {"idle", "extra work"});
-  if (cols.moe) header.insert(header.end(), {"imbalance", "compute", "comm", "wait", "tok/s/GPU"});
+  if (cols.moe) header.insert(header.end(), {"imbalance", "compute", "comm", "tok/s/GPU"});
   if (cols.routing) header.insert(header.end(), {"dropped", "rerouted", "gate mass"});
   if (cols.timing) header.emplace_back("wall s");
   std::vector<std::vector<std::string>> rows;

@@ -177,6 +177,8 @@ class ScenarioRun {
     if (options.distributor && options.distributor->size() > 1) dist_ = options.distributor;
     for (std::size_t i = 0; i < units_.size(); ++i)
       if (!dist_ || static_cast<int>(i % static_cast<std::size_t>(dist_->size())) == dist_->rank()) mine_.push_back(i);
+    progress_.units = mine_.size();
+    for (const std::size_t i : mine_) progress_.work += unit_work(i);
   }
 
   RunResults run() {
@@ -253,6 +255,12 @@ class ScenarioRun {
     next_ = mine_.size();
   }
 
+  double unit_work(std::size_t i) const {
+    const Unit& u = units_[i];
+    return static_cast<double>(u.steps) * static_cast<double>(views_[u.point].size()) *
+           models_[u.point].workload->step_work();
+  }
+
   void run_unit(std::size_t i) {
     const Unit& u = units_[i];
     const auto t0 = std::chrono::steady_clock::now();
@@ -270,8 +278,9 @@ class ScenarioRun {
       if (options_.on_point && !error_) options_.on_point(records_[u.point]);
     }
     std::lock_guard<std::mutex> lock(mutex_);
-    ++done_;
-    if (options_.on_progress && !error_) options_.on_progress(done_, mine_.size());
+    ++progress_.units_done;
+    progress_.work_done += unit_work(i);
+    if (options_.on_progress && !error_) options_.on_progress(progress_);
   }
 
   void finish_point(std::size_t p) {
@@ -313,9 +322,9 @@ class ScenarioRun {
   std::vector<std::size_t> mine_;  // the units this process runs
   std::atomic<std::size_t> next_{0};
   std::atomic<bool> stopped_{false};
-  std::size_t done_ = 0;
+  RunProgress progress_;  // of this process's units
   std::exception_ptr error_;
-  std::mutex mutex_;  // guards error_, done_ and the callbacks
+  std::mutex mutex_;  // guards error_, progress_ and the callbacks
 };
 
 }  // namespace

@@ -80,6 +80,13 @@ class Distributor {
   virtual std::vector<std::string> gather(const std::string& bytes) = 0;
 };
 
+// How far a run is: its (point, replication) units, and their work (steps x policies x the workload's
+// step_work), which the time left is proportional to where the unit count is not.
+struct RunProgress {
+  std::size_t units_done = 0, units = 0;
+  double work_done = 0, work = 0;
+};
+
 struct RunOptions {
   explicit RunOptions(int thread_count = 1) : threads(thread_count) {}
   int threads = 1;
@@ -88,8 +95,8 @@ struct RunOptions {
   // Called once per completed point with its records (policies in scenario order), one call at a time, in
   // completion order (which depends on the thread count; the final results do not).
   std::function<void(const std::vector<Record>&)> on_point;
-  // Called after every (point, replication) unit, one call at a time: units done and in all.
-  std::function<void(std::size_t, std::size_t)> on_progress;
+  // Called after every (point, replication) unit, one call at a time.
+  std::function<void(const RunProgress&)> on_progress;
   Distributor* distributor = nullptr;  // null: this process runs every unit
   // When it turns true the run stops (--time-limit, Ctrl-C): units under way end at their next step and
   // the results hold the points completed before (RunResults::stopped).

@@ -21,6 +21,7 @@ class BspWorkload final : public Workload {
   void check_policy(const Policy& policy) const override;
   std::vector<PolicyTally> run(const RunRequest& request) const override;
   std::uint64_t working_bytes(std::size_t policies) const override;
+  double step_work() const override { return static_cast<double>(cluster_.gpus); }
   void count_held(HeldBytes& held) const override;
   TraceSize trace_size(std::span<const Policy* const> policies) const override;
 

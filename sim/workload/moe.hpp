@@ -112,6 +112,7 @@ class MoeWorkload final : public Workload {
   void check_policy(const Policy& policy) const override;
   std::vector<PolicyTally> run(const RunRequest& request) const override;
   std::uint64_t working_bytes(std::size_t policies) const override;
+  double step_work() const override { return static_cast<double>(config_.cluster.gpus) * config_.model.layers; }
   void count_held(HeldBytes& held) const override;
   TraceSize trace_size(std::span<const Policy* const> policies) const override;
   const Config& config() const { return config_; }

@@ -132,6 +132,9 @@ class Workload {
   // An upper estimate of the memory one run needs besides the step times it keeps (8 bytes per step and
   // policy), for the check before a scenario starts (sim/run/limits.hpp).
   virtual std::uint64_t working_bytes(std::size_t policies) const = 0;
+  // The relative cost of simulating one step for one policy (K workers for bsp, K x layers for moe): it
+  // weighs the units of a run in its progress estimate, where the point count alone misleads.
+  virtual double step_work() const = 0;
   // Counts the bytes this built workload holds for as long as its sweep point exists (samples arrays, cost
   // tables, routing traces), besides its own object; what points share (a file parsed once) counts once.
   virtual void count_held(HeldBytes&) const {}

@@ -210,11 +210,40 @@ TEST_CASE("validate checks every point without simulating and list shows each re
   CHECK(ok.out.find("ok (3 points)") != std::string::npos);
   const auto list = test::run_cli("list");
   CHECK(list.exit_code == 0);
-  for (const char* s : {"policies:", "backup", "distributions:", "shifted_lognormal", "workloads:", "bsp", "h100-sxm"})
+  for (const char* s : {"policies:", "backup", "distributions:", "shifted_lognormal", "workloads:", "bsp", "h100-sxm",
+                        "noise (configs/noise):", "healthy-jitter"})
     CHECK(list.out.find(s) != std::string::npos);
   const auto bad = test::run_cli("list polices");
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("did you mean 'policies'?") != std::string::npos);
+}
+
+TEST_CASE("--quiet prints the table alone: no progress, no log lines, no wall-time line") {
+  const std::string file = test::write_temp("quiet.json", kGood);
+  const auto quiet = test::run_cli("run " + file + " --set steps=400 --quiet --progress always --log-level info");
+  CHECK(quiet.exit_code == 0);
+  CHECK(quiet.out.rfind("small: 400 steps per point, seed 7\ncluster.gpus | policy", 0) == 0);
+  CHECK(quiet.out.find(" s wall") == std::string::npos);
+  CHECK(quiet.err.find("units") != std::string::npos);  // given explicitly, progress and log lines still show
+  const auto silent = test::run_cli("run " + file + " --set steps=400 --quiet --progress auto");
+  CHECK(silent.err.empty());
+  CHECK(silent.out == quiet.out);  // the same bytes run after run
+  const auto loud = test::run_cli("run " + file + " --set steps=400 --progress always --log-level info");
+  CHECK(loud.out.find(" s wall") != std::string::npos);
+}
+
+TEST_CASE("wall_seconds is in records.jsonl and the results only with --timing") {
+  const std::string file = test::write_temp("timing.json", kGood);
+  const auto dir = test::temp_dir("timing");
+  for (const std::string t : {"", " --timing"}) {
+    const std::string out = (dir / (t.empty() ? "plain" : "timed")).string();
+    REQUIRE(test::run_cli("run " + file + " --set steps=400 --quiet --out " + out + t).exit_code == 0);
+    for (const char* f : {"records.jsonl", "results.json", "results.csv"}) {
+      INFO(out << "/" << f);
+      CHECK((test::read_file(std::filesystem::path(out) / f).find("wall_seconds") != std::string::npos) == !t.empty());
+    }
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("every shipped scenario validates") {
