@@ -45,9 +45,9 @@ int verb_list(const std::vector<std::string>& args, std::ostream& out) {
                                           "gpus",     "models",        "clusters",  "noise"};
   if (wants_help(args)) {
     print_verb_help(out, "list", boost::program_options::options_description());
-    out << "\nKinds (default: all): policies, distributions, workloads, routers and cost-models (the \"type\" values\n"
-           "of a scenario, with their parameters); gpus, models, clusters and noise (the files of configs/, which a\n"
-           "scenario names by string, e.g. \"gpu\": \"h100-sxm\").\n";
+    out << "\nKIND (default: all of them): policies, distributions, workloads, routers or cost-models (the \"type\"\n"
+           "values of a scenario, with their parameters); gpus, models, clusters or noise (the files of configs/,\n"
+           "which a scenario names by string, e.g. \"gpu\": \"h100-sxm\").\n";
     return 0;
   }
   std::vector<std::string> wanted = args.empty() ? kinds : args;

@@ -93,7 +93,7 @@ class Deadline {
 // run's options as typed, before they are checked into RunArgs.
 struct RunFlags {
   std::vector<std::string> positional;
-  std::string log_level, progress = "auto", time_limit, max_memory, seed;
+  std::string log_level = "warn", progress = "auto", time_limit, max_memory, seed;
   std::int64_t replications = 0;
 };
 
@@ -127,10 +127,11 @@ void add_run_options(po::options_description& opts, RunArgs& a, RunFlags& f) {
       ("quantiles", po::value(&a.quantiles)->value_name("auto|exact|sketch"),
        "exact (keep every step time), sketch (bounded memory, relative error <= 2^-11) or auto: exact if it fits "
        "(default: auto)")
-      ("quiet", po::bool_switch(), "print the results only: no progress (unless --progress is given), no log lines below error (unless --log-level is), no wall-time line")
+      ("quiet", po::bool_switch(), "print the results only: no progress (unless --progress is given) and no wall-time line; warnings "
+       "and errors still go to stderr")
       ("timing", po::bool_switch(), "add wall_seconds to the results (they then differ from run to run)")
       ("log-level", po::value(&f.log_level)->value_name("LEVEL"),
-       "trace, debug, info, warn, error or off, on stderr (default: warn; error with --quiet)");
+       "trace, debug, info, warn, error or off, on stderr (default: warn)");
 }
 
 void check_quantiles_method(const std::string& method) {
@@ -294,7 +295,7 @@ RunArgs parse_run_args(const std::vector<std::string>& args, bool stderr_is_term
   add_run_options(opts, a, f);
   const po::variables_map vm = parse_verb_args(args, opts, "scenario");
   a.quiet = vm["quiet"].as<bool>();
-  set_log_level(!f.log_level.empty() ? f.log_level : a.quiet ? "error" : "warn");
+  set_log_level(f.log_level);
   if (f.positional.size() != 1) throw InputError("", "run", "expected one scenario file, got " + std::to_string(f.positional.size()));
   a.scenario = f.positional[0];
   if (a.format != "table" && a.format != "json" && a.format != "csv")

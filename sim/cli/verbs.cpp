@@ -30,12 +30,11 @@ struct VerbInfo {
 };
 
 constexpr VerbInfo kVerbs[] = {
-    {"run", "SCENARIO.json [OPTIONS]", "simulate a scenario: a table per sweep point and policy (or json, csv)"},
-    {"merge", "DIR... --out DIR", "join shard outputs (run --shard, --out) into one result, as if run at once"},
-    {"check", "SCENARIO.json|DIR... [OPTIONS]", "run scenarios and judge their \"expect\" blocks (exit 1 on a failure)"},
+    {"run", "SCENARIO.json [OPTIONS]", "simulate a scenario: a table per sweep point and policy"},
+    {"merge", "DIR... --out DIR", "join shard outputs into one result, as if run at once"},
+    {"check", "SCENARIO.json|DIR... [OPTIONS]", "judge scenarios' \"expect\" blocks (exit 1 on a failure)"},
     {"validate", "SCENARIO.json...", "parse and validate every sweep point, no simulation"},
-    {"list", "[policies|distributions|workloads|routers|cost-models|gpus|models|clusters|noise]...",
-     "the registered types with their parameters, and the configs/ files"},
+    {"list", "[KIND]...", "the registered types and the configs/ files"},
     {"cost", "--gpu NAME --model NAME [OPTIONS]", "expert service times of a GPU and MoE model"},
 };
 
@@ -45,24 +44,22 @@ keeps its complete points (--resume finishes it).
 )";
 
 void print_usage(std::ostream& out) {
-  out << "tailsim: a discrete-event simulator of GPU clusters (tail at scale, MoE, straggler policies)\n\n"
-         "usage: tailsim VERB ARGUMENTS...\n";
-  for (const VerbInfo& v : kVerbs) {
-    const std::string head = std::string("  tailsim ") + v.name + " " + v.synopsis;
-    out << head << '\n' << std::string(6, ' ') << v.summary << '\n';
-  }
-  out << "  tailsim --version\n      the version, and whether MPI is built in (mpirun -n N tailsim run ...)\n"
-         "  tailsim --help\n      this list\n\n"
-         "tailsim VERB --help (or tailsim help VERB) lists every option of VERB, its value format and default.\n\n"
+  out << "tailsim: a discrete-event simulator of GPU clusters (tail at scale, MoE, straggler policies)\n\nusage:\n";
+  const auto line = [&](const std::string& command, const std::string& summary) {
+    constexpr std::size_t kColumn = 48;
+    out << "  " << command << std::string(command.size() + 2 > kColumn ? 2 : kColumn - command.size(), ' ') << summary
+        << '\n';
+  };
+  for (const VerbInfo& v : kVerbs) line(std::string("tailsim ") + v.name + " " + v.synopsis, v.summary);
+  line("tailsim --version", "the version, and whether MPI is built in (mpirun)");
+  line("tailsim --help", "this list");
+  out << "\ntailsim VERB --help (or tailsim help VERB) lists every option of VERB, its value format and default.\n\n"
       << kExitCodes;
 }
 
-const std::vector<std::string>& verb_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> n;
-    for (const VerbInfo& v : kVerbs) n.emplace_back(v.name);
-    return n;
-  }();
+std::vector<std::string> verb_names() {
+  std::vector<std::string> names;
+  for (const VerbInfo& v : kVerbs) names.emplace_back(v.name);
   return names;
 }
 
@@ -129,7 +126,7 @@ int cli_main(int argc, char** argv, std::ostream& out, std::ostream& err, Distri
   if (verb == "validate") return verb_validate(args, out);
   if (verb == "list") return verb_list(args, out);
   if (verb == "cost") return verb_cost(args, out);
-  const std::vector<std::string>& verbs = verb_names();
+  const std::vector<std::string> verbs = verb_names();
   const std::string hint = closest_match(verb, verbs);
   throw InputError("", "", "unknown command '" + verb + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
                                "; valid: " + join(verbs) + " (see tailsim --help)");

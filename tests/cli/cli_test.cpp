@@ -218,13 +218,13 @@ TEST_CASE("validate checks every point without simulating and list shows each re
   CHECK(bad.err.find("did you mean 'policies'?") != std::string::npos);
 }
 
-TEST_CASE("--quiet prints the table alone: no progress, no log lines, no wall-time line") {
+TEST_CASE("--quiet prints the table alone: no progress, no wall-time line") {
   const std::string file = test::write_temp("quiet.json", kGood);
   const auto quiet = test::run_cli("run " + file + " --set steps=400 --quiet --progress always --log-level info");
   CHECK(quiet.exit_code == 0);
   CHECK(quiet.out.rfind("small: 400 steps per point, seed 7\ncluster.gpus | policy", 0) == 0);
   CHECK(quiet.out.find(" s wall") == std::string::npos);
-  CHECK(quiet.err.find("units") != std::string::npos);  // given explicitly, progress and log lines still show
+  CHECK(quiet.err.find("units") != std::string::npos);  // given explicitly, progress still shows
   const auto silent = test::run_cli("run " + file + " --set steps=400 --quiet --progress auto");
   CHECK(silent.err.empty());
   CHECK(silent.out == quiet.out);  // the same bytes run after run

@@ -26,10 +26,11 @@ int lines_in(const std::string& text) { return static_cast<int>(std::count(text.
 // hung run: only a failure, never what the test's outcome rests on). Then `act` runs with the run's pid in
 // $pid, and the shell prints "<state> <exit status of the run>", state being "point" (a complete point was
 // on disk, so before `act`), "ended" (the run ended first) or "deadline". Polling every 50 ms cannot let a
-// run of the scenario below end unseen: after its first point (K = 1) comes 1366/1367 of its work.
+// run of the scenario below end unseen: after its first point (K = 1) comes 1366/1367 of its work. The
+// run's stdout (the table of the points complete, --quiet or not) is not wanted.
 std::string after_first_point(const std::string& args, const fs::path& out, const std::string& act) {
   const std::string log = (out / "records.jsonl").string(), results = (out / "results.json").string();
-  return args + " & pid=$!; state=deadline; i=0; while [ $i -lt 2400 ]; do "
+  return args + " >/dev/null & pid=$!; state=deadline; i=0; while [ $i -lt 2400 ]; do "
          "if [ \"$(cat " + log + " 2>/dev/null | wc -l)\" -ge 2 ]; then state=point; break; fi; "
          "if [ -e " + results + " ] || ! kill -0 $pid 2>/dev/null; then state=ended; break; fi; "
          "sleep 0.05; i=$((i+1)); done; " + act + "; wait $pid; rc=$?; echo \"$state $rc\"";

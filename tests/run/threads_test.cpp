@@ -17,7 +17,7 @@ TEST_CASE("threads the system refuses are a warning, not an abort, and change no
                            "/scenarios/textbook/tail_at_scale.json --set steps=2000 --replications 100 --quiet";
   const auto run = [&](const std::string& name, const std::string& limit, int threads) {
     const std::string cmd = "bash -c 'ulimit -v " + limit + "; " + TAILSIM_BINARY + " run " + args + " --threads " +
-                            std::to_string(threads) + " --out " + (dir / name).string() + "' 2>" +
+                            std::to_string(threads) + " --out " + (dir / name).string() + "' >/dev/null 2>" +
                             (dir / (name + ".err")).string();
     const int status = std::system(cmd.c_str());
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

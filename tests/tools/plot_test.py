@@ -113,7 +113,7 @@ class PlotTest(unittest.TestCase):
         scenario = os.path.join(ROOT, "scenarios", "textbook", "tail_at_scale.json")
         out = os.path.join(self.dir, "run")
         subprocess.run([TAILSIM, "run", scenario, "--set", "steps=2000", "--set", "replications=1", "--out", out,
-                        "--quiet"], check=True, timeout=60)
+                        "--quiet"], check=True, timeout=60, stdout=subprocess.DEVNULL)
         return out
 
     def setUp(self):
@@ -377,7 +377,7 @@ class PlotTest(unittest.TestCase):
         scenario = os.path.join(ROOT, "scenarios", "moe", "olmoe_capacity_speedup.json")
         out = os.path.join(self.dir, "capacity")
         subprocess.run([TAILSIM, "run", scenario, "--set", "steps=40", "--set", "replications=2", "--out", out,
-                        "--quiet"], check=True, timeout=60)
+                        "--quiet"], check=True, timeout=60, stdout=subprocess.DEVNULL)
         full = plot.load_csv(os.path.join(out, "results.csv"))
         log = plot.load_records(os.path.join(out, "records.jsonl"))
         self.assertEqual((log.columns, log.rows), (full.columns, full.rows))  # the same text, cell by cell
