@@ -1,7 +1,5 @@
 #include "sim/cluster/cluster.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include "sim/config/configs.hpp"
 
 namespace tailsim {
@@ -45,22 +43,22 @@ constexpr LinkFigure kLinkLatency{"latency", false, "a latency with a unit such 
                                   "100 ns to 1 ms"};
 
 // A link figure must carry its unit: a bare 400 was 400 bytes/s, a bare 5 five seconds, silently.
-double link_figure(const JsonReader& link, const LinkFigure& f, double fallback) {
+double link_figure(const JsonReader& link, const LinkFigure& f, double fallback, std::vector<std::string>& warnings) {
   if (!link.has(f.key)) return fallback;
   const JsonReader at = link.child(f.key);
   if (!at.is_string()) at.fail_expected(f.expected);
   const double v = f.bandwidth ? link.bandwidth_bytes_per_s(f.key, {}, above(0)) : link.duration_s(f.key, {}, at_least(0));
   if (v < f.low * (1 - 1e-9) || v > f.high * (1 + 1e-9))  // the bounds themselves pass, whatever the rounding
-    spdlog::warn("{}: {}: {} is implausible for a GPU link (expected {}); is its unit right?", at.file(),
-                 at.path(), at.value().dump(), f.plausible);
+    warnings.push_back(at.file() + ": " + at.path() + ": " + at.value().dump() + " is implausible for a GPU link (expected " +
+                       f.plausible + "); is its unit right?");
   return v;
 }
 
-LinkSpec parse_link(const JsonReader& n, LinkSpec defaults) {
+LinkSpec parse_link(const JsonReader& n, LinkSpec defaults, std::vector<std::string>& warnings) {
   n.expect_object();
   LinkSpec l;
-  l.bandwidth_bytes_per_s = link_figure(n, kLinkBandwidth, defaults.bandwidth_bytes_per_s);
-  l.latency_s = link_figure(n, kLinkLatency, defaults.latency_s);
+  l.bandwidth_bytes_per_s = link_figure(n, kLinkBandwidth, defaults.bandwidth_bytes_per_s, warnings);
+  l.latency_s = link_figure(n, kLinkLatency, defaults.latency_s, warnings);
   n.finish();
   return l;
 }
@@ -106,8 +104,8 @@ ClusterSpec parse_cluster(const JsonReader& n) {
   }
   c.nvlink = {c.gpu.nvlink_bandwidth_bytes_per_s / 2, 2e-6};
   c.nic = {400e9 / 8, 5e-6};
-  if (const auto link = n.optional_child("nvlink")) c.nvlink = parse_link(*link, c.nvlink);
-  if (const auto link = n.optional_child("nic")) c.nic = parse_link(*link, c.nic);
+  if (const auto link = n.optional_child("nvlink")) c.nvlink = parse_link(*link, c.nvlink, c.warnings);
+  if (const auto link = n.optional_child("nic")) c.nic = parse_link(*link, c.nic, c.warnings);
   // Read last, so that a misspelt 'gpus' is found among keys nobody asked for.
   c.gpus = n.integer("gpus", {}, Range{1.0, static_cast<double>(kMaxGpus)});
   if (const auto noise = n.optional_child("noise")) {

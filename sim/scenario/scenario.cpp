@@ -360,9 +360,12 @@ void blame_swept_key(const Scenario& sc, const ScenarioPoint& point, const Unkno
 
 }  // namespace
 
-PointModel build_point(const Scenario& sc, const ScenarioPoint& point) {
+PointModel build_point(const Scenario& sc, const ScenarioPoint& point, std::set<std::string>* warned) {
   try {
-    return build_point_unlabelled(sc, point);
+    PointModel m = build_point_unlabelled(sc, point);
+    for (const std::string& w : m.cluster.warnings)
+      if (!warned || warned->insert(w).second) spdlog::warn("{}", w);
+    return m;
   } catch (const InputError& e) {
     if (const auto* unknown = dynamic_cast<const UnknownKeyError*>(&e)) blame_swept_key(sc, point, *unknown);
     if (point.params.empty()) throw;

@@ -6,9 +6,6 @@
 #include <sstream>
 #include <string>
 
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
-
 #include "sim/cluster/cluster.hpp"
 #include "sim/config/error.hpp"
 #include "sim/workload/workload.hpp"
@@ -17,27 +14,6 @@
 namespace tailsim {
 
 namespace {
-
-// What the default logger writes while it lives.
-class CapturedLog {
- public:
-  CapturedLog()
-      : sink_(std::make_shared<spdlog::sinks::ostream_sink_st>(text_)), level_(spdlog::default_logger()->level()) {
-    sink_->set_pattern("[%l] %v");
-    spdlog::default_logger()->sinks().push_back(sink_);
-    spdlog::default_logger()->set_level(spdlog::level::warn);  // whatever an earlier test left
-  }
-  ~CapturedLog() {
-    spdlog::default_logger()->sinks().pop_back();
-    spdlog::default_logger()->set_level(level_);
-  }
-  std::string text() const { return text_.str(); }
-
- private:
-  std::ostringstream text_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_st> sink_;
-  spdlog::level::level_enum level_;
-};
 
 ClusterSpec cluster_with(const std::string& link_key, const Json& link) {
   const Json c = {{"gpus", 16}, {"gpu", "h100-sxm"}, {link_key, link}};
@@ -101,16 +77,26 @@ TEST_CASE("an implausible link figure is warned about, naming its JSON path, and
                         Case{"latency", "5s", true}, Case{"latency", "50ns", true}, Case{"latency", "100ns", false},
                         Case{"latency", "1ms", false}}) {
     INFO(c.key << " " << c.text);
-    CapturedLog log;
-    cluster_with("nic", {{c.key, c.text}});
-    const std::string text = log.text();
-    CHECK((text.find("[warning] s.json: /cluster/nic/" + c.key + ": \"" + c.text +
-                     "\" is implausible for a GPU link") != std::string::npos) == c.warned);
-    CHECK(text.empty() == !c.warned);
+    const std::vector<std::string> warnings = cluster_with("nic", {{c.key, c.text}}).warnings;
+    REQUIRE(warnings.size() == (c.warned ? 1 : 0));
+    if (c.warned)
+      CHECK(warnings[0].starts_with("s.json: /cluster/nic/" + c.key + ": \"" + c.text + "\" is implausible for a GPU link"));
   }
-  CapturedLog log;
-  CHECK(cluster_with("nvlink", {{"bandwidth", "400B/s"}}).nvlink.bandwidth_bytes_per_s == 400);
-  CHECK(log.text().find("(expected 1 GB/s to 10 TB/s)") != std::string::npos);
+  const ClusterSpec slow = cluster_with("nvlink", {{"bandwidth", "400B/s"}});
+  CHECK(slow.nvlink.bandwidth_bytes_per_s == 400);
+  REQUIRE(slow.warnings.size() == 1);
+  CHECK(slow.warnings[0].ends_with("(expected 1 GB/s to 10 TB/s); is its unit right?"));
+
+  // The command line logs it as a warning, once however many sweep points share it.
+  const std::string file = test::write_temp("slow_nic.json", R"({"steps": 10,
+    "cluster": {"gpus": 4, "gpu": "h100-sxm", "nic": {"bandwidth": "400B/s", "latency": "5s"}},
+    "workload": {"type": "bsp", "compute": {"type": "constant", "value": 1}}, "policy": {"type": "none"},
+    "sweep": {"cluster.gpus": [1, 2, 4]}})");
+  const auto r = test::run_cli("validate " + file);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err == "[warning] " + file + ": /cluster/nic/bandwidth: \"400B/s\" is implausible for a GPU link (expected "
+                 "1 GB/s to 10 TB/s); is its unit right?\n[warning] " + file + ": /cluster/nic/latency: \"5s\" is "
+                 "implausible for a GPU link (expected 100 ns to 1 ms); is its unit right?\n");
 }
 
 TEST_CASE("a bsp cluster may leave out its gpu; a workload that reads the GPU's figures still needs it") {
