@@ -93,8 +93,16 @@ int verb_validate(const std::vector<std::string>& files, std::ostream& out) {
   if (files.empty()) throw InputError("", "validate", "expected at least one scenario file");
   for (const std::string& f : files) {
     const Scenario sc = load_scenario(f);
-    check_expectations_match(sc, build_all_points(sc), parse_expectations(sc));
-    out << f << ": ok (" << sc.points.size() << " point" << (sc.points.size() == 1 ? "" : "s") << ")\n";
+    const std::vector<PointModel> models = build_all_points(sc);
+    check_expectations_match(sc, models, parse_expectations(sc));
+    out << f << ": ok (" << sc.points.size() << " point" << (sc.points.size() == 1 ? "" : "s");
+    // A sweep may give 'gpu' at some points only: say so of the first point without it.
+    for (const PointModel& m : models)
+      if (!m.cluster.gpu_given) {
+        out << "; gpu: not needed (" << m.workload->gpu_not_needed() << ")";
+        break;
+      }
+    out << ")\n";
   }
   return 0;
 }

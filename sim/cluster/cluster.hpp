@@ -33,12 +33,20 @@ struct LinkSpec {
 struct ClusterSpec {
   std::int64_t gpus = 1;
   std::int64_t gpus_per_node = 8;
-  GpuSpec gpu;
+  GpuSpec gpu;      // all zeros when the cluster leaves "gpu" out (gpu_given false)
+  bool gpu_given = true;  // false only for a cluster object without "gpu": a bsp workload needs no GPU figures
+  std::string file, path;  // where the cluster object was read (for require_gpu's error)
+  // Implausible figures ("file: /cluster/nic/bandwidth: ... is implausible"), for the caller to log once
+  // however many sweep points share them (build_point).
+  std::vector<std::string> warnings;
   LinkSpec nvlink;  // per GPU and direction, inside a node (default: half the GPU's bidirectional NVLink)
   LinkSpec nic;     // per GPU and direction, between nodes (default: 400 Gbit/s InfiniBand, 5 us)
   std::shared_ptr<const Distribution> noise;  // multiplicative per-task factor; null for none
   std::vector<SlowGpus> slow_gpus;            // placed on the highest ranks
 
+  // Fails ("missing required key 'gpu'", at the cluster's path) unless the GPU is given; `user` says what
+  // reads its figures.
+  void require_gpu(const std::string& user) const;
   std::vector<WorkerGroup> groups() const;  // healthy ranks first, then each slow_gpus entry
   std::int64_t nodes() const { return (gpus + gpus_per_node - 1) / gpus_per_node; }
 };

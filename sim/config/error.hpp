@@ -30,6 +30,18 @@ class InputError : public std::runtime_error {
   std::string message_;
 };
 
+// A key of an object that nobody reads (JsonReader::finish): path() is the object's, key() the key. A caller
+// that put the key there (a sweep axis) may blame the error on itself.
+class UnknownKeyError : public InputError {
+ public:
+  UnknownKeyError(std::string file, std::string path, std::string key, const std::string& message)
+      : InputError(std::move(file), std::move(path), message), key_(std::move(key)) {}
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
 // A failure to write or create an output file that is not the user's doing (disk full, I/O error, a
 // read-only file system found mid-run): exit code 74 (EX_IOERR). `error_number`: the errno, 0 if none.
 class IoError : public std::runtime_error {

@@ -116,6 +116,23 @@ const Json& JsonReader::required(std::string_view key) const {
   return *it;
 }
 
+void JsonReader::require_all(const std::vector<std::string>& keys) const {
+  expect_object();
+  mark_known(keys);
+  std::vector<std::string> missing, quoted, hints;
+  for (const std::string& k : keys)
+    if (value_->find(k) == value_->end()) {
+      missing.push_back(k);
+      quoted.push_back("'" + k + "'");
+    }
+  if (missing.size() < 2) return;  // one: the reader of that key says so, with its typo hint
+  for (auto k = value_->begin(); k != value_->end(); ++k) {  // a near miss is more likely a typo
+    const std::string hint = asked_->count(k.key()) ? "" : closest_match(k.key(), missing);
+    if (!hint.empty()) hints.push_back("unknown key '" + k.key() + "' (did you mean '" + hint + "'?)");
+  }
+  fail("missing required keys " + join(quoted) + (hints.empty() ? "" : "; " + join(hints, "; ")));
+}
+
 JsonReader JsonReader::child(std::string_view key) const {
   const Json& v = required(key);
   JsonReader r(v, *file_, path_ + "/" + pointer_token(key));
@@ -250,8 +267,9 @@ void JsonReader::finish(const std::vector<std::string>& also_known) const {
   for (auto it = value_->begin(); it != value_->end(); ++it) {
     if (read_->count(it.key()) || std::binary_search(known.begin(), known.end(), it.key())) continue;
     const std::string hint = closest_match(it.key(), known);
-    fail("unknown key '" + it.key() + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?") +
-         (hint.empty() ? " (" : " ") + "known: " + join(known) + ")");
+    throw UnknownKeyError(*file_, path_or_root(), it.key(),
+                          "unknown key '" + it.key() + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?") +
+                              (hint.empty() ? " (" : " ") + "known: " + join(known) + ")");
   }
 }
 
@@ -314,7 +332,7 @@ std::string brief(const Json& value) {
 
 double parse_duration_s(std::string_view text) {
   static const std::vector<Unit> units = {{"", 1.0},    {"s", 1.0},    {"ms", 1e-3}, {"us", 1e-6},
-                                          {"µs", 1e-6}, {"ns", 1e-9}, {"min", 60.0}, {"h", 3600.0}};
+                                          {"µs", 1e-6}, {"μs", 1e-6}, {"ns", 1e-9}, {"min", 60.0}, {"h", 3600.0}};
   return parse_with_units(text, units, "a duration");
 }
 
@@ -331,7 +349,8 @@ double parse_bandwidth_bytes_per_s(std::string_view text) {
       {"", 1.0},          {"B/s", 1.0},        {"KB/s", 1e3},        {"MB/s", 1e6},
       {"GB/s", 1e9},      {"TB/s", 1e12},      {"GiB/s", 1073741824.0},
       {"bit/s", 0.125},   {"Kbit/s", 125.0},   {"Mbit/s", 1.25e5},   {"Gbit/s", 1.25e8},
-      {"Tbit/s", 1.25e11}};
+      {"Tbit/s", 1.25e11}, {"Mb/s", 1.25e5},    {"Gb/s", 1.25e8},     {"Tb/s", 1.25e11},
+      {"Mbps", 1.25e5},   {"Gbps", 1.25e8},    {"Tbps", 1.25e11}};
   return parse_with_units(text, units, "a bandwidth");
 }
 

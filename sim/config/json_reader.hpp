@@ -58,7 +58,8 @@ class JsonReader {
   bool boolean(std::string_view key, std::optional<bool> fallback = {}) const;
   std::string string(std::string_view key, std::optional<std::string> fallback = {},
                      const std::vector<std::string>& choices = {}) const;
-  // Unit-aware quantities: a number (SI base unit) or a string such as "20ms", "352MiB", "400Gbit/s".
+  // Unit-aware quantities: a number (SI base unit) or a string such as "20ms", "352MiB", "400Gbit/s"
+  // ("400Gbps" and "400Gb/s" are bits too; "50GB/s" bytes).
   double duration_s(std::string_view key, std::optional<double> fallback = {}, Range range = {}) const;
   double size_bytes(std::string_view key, std::optional<double> fallback = {}, Range range = {}) const;
   double bandwidth_bytes_per_s(std::string_view key, std::optional<double> fallback = {},
@@ -67,6 +68,9 @@ class JsonReader {
   // The value of this node read as a number (for array elements).
   double as_number(Range range = {}) const;
 
+  // Fails naming every one of `keys` this object lacks, when it lacks two or more (an inline object missing
+  // several is fixed in one go); declares them known (mark_known). One missing key is left to its reader.
+  void require_all(const std::vector<std::string>& keys) const;
   void mark_read(std::string_view key) const;
   // Declares keys read later as known now: a required key that is missing is never blamed on one of them
   // ("unknown key 'gpus' (did you mean 'gpu'?)"), as it is on keys nobody asked for.

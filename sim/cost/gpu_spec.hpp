@@ -17,7 +17,9 @@ struct GpuSpec {
   double peak_flops_fp16 = 0;  // dense tensor FLOP/s
   double peak_flops_bf16 = 0;
   double peak_flops_fp8 = 0;   // 0 where the GPU has no FP8 tensor cores
-  double nvlink_bandwidth_bytes_per_s = 0;
+  double nvlink_bandwidth_bytes_per_s = 0;  // bidirectional, per GPU (as datasheets give it)
+  // The GPU's link to host memory (PCIe), one direction; 0 where the file gives none ("host_link_bandwidth").
+  double host_link_bandwidth_bytes_per_s = 0;
   std::string source;          // where the figures come from
 };
 GpuSpec parse_gpu_spec(const JsonReader& node);

@@ -97,8 +97,9 @@ std::vector<PointModel> build_points_within(const Scenario& sc, std::optional<st
   std::vector<PointModel> models;
   models.reserve(sc.points.size());
   HeldBytes held;
+  std::set<std::string> warned;
   for (const ScenarioPoint& p : sc.points) {
-    models.push_back(build_point(sc, p));
+    models.push_back(build_point(sc, p, &warned));
     models.back().workload->count_held(held);
     // Stops at the first point that passes the limit, before the others are built.
     if (available && held.total() > *available)

@@ -21,7 +21,8 @@ namespace tailsim {
 std::vector<PointModel> build_all_points(const Scenario& scenario) {
   std::vector<PointModel> models;
   models.reserve(scenario.points.size());
-  for (const ScenarioPoint& p : scenario.points) models.push_back(build_point(scenario, p));
+  std::set<std::string> warned;
+  for (const ScenarioPoint& p : scenario.points) models.push_back(build_point(scenario, p, &warned));
   return models;
 }
 

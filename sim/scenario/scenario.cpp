@@ -339,12 +339,35 @@ PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point
   return m;
 }
 
+// The JSON pointer a dotted path sets ("policies.1.copies" -> "/policies/1/copies").
+std::string dotted_pointer(const std::string& dotted) {
+  std::string out;
+  for (const std::string& t : split(dotted, '.')) out += "/" + pointer_token(t);
+  return out;
+}
+
+// A key that a swept path added is the sweep entry's fault, not the object's it landed in: blames it there.
+void blame_swept_key(const Scenario& sc, const ScenarioPoint& point, const UnknownKeyError& e) {
+  if (e.file() != sc.file) return;  // in a configs/ file or another file the scenario names
+  const std::string added = (e.path() == "/" ? "" : e.path()) + "/" + pointer_token(e.key());
+  for (const auto& [path, value] : point.params) {
+    const std::string swept = dotted_pointer(path);
+    if (swept == added || swept.starts_with(added + "/"))
+      throw InputError(sc.file, "/sweep/" + pointer_token(path),
+                       "the swept path names a key nobody reads: " + e.path() + ": " + e.message());
+  }
+}
+
 }  // namespace
 
-PointModel build_point(const Scenario& sc, const ScenarioPoint& point) {
+PointModel build_point(const Scenario& sc, const ScenarioPoint& point, std::set<std::string>* warned) {
   try {
-    return build_point_unlabelled(sc, point);
+    PointModel m = build_point_unlabelled(sc, point);
+    for (const std::string& w : m.cluster.warnings)
+      if (!warned || warned->insert(w).second) spdlog::warn("{}", w);
+    return m;
   } catch (const InputError& e) {
+    if (const auto* unknown = dynamic_cast<const UnknownKeyError*>(&e)) blame_swept_key(sc, point, *unknown);
     if (point.params.empty()) throw;
     throw InputError(e.file(), e.path(), e.message() + " (at sweep point " + point.label() + ")");
   }

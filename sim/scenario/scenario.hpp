@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,7 +60,9 @@ struct PointModel {
 
 Scenario load_scenario(const std::string& file, const ScenarioOptions& options = {});
 Scenario load_scenario_json(Json doc, const std::string& file, const ScenarioOptions& options = {});
-PointModel build_point(const Scenario& scenario, const ScenarioPoint& point);
+// Builds one point's objects, logging the warnings found on the way (spdlog warn) that `warned` does not
+// hold yet, and adding them to it: a sweep's points share a set, so each is logged once. Null: log all.
+PointModel build_point(const Scenario& scenario, const ScenarioPoint& point, std::set<std::string>* warned = nullptr);
 
 // Sets a dotted path in a JSON document ("policies.1.copies"), creating objects on the way.
 void set_dotted(Json& doc, const std::string& dotted, const Json& value, const std::string& origin);

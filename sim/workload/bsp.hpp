@@ -19,6 +19,7 @@ class BspWorkload final : public Workload {
   BspWorkload(ClusterSpec cluster, std::shared_ptr<const Distribution> compute, BspEngine engine)
       : cluster_(std::move(cluster)), compute_(std::move(compute)), engine_(engine) {}
   void check_policy(const Policy& policy) const override;
+  std::string gpu_not_needed() const override { return "compute is a distribution"; }
   std::vector<PolicyTally> run(const RunRequest& request) const override;
   std::uint64_t working_bytes(std::size_t policies) const override;
   double step_work() const override { return static_cast<double>(cluster_.gpus); }

@@ -199,6 +199,7 @@ void parse_overlap(const JsonReader& n, MoeWorkload::Config& c) {
 }  // namespace
 
 std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSpec& cluster) {
+  cluster.require_gpu("the moe workload's cost models read the GPU's figures");
   MoeWorkload::Config c;
   c.cluster = cluster;
   c.model = parse_moe_model(n.child("model"));

@@ -128,6 +128,9 @@ class Workload {
   virtual ~Workload() = default;
   // Fails (InputError) when a policy cannot run on this workload; called for every point before any run.
   virtual void check_policy(const Policy& policy) const = 0;
+  // Why this workload runs without the GPU's figures (`tailsim validate` says so of a cluster without "gpu");
+  // "" when it reads them, and then refuses such a cluster (ClusterSpec::require_gpu).
+  virtual std::string gpu_not_needed() const { return ""; }
   virtual std::vector<PolicyTally> run(const RunRequest& request) const = 0;
   // An upper estimate of the memory one run needs besides the step times it keeps (8 bytes per step and
   // policy), for the check before a scenario starts (sim/run/limits.hpp).

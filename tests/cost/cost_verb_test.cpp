@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <iomanip>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -131,6 +132,25 @@ TEST_CASE("tailsim cost --cost evaluates one given cost model") {
   CHECK_THROWS_WITH_AS(
       cost({"--gpu", "h100-sxm", "--model", "mixtral-8x7b", "--cost", R"({"type": "rooflin"})"}),
       doctest::Contains("did you mean 'roofline'"), InputError);
+}
+
+TEST_CASE("tailsim cost gives every shipped GPU a roofline that scales with its datasheet figures") {
+  // Mixtral's expert at 4096 tokens is compute-bound on every GPU: its time follows the dense bf16 peak.
+  std::map<std::string, double> at_4096;
+  for (const std::string& gpu : gpu_names()) {
+    INFO(gpu);
+    const std::vector<CsvRow> rows =
+        parse_csv(cost({"--gpu", gpu, "--model", "mixtral-8x7b", "--format", "csv", "--tokens", "1,4096",
+                        "--cost", R"({"type": "roofline"})"}));
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].time_us > 0);
+    CHECK(rows[1].time_us > rows[0].time_us);
+    at_4096[gpu] = rows[1].time_us;
+  }
+  REQUIRE(at_4096.count("b200"));
+  REQUIRE(at_4096.count("mi300x"));
+  CHECK(at_4096["b200"] < at_4096["mi300x"]);
+  CHECK(at_4096["mi300x"] < at_4096["h100-sxm"]);
 }
 
 TEST_CASE("tailsim cost exits 2 on an unknown GPU or model, naming the valid ones") {

@@ -29,7 +29,7 @@ std::string linear_table(double fixed_us = 10.0) {
 std::string scenario(const std::string& slow_gpus = "[]", double fixed_us = 10.0) {
   return R"({"seed": 5, "steps": )" + std::to_string(kSteps) + R"(,
     "cluster": {"gpus": 16, "gpus_per_node": 16, "gpu": "h100-sxm", "slow_gpus": )" + slow_gpus + R"(,
-                "nvlink": {"bandwidth": 1e30, "latency": 0}, "nic": {"bandwidth": 1e9, "latency": 0}},
+                "nvlink": {"bandwidth": "1e30B/s", "latency": "0s"}, "nic": {"bandwidth": "1GB/s", "latency": "0s"}},
     "workload": {"type": "moe", "tokens_per_gpu": 256, "routing": {"type": "generated", "preset": "olmoe"},
       "cost": {"type": "profiled", "table": ")" + linear_table(fixed_us) + R"("},
       "model": {"name": "toy", "layers": 3, "experts": 16, "top_k": 2, "hidden": 1024, "expert_intermediate": 512}},

@@ -117,6 +117,14 @@ TEST_CASE("empirical samples can come from a file, with comments and a header") 
   const auto d = make_distribution(JsonReader(j, "x.json"));
   CHECK(d->mean() == doctest::Approx(1.0));
   CHECK(d->from_uniform(0.99) == 1.5);
+  // '#' comment lines may come before the header too (as the README allows), and blank lines anywhere.
+  for (const std::string text : {"# from run 12\n# seconds per step\nstep_time_s\n0.5\n1.5\n1.0\n",
+                                 "\n# measured\n\nstep_time_s\n# a comment\n0.5\n\n1.5\n1.0\n",
+                                 "\xEF\xBB\xBF# measured\r\nstep_time_s\r\n0.5\r\n1.5\r\n1.0\r\n"}) {
+    const std::string commented = test::write_temp("commented" + std::to_string(text.size()) + ".csv", text);
+    const auto c = make_distribution(JsonReader(Json{{"type", "empirical"}, {"file", commented}}, "x.json"));
+    CHECK(c->mean() == doctest::Approx(1.0));
+  }
   const std::string bad = test::write_temp("bad.csv", "1.0\nabc\n");
   const Json jb = Json{{"type", "empirical"}, {"file", bad}};
   CHECK_THROWS_WITH_AS(make_distribution(JsonReader(jb, "x.json")), doctest::Contains("line 2: expected a number, got 'abc'"),

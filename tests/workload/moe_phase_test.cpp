@@ -23,7 +23,7 @@ std::string scenario(const std::string& phase_keys, const std::string& attention
   return R"({"seed": 3, "steps": )" + std::to_string(steps) + R"(, "replications": )" +
          std::to_string(replications) + R"(,
     "cluster": {"gpus": 16, "gpu": "h100-sxm",
-                "nvlink": {"bandwidth": 1e30, "latency": 0}, "nic": {"bandwidth": 1e30, "latency": 0}},
+                "nvlink": {"bandwidth": "1e30B/s", "latency": "0s"}, "nic": {"bandwidth": "1e30B/s", "latency": "0s"}},
     "workload": {"type": "moe", )" +
          phase_keys + R"(, "routing": {"type": "generated", "preset": "uniform"},
       "model": {"name": "toy", "layers": 3, "experts": 16, "top_k": 2, "hidden": 1024, "expert_intermediate": 512, )" +

@@ -29,7 +29,7 @@ double linear_cost_s(std::int64_t tokens) { return tokens == 0 ? 0.0 : (10.0 + 0
 std::string isolated_experts(const std::string& routing, int gpus = 16, int steps = 50) {
   return R"({"seed": 5, "steps": )" + std::to_string(steps) + R"(,
     "cluster": {"gpus": )" + std::to_string(gpus) + R"(, "gpu": "h100-sxm",
-                "nvlink": {"bandwidth": 1e30, "latency": 0}, "nic": {"bandwidth": 1e30, "latency": 0}},
+                "nvlink": {"bandwidth": "1e30B/s", "latency": "0s"}, "nic": {"bandwidth": "1e30B/s", "latency": "0s"}},
     "workload": {"type": "moe", "tokens_per_gpu": 256, "routing": )" + routing + R"(,
       "cost": {"type": "profiled", "table": ")" + linear_table() + R"("},
       "model": {"name": "toy", "layers": 3, "experts": 16, "top_k": 2, "hidden": 1024, "expert_intermediate": 512}},
