@@ -52,7 +52,8 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
     partner_.resize(k);
     for (auto& phase : comm_s_)
       for (std::vector<double>& v : phase) v.resize(k);
-    sm_factor_ = static_cast<double>(c.cluster.gpu.sm_count) / static_cast<double>(c.cluster.gpu.sm_count - c.comm_sms);
+    if (c.comm_sms > 0)  // (comm_sms < sm_count, checked when parsed; a GPU without an SM count allows only 0)
+      sm_factor_ = static_cast<double>(c.cluster.gpu.sm_count) / static_cast<double>(c.cluster.gpu.sm_count - c.comm_sms);
   }
   for (const WorkerGroup& g : info.groups) std::fill(slow_.begin() + g.first, slow_.begin() + g.first + g.count, g.factor);
   pairs_.resize(k);
