@@ -161,11 +161,9 @@ void MoeRun::end_overlap() {
 // With a controller, the layer is first timed whole (its weight loads and hedges decided on those times);
 // each GPU's micro-batch experts then take the same factor longer or shorter as its whole experts did.
 void MoeRun::control_overlap(const MoeLayer& view, double compute_factor) {
-  double dense_max = 0;
-  for (std::int64_t g = 0; g < gpus_; ++g)
-    dense_max = std::max(dense_max, dense_at((times_.whole.attention_s + times_.whole.shared_s) * compute_factor, g) * noise_[g]);
-  LayerSums sums = gpu_phases(compute_factor, (times_.whole.attention_s + times_.whole.shared_s) * compute_factor);
-  control_experts(view, compute_factor, dense_max, sums);
+  const double dense_s = (times_.whole.attention_s + times_.whole.shared_s) * compute_factor;
+  LayerSums sums = gpu_phases(compute_factor, dense_s);
+  control_experts(view, compute_factor, slowest_dense(dense_s), sums);
   for (std::int64_t g = 0; g < gpus_; ++g) {
     const double planned = expert_s_[g] * compute_factor * noise_[g];
     const double controlled = finish_s_[g] - dispatch_s_[g];

@@ -182,13 +182,19 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
   if (controller_) controller_->after_layer(view, MoeLayerOutcome{gpu_tokens_, finish_s_, layer_s});
 }
 
-// The layer in sequence: the dense part, then three collectives (dispatch, experts, combine) as events.
-double MoeRun::serial_layer(const MoeLayer& view, double compute_factor, LayerSums& s) {
-  const double dense_s = (times_.whole.attention_s + times_.whole.shared_s) * compute_factor;
+// The latest end of the layer's dense part over the GPUs: dense_s (plus a GPU's drawn core attention) x noise.
+double MoeRun::slowest_dense(double dense_s) const {
   // dense_s >= 0 and rounding is monotone, so this is exactly the largest dense_s x noise[g]. (Reductions by
   // algorithm keep their accumulator in a register; a hand loop here was kept on the stack, 10 % slower.)
   double dense_max = dense_s * *std::max_element(noise_.begin(), noise_.end());
   for (std::size_t g = 0; g < core_s_.size(); ++g) dense_max = std::max(dense_max, (dense_s + core_s_[g]) * noise_[g]);
+  return dense_max;
+}
+
+// The layer in sequence: the dense part, then three collectives (dispatch, experts, combine) as events.
+double MoeRun::serial_layer(const MoeLayer& view, double compute_factor, LayerSums& s) {
+  const double dense_s = (times_.whole.attention_s + times_.whole.shared_s) * compute_factor;
+  const double dense_max = slowest_dense(dense_s);
   s = gpu_phases(compute_factor, dense_s);
   if (controller_) control_experts(view, compute_factor, dense_max, s);
   const double layer_s = dense_max + s.experts_max + s.combine_max;

@@ -53,6 +53,7 @@ class MoeRun final : public EventHandler {
   LayerSums gpu_phases(double compute_factor, double dense_s);
   void control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums);
   void hedge(const Hedge& h, double compute_factor, LayerSums& sums);
+  double slowest_dense(double dense_s) const;
   double serial_layer(const MoeLayer& view, double compute_factor, LayerSums& s);
 
   // Two-batch overlap (sim/workload/moe_overlap.cpp); times in seconds from the step's start.
