@@ -71,7 +71,7 @@ int bench_main(int argc, char** argv) {
   }
 
   const Json doc = Json::parse(kRouting);
-  const auto router = make_router(JsonReader(doc, "bench_routing", "/routing"), RouterContext{kLayers, kExperts, kTopK, 3, 0, 0});
+  const auto router = make_router(JsonReader(doc, "bench_routing", "/routing"), RouterContext{kLayers, kExperts, kTopK, 3, 0});
   std::vector<std::int64_t> counts(kExperts);
   std::int64_t checksum = 0;
   auto route = [&](std::int64_t step, int layer) {

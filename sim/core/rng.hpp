@@ -1,5 +1,7 @@
-// Random number streams. Each consumer owns a named stream seeded from hash(seed, name, point,
-// replication), so adding a stream or a thread never changes another stream's draws. The generator is
+// Random number streams. Each consumer owns a named stream seeded from hash(seed, name, replication), so
+// adding a stream or a thread never changes another stream's draws. Every point of a sweep draws from the
+// same streams (common random numbers across points, as across policies): a point's numbers do not depend
+// on which other points share its sweep, so a point run alone (--set) reproduces its row exactly. The generator is
 // xoshiro256++ (Blackman & Vigna) run as kLanes interleaved states: its output is a fixed function of the
 // seed on every platform, and the lanes let the compiler keep several draws in flight when filling arrays.
 #pragma once
@@ -27,12 +29,12 @@ inline constexpr std::uint64_t hash_name(std::string_view name) {
   return splitmix64(h);
 }
 
-// The seed of one stream: hash(seed, stream name, sweep point, replication).
-inline constexpr std::uint64_t stream_seed(std::uint64_t seed, std::string_view name, std::uint64_t point,
-                                           std::uint64_t replication) {
+// The seed of one stream: hash(seed, stream name, replication). (The middle mixing round once took the
+// sweep point's index; it is kept so that unswept scenarios draw what they always drew.)
+inline constexpr std::uint64_t stream_seed(std::uint64_t seed, std::string_view name, std::uint64_t replication) {
   std::uint64_t s = seed;
   std::uint64_t h = splitmix64(s) ^ hash_name(name);
-  h = splitmix64(h) ^ (point * 0xD1B54A32D192ED03ull);
+  h = splitmix64(h);
   h = splitmix64(h) ^ (replication * 0x8CB92BA72F3D8DD7ull);
   return splitmix64(h);
 }
@@ -54,8 +56,8 @@ class RngStream {
     for (int w = 0; w < 4; ++w)
       for (int l = 0; l < kLanes; ++l) s_[w][l] = splitmix64(sm);
   }
-  RngStream(std::uint64_t seed, std::string_view name, std::uint64_t point, std::uint64_t replication)
-      : RngStream(stream_seed(seed, name, point, replication)) {}
+  RngStream(std::uint64_t seed, std::string_view name, std::uint64_t replication)
+      : RngStream(stream_seed(seed, name, replication)) {}
 
   // One raw draw (lanes are used in turn, so single draws and fill() produce the same sequence).
   std::uint64_t next() {

@@ -9,7 +9,7 @@
 namespace tailsim {
 
 TokenCapacity::TokenCapacity(const CapacityParams& p, const MoeRunInfo& info)
-    : p_(p), info_(info), rng_(info.seed, "policy/capacity/tokens", info.point, info.replication) {}
+    : p_(p), info_(info), rng_(info.seed, "policy/capacity/tokens", info.replication) {}
 
 bool TokenCapacity::before(std::size_t a, std::size_t b) const {
   switch (p_.order) {

@@ -81,7 +81,7 @@ struct MoeRunInfo {
   bool decode = false;
   double gate_concentration = 1.0;  // a token's top-k gate weights ~ Dirichlet(this), as the router draws them
   std::vector<WorkerGroup> groups;  // persistent slowdowns by rank
-  std::uint64_t seed = 0, point = 0, replication = 0;  // for the controller's own RNG streams
+  std::uint64_t seed = 0, replication = 0;  // for the controller's own RNG streams
 };
 
 // One MoE layer-step as a controller sees it.

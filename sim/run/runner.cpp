@@ -26,11 +26,10 @@ std::vector<PointModel> build_all_points(const Scenario& scenario) {
   return models;
 }
 
-RunRequest make_run_request(const Scenario& scenario, std::size_t point, std::uint64_t replication, std::int64_t steps,
+RunRequest make_run_request(const Scenario& scenario, std::uint64_t replication, std::int64_t steps,
                             std::span<const Policy* const> policies) {
   RunRequest req;
   req.seed = scenario.seed;
-  req.point = point;
   req.replication = replication;
   req.steps = steps;
   req.policies = policies;
@@ -265,7 +264,7 @@ class ScenarioRun {
   void run_unit(std::size_t i) {
     const Unit& u = units_[i];
     const auto t0 = std::chrono::steady_clock::now();
-    RunRequest req = make_run_request(sc_, u.point, static_cast<std::uint64_t>(u.replication), u.steps, views_[u.point]);
+    RunRequest req = make_run_request(sc_, static_cast<std::uint64_t>(u.replication), u.steps, views_[u.point]);
     req.stop = options_.stop;
     req.sketch_quantiles = options_.sketch_quantiles;
     results_[i].tallies = models_[u.point].workload->run(req);

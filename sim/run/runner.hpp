@@ -104,10 +104,10 @@ struct RunOptions {
   bool sketch_quantiles = false;  // bounded-memory quantiles (sim/stats/step_times.hpp) instead of exact
 };
 
-// The request for replication `replication` of sweep point `point` (its seed, point and replication index
-// seed the random streams, so equal requests draw alike): the runner's units and the trace's re-runs both
+// The request for replication `replication` of any sweep point (its seed and replication index seed the
+// random streams, so every point draws alike): the runner's units and the trace's re-runs both
 // start from it. No trace, stop flag or sketch: the caller sets those.
-RunRequest make_run_request(const Scenario& scenario, std::size_t point, std::uint64_t replication, std::int64_t steps,
+RunRequest make_run_request(const Scenario& scenario, std::uint64_t replication, std::int64_t steps,
                             std::span<const Policy* const> policies);
 
 // Runs the selected points and returns their records, assembled (see assemble_results).

@@ -43,7 +43,7 @@ void write_trace(const Scenario& sc, const std::vector<PointModel>& models, cons
   for (std::size_t p = 0; p < models.size(); ++p) {
     sink.begin_point(sc.points[p].label());
     const std::vector<const Policy*> views = models[p].policy_views();
-    RunRequest req = make_run_request(sc, p, 0, traced, views);  // as the runner's replication 0 of point p
+    RunRequest req = make_run_request(sc, 0, traced, views);  // as the runner's replication 0
     req.trace = &sink;
     models[p].workload->run(req);
   }

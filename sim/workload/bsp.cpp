@@ -23,8 +23,8 @@ class BspDraws {
       : attempts_(attempts), compute_(compute), noise_(noise), per_draw_times_(per_draw_times) {
     for (int a = 0; a < attempts; ++a) {
       const std::string suffix = a == 0 ? "compute" : "backup/" + std::to_string(a);
-      compute_streams_[a] = RngStream(req.seed, "bsp/" + suffix, req.point, req.replication);
-      noise_streams_[a] = RngStream(req.seed, "bsp/noise/" + std::to_string(a), req.point, req.replication);
+      compute_streams_[a] = RngStream(req.seed, "bsp/" + suffix, req.replication);
+      noise_streams_[a] = RngStream(req.seed, "bsp/noise/" + std::to_string(a), req.replication);
     }
   }
 

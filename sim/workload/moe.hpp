@@ -49,8 +49,8 @@ struct MoeModel {
   int moe_layers() const { return layers - dense_layers; }
   ExpertShape expert_shape() const { return {hidden, expert_intermediate, gated, dtype}; }
   // The routing shape of this model, with a run's seeds (zeros when building a RouterSource).
-  RouterContext router_context(std::uint64_t seed = 0, std::uint64_t point = 0, std::uint64_t replication = 0) const {
-    return {moe_layers(), experts, top_k, seed, point, replication};
+  RouterContext router_context(std::uint64_t seed = 0, std::uint64_t replication = 0) const {
+    return {moe_layers(), experts, top_k, seed, replication};
   }
 };
 MoeModel parse_moe_model(const JsonReader& node);  // an object, or a name in configs/models/

@@ -10,10 +10,10 @@ namespace tailsim {
 MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunRequest& req,
                const MoePolicy& policy, PolicyTally& tally)
     : c_(c), times_(times), tally_(tally), gpus_(c.cluster.gpus), experts_(c.model.experts),
-      noise_stream_(req.seed, "moe/noise", req.point, req.replication), placement_(c.placement),
-      context_stream_(req.seed, "moe/context", req.point, req.replication),
+      noise_stream_(req.seed, "moe/noise", req.replication), placement_(c.placement),
+      context_stream_(req.seed, "moe/context", req.replication),
       trace_(req.trace) {
-  router_ = c.router->make(c.model.router_context(req.seed, req.point, req.replication));
+  router_ = c.router->make(c.model.router_context(req.seed, req.replication));
   node_size_ = std::min(c.cluster.gpus_per_node, gpus_);
   nodes_ = (gpus_ + node_size_ - 1) / node_size_;
   MoeRunInfo info;
@@ -27,7 +27,6 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
   info.gate_concentration = c.router->gate_concentration();
   info.groups = c.cluster.groups();
   info.seed = req.seed;
-  info.point = req.point;
   info.replication = req.replication;
   controller_ = policy.make_controller(info);
 

@@ -86,7 +86,7 @@ GeneratedRouter::GeneratedRouter(GeneratedRoutingParams params, const RouterCont
       context_(context),
       experts_(static_cast<std::size_t>(std::max(context.experts, 1))),
       tree_(experts_),
-      rng_(context.seed, "routing/counts", context.point, context.replication),
+      rng_(context.seed, "routing/counts", context.replication),
       gates_("GeneratedRouter", params_.gate_concentration, context) {
   check_shape(context);
   if (params_.phases.empty()) params_.phases = {{1, 0.0}};
@@ -120,7 +120,7 @@ GeneratedRouter::GeneratedRouter(GeneratedRoutingParams params, const RouterCont
 // family's shape. The stream depends on the seed only, not on the sweep point or replication: the same
 // model routes alike at every point, so points and replications differ by sampling, not by the model.
 void GeneratedRouter::build_base() {
-  RngStream rng(context_.seed, "routing/base", 0, 0);
+  RngStream rng(context_.seed, "routing/base", 0);
   const std::size_t n = experts_;
   std::vector<double> latent(n), fresh(n), sorted(n);
   std::vector<std::size_t> order(n);
@@ -336,7 +336,7 @@ GateScores::GateScores(const char* router, double gate_concentration, const Rout
       gate_concentration_(gate_concentration),
       top_k_(context.top_k),
       last_counts_(static_cast<std::size_t>(std::max(context.experts, 1)), 0),
-      rng_(context.seed, "routing/gate", context.point, context.replication) {}
+      rng_(context.seed, "routing/gate", context.replication) {}
 
 void GateScores::draw(int expert, std::span<double> scores) {
   if (expert < 0 || static_cast<std::size_t>(expert) >= last_counts_.size() ||

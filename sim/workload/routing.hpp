@@ -18,7 +18,7 @@ struct RouterContext {
   int layers = 0;   // MoE layers per step
   int experts = 0;  // routed experts per layer
   int top_k = 0;    // experts each token picks (distinct)
-  std::uint64_t seed = 0, point = 0, replication = 0;  // for the router's own RNG streams
+  std::uint64_t seed = 0, replication = 0;  // for the router's own RNG streams
 };
 
 class Router {

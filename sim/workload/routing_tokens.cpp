@@ -10,7 +10,7 @@
 namespace tailsim {
 
 TokenDraws::TokenDraws(double gate_concentration, const RouterContext& context)
-    : rng_(context.seed, "routing/tokens", context.point, context.replication),
+    : rng_(context.seed, "routing/tokens", context.replication),
       beta_(gate_concentration),
       top_k_(context.top_k),
       experts_(static_cast<std::size_t>(context.experts)),

@@ -24,8 +24,7 @@ class TraceSink;
 
 struct RunRequest {
   std::uint64_t seed = 0;
-  std::uint64_t point = 0;        // sweep point index (seeds the streams)
-  std::uint64_t replication = 0;  // replication index (seeds the streams)
+  std::uint64_t replication = 0;  // replication index (seeds the streams; every sweep point draws alike)
   std::int64_t steps = 0;
   std::span<const Policy* const> policies;
   // When set, the run also records its timeline there (sim/cluster/trace_sink.hpp): slower, for a few steps.

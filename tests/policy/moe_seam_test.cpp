@@ -98,7 +98,7 @@ std::vector<PolicyTally> run_with(const Policy& policy, const std::string& text 
 
 // The router's counts for every (step, layer) of the run, replayed from the run's streams.
 std::vector<std::vector<std::int64_t>> routed_counts() {
-  RouterContext rc{kLayers, 16, 2, 5, 0, 0};
+  RouterContext rc{kLayers, 16, 2, 5, 0};
   const Json node = Json::parse(R"({"type": "generated", "preset": "olmoe"})");
   auto router = make_router(JsonReader(node, "test.json", "/workload/routing"), rc);
   std::vector<std::vector<std::int64_t>> out;

@@ -71,7 +71,7 @@ TEST_CASE("tokens_per_gpu x GPUs x top_k beyond 2^53 is refused where the worklo
 TEST_CASE("routers route exactly tokens x top_k slots at the largest allowed products") {
   const std::string path = test::write_temp("routing-trace-big.csv", "step,layer,e0,e1,e2\n0,0,5,3,2\n");
   const std::int64_t tokens = std::int64_t{1} << 51;  // x top_k 4 = 2^53
-  const RouterContext ctx{1, 3, 2, 1, 0, 0};
+  const RouterContext ctx{1, 3, 2, 1, 0};
   std::vector<std::int64_t> c(3);
   auto trace = make_router(JsonReader(Json::parse(R"({"type":"trace","file":")" + path + "\"}"), "test.json"), ctx);
   trace->route(0, 0, tokens, c);

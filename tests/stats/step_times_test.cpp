@@ -16,7 +16,7 @@ constexpr double kBucketError = 1.0 / 2048;  // 2^-11: half a bucket's width ove
 
 // Step times in ns spanning nine decades, as heavy-tailed runs produce.
 std::vector<SimTime> draws(std::uint64_t seed, std::size_t n) {
-  RngStream rng(seed, "step-times-test", 0, 0);
+  RngStream rng(seed, "step-times-test", 0);
   std::vector<SimTime> out(n);
   for (SimTime& v : out) v = static_cast<SimTime>(std::exp(2.0 + 18.0 * rng.uniform()));
   return out;

@@ -9,7 +9,9 @@
 - A ```json block parses as JSON once `//` comments are removed (a fragment such as `"workload": {...}` is
   wrapped in braces); one that is a whole scenario (cluster, workload and policy or policies) also passes
   `tailsim validate`.
-Usage: readme_test.py --tailsim build/tailsim [--readme README.md]
+Usage: readme_test.py --tailsim build/tailsim [--readme README.md] [--update]
+With --update, every `$ COMMAND` block without `...` is rewritten with what its commands print now (after
+a deliberate change of results; review the diff).
 """
 import argparse
 import json
@@ -53,6 +55,21 @@ def check_output(command, shown, root, where):
     return [f"{where}: `{command}` did not print:\n  " + "\n  ".join(missing[:5]) + f"\nit printed:\n{out[-3000:]}"] if missing else []
 
 
+def update(path, tailsim, root):
+    """Rewrites each `$ COMMAND` block (without `...`) with what its commands print now."""
+    lines = open(path, encoding="utf-8").read().split("\n")
+    for lang, body, start in reversed(blocks("\n".join(lines))):
+        if lang != "" or not body or not body[0].startswith("$ ") or any(l.strip() == "..." for l in body):
+            continue
+        new = []
+        for l in body:
+            if l.startswith("$ "):
+                new.append(l)
+                new += run(l[2:].replace("build/tailsim", tailsim, 1), root)[1].rstrip("\n").split("\n")
+        lines[start:start + len(body)] = new
+    open(path, "w", encoding="utf-8").write("\n".join(lines))
+
+
 def strip_comments(text):
     # `//` to the end of the line, outside strings (the README's comments follow a value).
     out = []
@@ -92,9 +109,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tailsim", required=True)
     ap.add_argument("--readme", default=os.path.join(os.path.dirname(__file__), "..", "..", "README.md"))
+    ap.add_argument("--update", action="store_true")
     a = ap.parse_args()
     root = os.path.dirname(os.path.abspath(a.readme))
     tailsim = os.path.abspath(a.tailsim)
+    if a.update:
+        update(a.readme, tailsim, root)
     found = blocks(open(a.readme, encoding="utf-8").read())
     errors, ran = [], 0
     first = found[0][1]

@@ -30,7 +30,6 @@ std::vector<std::vector<Metrics>> run_engine(const std::string& text, const std:
   for (int r = 0; r < replications; ++r) {
     RunRequest req;
     req.seed = sc.seed;
-    req.point = 0;
     req.replication = static_cast<std::uint64_t>(r);
     req.steps = steps;
     req.policies = policies;

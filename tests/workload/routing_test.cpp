@@ -180,7 +180,7 @@ Calibration calibrate(const std::string& model, const std::string& selection, co
   std::vector<double> batches(kBatchTokens.size(), 0.0);
   std::vector<std::int64_t> counts(static_cast<std::size_t>(experts));
   for (std::uint64_t seed = 1; seed <= 8; ++seed) {
-    const RouterContext ctx{layers, experts, top_k, seed, 0, 0};
+    const RouterContext ctx{layers, experts, top_k, seed, 0};
     GeneratedRouter r(params, ctx);
     std::vector<std::vector<double>> sum(static_cast<std::size_t>(layers), std::vector<double>(static_cast<std::size_t>(experts)));
     for (int step = 0; step < 102; ++step)
@@ -198,7 +198,7 @@ Calibration calibrate(const std::string& model, const std::string& selection, co
         workload.push_back(skew(as_doubles(counts)));
       }
     for (std::size_t b = 0; b < kBatchTokens.size(); ++b) {
-      GeneratedRouter g(params, RouterContext{layers, experts, top_k, seed, 1 + b, 0});
+      GeneratedRouter g(params, RouterContext{layers, experts, top_k, seed, 1 + b});
       for (int step = 0; step < 50; ++step)
         for (int l = 0; l < layers; ++l) {
           g.route(step, l, kBatchTokens[b], counts);
@@ -234,7 +234,7 @@ TEST_CASE("generated routing sums to tokens x top_k and never gives an expert mo
                                 R"({"type":"generated","skew":{"zipf":3},"batch_noise":2,"phases":[{"steps":3,"volatility":0.5}]})",
                                 R"({"type":"generated","skew":{"dirichlet":0.05}})"}) {
     for (const Shape s : {Shape{3, 16, 8}, Shape{2, 8, 2}, Shape{2, 8, 8}, Shape{2, 256, 8}, Shape{1, 1, 1}, Shape{2, 5, 3}}) {
-      auto r = router(cfg, RouterContext{s.layers, s.experts, s.top_k, 42, 0, 0});
+      auto r = router(cfg, RouterContext{s.layers, s.experts, s.top_k, 42, 0});
       std::vector<std::int64_t> counts(static_cast<std::size_t>(s.experts));
       for (int step = 0; step < 30; ++step)
         for (int l = 0; l < s.layers; ++l) {
@@ -253,9 +253,9 @@ TEST_CASE("generated routing sums to tokens x top_k and never gives an expert mo
 
 TEST_CASE("generated routing repeats for the same seed, differs between replications and keeps the model across points") {
   const std::string cfg = R"({"type":"generated","preset":"olmoe","phases":[{"steps":5,"volatility":0.1}]})";
-  auto a = router(cfg, RouterContext{4, 64, 8, 7, 3, 1});
-  auto b = router(cfg, RouterContext{4, 64, 8, 7, 3, 1});
-  auto c = router(cfg, RouterContext{4, 64, 8, 7, 3, 2});
+  auto a = router(cfg, RouterContext{4, 64, 8, 7, 1});
+  auto b = router(cfg, RouterContext{4, 64, 8, 7, 1});
+  auto c = router(cfg, RouterContext{4, 64, 8, 7, 2});
   std::vector<std::int64_t> ca(64), cb(64), cc(64);
   bool differs = false;
   for (int step = 0; step < 20; ++step)
@@ -268,16 +268,16 @@ TEST_CASE("generated routing repeats for the same seed, differs between replicat
     }
   CHECK(differs);
   // The long-run popularity is the model: the same at every sweep point and replication.
-  const GeneratedRouter p0(*routing_preset("olmoe"), RouterContext{4, 64, 8, 7, 0, 0});
-  const GeneratedRouter p9(*routing_preset("olmoe"), RouterContext{4, 64, 8, 7, 9, 5});
+  const GeneratedRouter p0(*routing_preset("olmoe"), RouterContext{4, 64, 8, 7, 0});
+  const GeneratedRouter p9(*routing_preset("olmoe"), RouterContext{4, 64, 8, 7, 5});
   for (int l = 0; l < 4; ++l)
     CHECK(std::equal(p0.base_shares(l).begin(), p0.base_shares(l).end(), p9.base_shares(l).begin()));
 }
 
 TEST_CASE("routing counts do not depend on whether gate scores are drawn") {
   const std::string cfg = R"({"type":"generated","preset":"mixtral"})";
-  auto a = router(cfg, RouterContext{2, 8, 2, 5, 0, 0});
-  auto b = router(cfg, RouterContext{2, 8, 2, 5, 0, 0});
+  auto a = router(cfg, RouterContext{2, 8, 2, 5, 0});
+  auto b = router(cfg, RouterContext{2, 8, 2, 5, 0});
   std::vector<std::int64_t> ca(8), cb(8);
   std::vector<double> scores(1000);
   for (int step = 0; step < 10; ++step)
@@ -295,7 +295,7 @@ TEST_CASE("routing counts are unbiased for the long-run popularity when nothing 
   p.skew = 1.0;
   p.batch_noise = 0;
   p.phases = {{1, 0.0}};
-  GeneratedRouter r(p, RouterContext{1, 16, 2, 3, 0, 0});
+  GeneratedRouter r(p, RouterContext{1, 16, 2, 3, 0});
   const int steps = 20'000;
   const std::int64_t tokens = 1000;
   std::vector<double> sum(16), sum2(16);
@@ -325,7 +325,7 @@ TEST_CASE("routing counts are unbiased for the long-run popularity when nothing 
 TEST_CASE("routing popularity is capped at 1 / top_k, the most a token's distinct picks allow") {
   GeneratedRoutingParams p;
   p.skew = 3.0;  // Zipf 3 over 16 experts: the top expert would take 83 % of the picks
-  GeneratedRouter r(p, RouterContext{1, 16, 8, 3, 0, 0});
+  GeneratedRouter r(p, RouterContext{1, 16, 8, 3, 0});
   const auto shares = r.base_shares(0);
   CHECK(std::accumulate(shares.begin(), shares.end(), 0.0) == doctest::Approx(1.0).epsilon(1e-12));
   CHECK(*std::max_element(shares.begin(), shares.end()) == doctest::Approx(1.0 / 8).epsilon(1e-12));
@@ -406,7 +406,7 @@ TEST_CASE("routing achieves the requested Spearman correlation between consecuti
       p.skew = 1.0;
       p.layer_correlation = rho;
       const int layers = 400;
-      GeneratedRouter r(p, RouterContext{layers, 64, 8, 11, 0, 0});
+      GeneratedRouter r(p, RouterContext{layers, 64, 8, 11, 0});
       double sum = 0;
       for (int l = 1; l < layers; ++l) {
         const auto a = r.base_shares(l - 1), b = r.base_shares(l);
@@ -425,7 +425,7 @@ TEST_CASE("routing achieves the requested Spearman correlation between consecuti
   p.batch_noise = 1.0;
   p.group_tokens = 1'000'000'000;
   p.phases = {{1, 0.0}};
-  GeneratedRouter r(p, RouterContext{2, 64, 8, 5, 0, 0});
+  GeneratedRouter r(p, RouterContext{2, 64, 8, 5, 0});
   std::vector<std::int64_t> c0(64), c1(64);
   double sum = 0;
   const int steps = 400;
@@ -442,7 +442,7 @@ TEST_CASE("routing drift: a stable phase moves popularity less than a fluctuatin
   p.skew = 0.0;  // uniform base: every change in the counts is drift (and small sampling noise)
   p.batch_noise = 0;
   p.phases = {{200, 0.05}, {1, 0.005}};
-  GeneratedRouter r(p, RouterContext{1, 64, 8, 9, 0, 0});
+  GeneratedRouter r(p, RouterContext{1, 64, 8, 9, 0});
   std::vector<std::vector<double>> log_counts;
   std::vector<std::int64_t> counts(64);
   for (int step = 0; step < 400; ++step) {
@@ -482,7 +482,7 @@ TEST_CASE("routing drift with reversion settles at the stationary spread v / sqr
   p.phases = {{1, 0.05}};
   p.reversion = 0.05;
   const int layers = 8;
-  GeneratedRouter r(p, RouterContext{layers, 64, 8, 21, 0, 0});
+  GeneratedRouter r(p, RouterContext{layers, 64, 8, 21, 0});
   std::vector<std::int64_t> counts(64);
   double s2 = 0;
   int n = 0;
@@ -498,7 +498,7 @@ TEST_CASE("routing drift with reversion settles at the stationary spread v / sqr
     }
   CHECK(std::sqrt(s2 / n) == doctest::Approx(0.05 / std::sqrt(1 - 0.95 * 0.95)).epsilon(0.1));
   // Steps may jump: the increment then has the summed variance (a jump of 100 steps is about stationary).
-  GeneratedRouter j(p, RouterContext{1, 64, 8, 22, 0, 0});
+  GeneratedRouter j(p, RouterContext{1, 64, 8, 22, 0});
   j.route(0, 0, 1000, counts);
   j.route(100, 0, 10'000'000, counts);
   std::vector<double> v(64);
@@ -513,7 +513,7 @@ TEST_CASE("routing drift with reversion settles at the stationary spread v / sqr
 // ---- gate scores -----------------------------------------------------------------------------------------
 
 TEST_CASE("routing gate scores follow Beta(beta, (k - 1) beta) with mean 1 / k and are drawn on demand") {
-  auto r = router(R"({"type":"generated","preset":"olmoe","gate_concentration":2})", RouterContext{1, 64, 8, 1, 0, 0});
+  auto r = router(R"({"type":"generated","preset":"olmoe","gate_concentration":2})", RouterContext{1, 64, 8, 1, 0});
   std::vector<std::int64_t> counts(64);
   std::vector<double> all;
   for (int step = 0; step < 200; ++step) {
@@ -543,7 +543,7 @@ TEST_CASE("routing gate scores follow Beta(beta, (k - 1) beta) with mean 1 / k a
 // ---- JSON --------------------------------------------------------------------------------------------------
 
 TEST_CASE("routing JSON errors name the path, the expectation and the valid choices") {
-  const RouterContext ctx{2, 8, 2, 1, 0, 0};
+  const RouterContext ctx{2, 8, 2, 1, 0};
   CHECK(router_error(R"({"type":"generated"})", ctx).find("needs 'preset' (one of mixtral, olmoe, uniform) or 'skew'") !=
         std::string::npos);
   CHECK(router_error(R"({"type":"generated","preset":"olmo"})", ctx).find("/routing/preset: unknown value 'olmo' (did you mean 'olmoe'?)") !=
@@ -562,11 +562,11 @@ TEST_CASE("routing JSON errors name the path, the expectation and the valid choi
             .find("/routing/phases/0/steps: expected an integer >= 1") != std::string::npos);
   CHECK(router_error(R"({"type":"generated","preset":"olmoe","phases":[{"steps":10,"vol":0.1}]})", ctx)
             .find("/routing/phases/0") != std::string::npos);
-  CHECK(router_error(R"({"type":"generated","preset":"olmoe"})", RouterContext{2, 4, 8, 1, 0, 0}).find("experts >= top_k") !=
+  CHECK(router_error(R"({"type":"generated","preset":"olmoe"})", RouterContext{2, 4, 8, 1, 0}).find("experts >= top_k") !=
         std::string::npos);
   CHECK(router_error(R"({"type":"replay"})", ctx).find("/routing/type: unknown value 'replay'") != std::string::npos);
   // A preset's values can be overridden key by key.
-  auto r = router(R"({"type":"generated","preset":"olmoe","skew":{"zipf":0.5},"batch_noise":0})", RouterContext{2, 64, 8, 1, 0, 0});
+  auto r = router(R"({"type":"generated","preset":"olmoe","skew":{"zipf":0.5},"batch_noise":0})", RouterContext{2, 64, 8, 1, 0});
   const auto* g = dynamic_cast<const GeneratedRouter*>(r.get());
   REQUIRE(g != nullptr);
   CHECK(g->params().skew_family == SkewFamily::kZipf);
@@ -586,7 +586,7 @@ TEST_CASE("trace routing replays the file exactly, cycles its steps and rescales
                                             "1,0,1,5,4\n"
                                             "1,1,9,1,0\n");
   const std::string scenario = (std::filesystem::path(path).parent_path() / "scenario.json").string();
-  auto r = router(R"({"type":"trace","file":"routing-trace.csv"})", RouterContext{2, 3, 2, 1, 0, 0}, scenario);
+  auto r = router(R"({"type":"trace","file":"routing-trace.csv"})", RouterContext{2, 3, 2, 1, 0}, scenario);
   std::vector<std::int64_t> c(3);
   r->route(0, 0, 5, c);
   CHECK(c == std::vector<std::int64_t>{5, 3, 2});
@@ -610,7 +610,7 @@ TEST_CASE("trace routing replays the file exactly, cycles its steps and rescales
   r->gate_scores(1, scores);
   for (const double s : scores) CHECK((s > 0 && s < 1));
   // An absolute path works too.
-  auto abs = router(R"({"type":"trace","file":")" + path + R"("})", RouterContext{2, 3, 2, 1, 0, 0});
+  auto abs = router(R"({"type":"trace","file":")" + path + R"("})", RouterContext{2, 3, 2, 1, 0});
   abs->route(0, 1, 5, c);
   CHECK(c == std::vector<std::int64_t>{4, 4, 2});
 }
@@ -621,7 +621,7 @@ TEST_CASE("trace routing rejects a file whose shape or values do not fit the mod
     const std::string scenario = (std::filesystem::path(path).parent_path() / "scenario.json").string();
     return router_error(R"({"type":"trace","file":")" + name + R"("})", ctx, scenario);
   };
-  const RouterContext three_layers{3, 3, 2, 1, 0, 0}, one_layer{1, 3, 2, 1, 0, 0};
+  const RouterContext three_layers{3, 3, 2, 1, 0}, one_layer{1, 3, 2, 1, 0};
   const std::string good_header = "step,layer,e0,e1,e2\n";
   // Every message starts with the scenario and the JSON path of 'file', then the trace and its line.
   std::string e = error("t1.csv", "step,layer,e0,e1\n0,0,1,1\n", three_layers);
@@ -663,7 +663,7 @@ TEST_CASE("trace routing rejects a file whose shape or values do not fit the mod
 
 TEST_CASE("routing at a DeepSeek-V3-like shape: 256 experts, top-8, 8192 tokens, 61 layers, with drift") {
   auto r = router(R"({"type":"generated","preset":"olmoe","phases":[{"steps":100,"volatility":0.05},{"steps":1,"volatility":0.001}]})",
-                  RouterContext{61, 256, 8, 3, 0, 0});
+                  RouterContext{61, 256, 8, 3, 0});
   std::vector<std::int64_t> counts(256);
   std::int64_t checksum = 0;
   for (int step = 0; step < 20; ++step)

@@ -46,7 +46,7 @@ TEST_CASE("route_tokens: each token picks top_k distinct experts, expert e with 
   p.skew = 1.0;
   p.layer_correlation = 0.0;
   p.phases = {{1, 0.0}};
-  const RouterContext rc{1, 4, 2, 11, 0, 0};
+  const RouterContext rc{1, 4, 2, 11, 0};
   GeneratedRouter router(p, rc);
   const std::span<const double> shares = router.base_shares(0);
   const std::int64_t tokens = 64;
@@ -78,7 +78,7 @@ TEST_CASE("route_tokens: each token picks top_k distinct experts, expert e with 
 TEST_CASE("route_tokens: a pair's gate score is Beta(beta, (k - 1) beta), as the counts engine draws it") {
   GeneratedRoutingParams p = *routing_preset("olmoe");
   p.gate_concentration = 0.5;
-  GeneratedRouter router(p, RouterContext{2, 64, 8, 5, 0, 0});
+  GeneratedRouter router(p, RouterContext{2, 64, 8, 5, 0});
   std::vector<std::int64_t> counts(64);
   MoeTokens t;
   double n = 0, sum = 0, sum2 = 0;
@@ -105,7 +105,7 @@ TEST_CASE("route_tokens on a trace deals its counts to tokens exactly") {
   trace.steps = 2;
   trace.counts = {10, 2, 3, 1, 4, 4, 4, 4};
   trace.totals = {16, 16};
-  const RouterContext rc{1, 4, 2, 3, 0, 0};
+  const RouterContext rc{1, 4, 2, 3, 0};
   TraceRouter router(trace, rc, 1.0);
   TraceRouter again(trace, rc, 1.0);
   std::vector<std::int64_t> counts(4), expected(4);

@@ -81,7 +81,7 @@ inline void trace_input(const std::uint8_t* data, std::size_t size) {
     RoutingTrace trace = parse_routing_trace(in, "fuzz.csv", layers, experts);
     require(trace.steps > 0, "a trace without steps");
     const int top_k = std::min(2, experts);
-    TraceRouter router(std::move(trace), RouterContext{layers, experts, top_k, 1, 0, 0}, 1.0);
+    TraceRouter router(std::move(trace), RouterContext{layers, experts, top_k, 1, 0}, 1.0);
     std::vector<std::int64_t> counts(static_cast<std::size_t>(experts));
     for (std::int64_t step = 0; step < 3; ++step)
       for (int layer = 0; layer < layers; ++layer)
