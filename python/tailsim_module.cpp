@@ -1,9 +1,15 @@
 // tailsim._tailsim, the native half of `import tailsim` (python/tailsim/__init__.py is the other): thin
 // wrappers over the functions the command line calls, so a scenario run from Python gives the records
 // `tailsim run --format json` prints, byte for byte once parsed. Errors become Python exceptions
-// (tailsim.InputError, a ValueError, with message, file and path); the GIL is released while simulating.
+// (tailsim.InputError, a ValueError, with message, file and path); the GIL is released while simulating, and
+// Ctrl-C stops a run.
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -71,7 +77,8 @@ Scenario load(const ScenarioSource& s) {
 
 // What `tailsim run --out DIR` writes to results.json and results.csv, computed as `run` does (load_run,
 // plan_quantiles, run_scenario, write_results).
-std::pair<Json, std::string> run_results(const ScenarioSource& source, int threads, bool timing) {
+std::pair<Json, std::string> run_results(const ScenarioSource& source, int threads, bool timing,
+                                         const std::atomic<bool>* stop) {
   const InputFiles reads;  // every file read once, large ones parsed once for all the points
   const Scenario sc = load(source);
   const std::vector<PointModel> models = build_points_within(sc, source.options.max_memory);
@@ -79,10 +86,49 @@ std::pair<Json, std::string> run_results(const ScenarioSource& source, int threa
   const bool sketch = plan_quantiles(sc, models, threads, false, "auto", source.options.max_memory);
   RunOptions options(threads);
   options.sketch_quantiles = sketch;
+  options.stop = stop;
   const RunResults results = run_scenario(sc, models, options);
   ReportOptions ro;
   ro.timing = timing;
   return {results_json(results, ro), results_csv(results, ro)};
+}
+
+// run_results on a thread of its own, while this one, without the GIL, wakes every 0.1 s to let Python run its
+// signal handlers: Ctrl-C (KeyboardInterrupt) stops the run at its next step and is raised here, as in any
+// Python code. Other Python threads run meanwhile.
+std::pair<Json, std::string> run_interruptible(const ScenarioSource& source, int threads, bool timing) {
+  std::atomic<bool> stop{false};
+  std::pair<Json, std::string> results;
+  std::exception_ptr error;
+  std::mutex mutex;
+  std::condition_variable finished;
+  bool done = false;
+  std::thread worker([&] {
+    try {
+      results = run_results(source, threads, timing, &stop);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    const std::lock_guard<std::mutex> lock(mutex);
+    done = true;
+    finished.notify_all();
+  });
+  bool interrupted = false;
+  for (bool over = false; !over;) {
+    {
+      const py::gil_scoped_release unlocked;
+      std::unique_lock<std::mutex> lock(mutex);
+      over = finished.wait_for(lock, std::chrono::milliseconds(100), [&] { return done; });
+    }
+    if (!over && !interrupted && PyErr_CheckSignals() != 0) {  // the handler raised: stop, then re-raise it
+      interrupted = true;
+      stop = true;
+    }
+  }
+  worker.join();
+  if (interrupted) throw py::error_already_set();
+  if (error) std::rethrow_exception(error);
+  return results;
 }
 
 // `tailsim validate`'s checks: every point built, the expectations matched; the number of points.
@@ -182,11 +228,7 @@ PYBIND11_MODULE(_tailsim, m) {
         s.options.replications = replications;
         const int n = threads.value_or(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
         if (n < 1) throw InputError("", "threads", "expected an integer >= 1, got " + std::to_string(n));
-        std::pair<Json, std::string> results;
-        {
-          py::gil_scoped_release unlocked;  // no Python object is touched until the results are converted
-          results = run_results(s, n, timing);
-        }
+        const std::pair<Json, std::string> results = run_interruptible(s, n, timing);
         return py::make_tuple(to_python(results.first), py::str(results.second));
       },
       py::arg("file"), py::arg("text"), py::arg("sets"), py::arg("sweeps"), py::arg("seed"), py::arg("replications"),

@@ -126,14 +126,16 @@ Loaded load_one(const std::string& file, const ScenarioOptions& so, int threads,
 }
 
 // A folder's scenarios differ (a --set for the BSP ones, policies.1.copies, means nothing to an MoE one that has
-// a single policy): a scenario that is valid without the --set values but not with them is skipped, saying why,
-// and the others are still judged. A scenario invalid either way is an input error.
+// a single policy): a scenario whose content the --set values make invalid, but which is valid without them, is
+// skipped, saying why, and the others are still judged. A scenario invalid either way is an input error.
 Loaded load_for_check(const std::string& file, const ScenarioOptions& so, int threads,
                       std::optional<std::uint64_t> memory_limit) {
   try {
     return load_one(file, so, threads, memory_limit);
   } catch (const InputError& with_set) {
-    if (so.sets.empty()) throw;
+    // Only an error in the scenario's content (a JSON path) can be the --set's not applying; a refusal for
+    // memory (no path) or a malformed --set (its own) is an error whatever the scenario.
+    if (so.sets.empty() || !with_set.path().starts_with("/")) throw;
     const std::exception_ptr error = std::current_exception();
     ScenarioOptions without = so;
     without.sets.clear();
@@ -164,7 +166,8 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
   opts.add_options()("paths", po::value(&paths), "scenario files or folders")(
       "junit", po::value(&junit)->value_name("FILE"),
       "write a JUnit XML report: one test case per expectation (default: none)")(
-      "set", po::value(&so.sets)->value_name("PATH=VALUE"), "override a value in every scenario (repeatable)")(
+      "set", po::value(&so.sets)->value_name("PATH=VALUE"), "override a value in every scenario (repeatable); a scenario of a folder that it does not apply to is "
+      "skipped, saying why")(
       "threads", po::value(&threads)->value_name("N"), "worker threads (default: all cores)")(
       "max-memory", po::value(&max_memory)->value_name("SIZE"),
       "refuse a scenario estimated to need more (\"8GiB\"; default: the memory available)")(

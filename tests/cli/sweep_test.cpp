@@ -197,7 +197,7 @@ TEST_CASE("check of a folder skips the scenarios a --set does not apply to and j
   CHECK(out.find("regression-tail-at-scale (scenarios/regression/tail_at_scale.json):\n") != std::string::npos);
   CHECK(out.find("regression-moe-mixtral-8xh100 (scenarios/regression/moe_mixtral_8xh100.json):\n  SKIP  --set "
                  "policies.1.copies=1 does not apply to this scenario: ") != std::string::npos);
-  CHECK(out.find("expected exactly one of 'policy' or 'policies'") != std::string::npos);
+  CHECK(out.find("expected exactly one of 'policy' (an object) or 'policies' (a list)") != std::string::npos);
   CHECK(out.find("regression-moe-capacity-speedup (scenarios/regression/moe_capacity_speedup.json):\n  SKIP  ") !=
         std::string::npos);
   const std::size_t skips = [&] {

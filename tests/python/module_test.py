@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,19 @@ class ModuleTest(unittest.TestCase):
         for w in workers:
             w.join()
         self.assertEqual(got, [alone, alone])
+
+    def test_ctrl_c_stops_a_run(self):
+        # SIGINT while a run of minutes (the event engine, 4096 GPUs, 10^6 steps) is under way: KeyboardInterrupt,
+        # as in any Python code, and the module goes on working.
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                tailsim.run(TEXTBOOK, set={"steps": 10**6, "replications": 1, "workload.engine": "events"},
+                            sweep={"cluster.gpus": [4096]}, threads=1)
+        finally:
+            timer.cancel()
+        self.assertEqual(len(tailsim.run(TEXTBOOK, set={"steps": 100, "replications": 1}, sweep={"cluster.gpus": [4]})), 2)
 
     def test_input_errors_carry_message_file_and_path(self):
         bad = {"steps": 100, "cluster": {"gpus": 4}, "policy": {"type": "none"},
