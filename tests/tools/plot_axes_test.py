@@ -6,32 +6,14 @@ Exit 0 when all pass, 1 when one fails, 77 (ctest's SKIP_RETURN_CODE) when matpl
 """
 import os
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from plot_test import bsp_csv, moe_csv, plot, run_main, write  # noqa: E402 (exits 77 without matplotlib)
+from plot_test import PlotCase, bsp_csv, moe_csv, run_main, write  # noqa: E402,F401 (exits 77 without matplotlib)
 
 
-class PlotAxesTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="plot_axes_test.")
-        self.dir = self.tmp.name
-
-    def tearDown(self):
-        plot.plt.close("all")
-        self.tmp.cleanup()
-
-    def figures(self, text, **kw):
-        return plot.make_figures(plot.load_csv(write(self.dir, "results.csv", text)), **kw)
-
-    def assert_images(self, paths):
-        self.assertTrue(paths)
-        for path in paths:
-            with open(path, "rb") as f:
-                self.assertIn(b"<svg", f.read(4096), path)
-
+class PlotAxesTest(PlotCase):
     def assert_panels_hold_their_data(self, fig):
         """Every point, line, band and bar drawn in each visible panel lies within that panel's y limits."""
         for ax in [ax for ax in fig.axes if ax.get_visible()]:

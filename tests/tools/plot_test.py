@@ -107,14 +107,8 @@ def run_main(*argv):
     return code, out.getvalue(), err.getvalue()
 
 
-class PlotTest(unittest.TestCase):
-    def run_textbook(self):
-        """A short tail_at_scale run of --tailsim into a fresh --out folder; returns the folder."""
-        scenario = os.path.join(ROOT, "scenarios", "textbook", "tail_at_scale.json")
-        out = os.path.join(self.dir, "run")
-        subprocess.run([TAILSIM, "run", scenario, "--set", "steps=2000", "--set", "replications=1", "--out", out,
-                        "--quiet"], check=True, timeout=60, stdout=subprocess.DEVNULL)
-        return out
+class PlotCase(unittest.TestCase):
+    """A fresh temporary folder for each test, and figures from csv text (plot_axes_test.py shares it)."""
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="plot_test.")
@@ -137,6 +131,16 @@ class PlotTest(unittest.TestCase):
             else:
                 self.assertTrue(ET.fromstring(data).tag.endswith("svg"), path)
         self.assertEqual([n for n in os.listdir(os.path.dirname(paths[0])) if n.endswith(".tmp")], [])
+
+
+class PlotTest(PlotCase):
+    def run_textbook(self):
+        """A short tail_at_scale run of --tailsim into a fresh --out folder; returns the folder."""
+        scenario = os.path.join(ROOT, "scenarios", "textbook", "tail_at_scale.json")
+        out = os.path.join(self.dir, "run")
+        subprocess.run([TAILSIM, "run", scenario, "--set", "steps=2000", "--set", "replications=1", "--out", out,
+                        "--quiet"], check=True, timeout=60, stdout=subprocess.DEVNULL)
+        return out
 
     def assert_tail_series(self, fig, policies, panels=1):
         axes = [ax for ax in fig.axes if ax.get_visible()]
