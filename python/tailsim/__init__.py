@@ -98,6 +98,8 @@ def run(scenario, set=None, sweep=None, seed=None, threads=None, replications=No
     not depend on it); timing: add wall_seconds to the records. The GIL is released while it simulates."""
     file, text = _source(scenario)
     sets, sweeps = _assignments(set, sweep)
+    if seed is not None and not (isinstance(seed, int) and 0 <= seed < 2**64):
+        raise _input_error("seed", f"expected an integer from 0 to {2**64 - 1}, got {seed!r}")
     document, csv = _tailsim.run(file, text, sets, sweeps, seed, replications, threads, timing)
     return Results(document, csv)
 

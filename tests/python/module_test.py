@@ -141,6 +141,8 @@ class ModuleTest(unittest.TestCase):
             tailsim.run(TEXTBOOK, threads=0)
         with self.assertRaisesRegex(tailsim.InputError, "comma"):
             tailsim.run(TEXTBOOK, sweep={"policy": [{"type": "none"}, {"type": "backup", "copies": 2}]})
+        with self.assertRaisesRegex(tailsim.InputError, "seed: expected an integer from 0"):
+            tailsim.run(TEXTBOOK, seed=-1)
         with self.assertRaises(TypeError):
             tailsim.run(42)
         self.assertEqual(tailsim.validate(bad | {"workload": {"type": "bsp", "compute": {"type": "constant",
