@@ -170,11 +170,14 @@ class ModuleTest(unittest.TestCase):
 
 class DocsExampleTest(unittest.TestCase):
     def test_docs_python_blocks_run(self):
-        """docs/python.md's ```python blocks, in order, in one namespace, from the repository's root."""
+        """docs/python.md's ```python blocks, in order, in one namespace, from the repository's root: together they
+        print what its ```text blocks show."""
         if not has_pandas():
             self.skipTest("no pandas (apt-get install python3-pandas)")
         with open(DOCS, encoding="utf-8") as f:
-            blocks = re.findall(r"^```python\n(.*?)^```", f.read(), flags=re.S | re.M)
+            page = f.read()
+        blocks = re.findall(r"^```python\n(.*?)^```", page, flags=re.S | re.M)
+        shown = "".join(re.findall(r"^```text\n(.*?)^```", page, flags=re.S | re.M))
         self.assertGreaterEqual(len(blocks), 4)
         figure = "/tmp/tailsim_tail_at_scale.png"
         if os.path.exists(figure):
@@ -189,6 +192,7 @@ class DocsExampleTest(unittest.TestCase):
         finally:
             os.chdir(cwd)
         text = printed.getvalue()
+        self.assertEqual(text, shown)
         self.assertIn("10 records", text)
         self.assertIn("{'cluster.gpus': 1} none", text)
         self.assertEqual(list(namespace["table"].index), [1, 4, 16, 64, 256])
