@@ -12,9 +12,10 @@
   parsed (the scenarios in scenarios/regression run their own).
 - README.md only: the first code block holds exactly the two commands (set up and run; set up and test); the run is
   executed against the worked example's output block that follows it.
-Usage: readme_test.py --tailsim build/tailsim [--page FILE.md]... [--update]
+Usage: readme_test.py --tailsim build/tailsim [--page FILE.md]... [--update] [--self-test]
 Without --page it checks README.md and every docs/*.md. With --update, every `$ COMMAND` block without `...` is
 rewritten with what its commands print now (after a deliberate change of results; review the diff).
+With --self-test it proves that it can fail: each of a set of broken pages must be refused.
 """
 import argparse
 import glob
@@ -165,13 +166,41 @@ def update(path, tailsim):
     open(path, "w", encoding="utf-8").write("\n".join(lines))
 
 
+BROKEN = {  # page text -> why it must fail
+    '```json\n{"steps": 2, // a comment\n "cluster": {"gpus": 2}}\n```\n': "a // comment",
+    '```json\n"workload": {"type": "bsp", "compute": {"type": "constant", "valu": 1}}\n```\n': "a fragment with an unknown key",
+    '```json\n{"cluster": {"gpus": 0}, "workload": {"type": "bsp", "compute": 1}, "policy": {"type": "none"}}\n```\n':
+        "a scenario that does not validate",
+    '```\n$ build/tailsim --version\ntailsim 0.0.0-not-this-one\n```\n': "output that is not what the command prints",
+    '```sh\nbuild/tailsim validate no-such-file.json   # fails\n```\n': "a command that exits non-zero",
+}
+
+
+def self_test(tailsim):
+    failures = []
+    for text, why in BROKEN.items():
+        with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False) as f:
+            f.write(text)
+        try:
+            errors, _ = check_page(f.name, tailsim, False)
+        finally:
+            os.unlink(f.name)
+        if not errors:
+            failures.append(f"readme_test --self-test: a page with {why} was not refused")
+    print("\n".join(failures) or f"readme_test --self-test: all {len(BROKEN)} broken pages refused")
+    return 1 if failures else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tailsim", required=True)
     ap.add_argument("--page", action="append", help="a page to check (default: README.md and docs/*.md)")
     ap.add_argument("--update", action="store_true")
+    ap.add_argument("--self-test", action="store_true")
     a = ap.parse_args()
     tailsim = os.path.abspath(a.tailsim)
+    if a.self_test:
+        return self_test(tailsim)
     readme = os.path.join(ROOT, "README.md")
     pages = [os.path.abspath(p) for p in a.page] if a.page else [readme] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
     errors, ran = [], 0
