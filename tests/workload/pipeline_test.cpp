@@ -1,0 +1,138 @@
+// The pipeline workload end to end: exact step times, the two engines, what-if analysis, trace replay and
+// every bad input.
+#include <doctest/doctest.h>
+
+#include "sim/workload/pipeline.hpp"
+#include "tests/helpers.hpp"
+
+namespace tailsim {
+
+namespace {
+
+std::string scenario(const std::string& workload, int gpus = 8, const std::string& policies = R"([{"type": "none"}])",
+                     int steps = 20) {
+  return R"({"name": "p", "seed": 3, "steps": )" + std::to_string(steps) + R"(, "cluster": {"gpus": )" +
+         std::to_string(gpus) + R"(, "gpus_per_node": 8}, "workload": )" + workload + R"(, "policies": )" + policies + "}";
+}
+
+const std::string kConst = R"("forward": {"type": "constant", "value": 0.01})";
+
+}  // namespace
+
+TEST_CASE("a pipeline step with constant times is the 1F1B makespan plus the all-reduce and optimizer") {
+  // pp = 4, m = 8, f = 10 ms, b = 20 ms: (8 + 3) x 30 ms = 330 ms, then optimizer 5 ms.
+  const auto r = test::run_json(scenario(R"({"type": "pipeline", "pp": 4, "microbatches": 8, "optimizer": "5ms", )" + kConst + "}"));
+  CHECK(test::record(r, "none").step_time.mean == doctest::Approx(0.335).epsilon(1e-9));
+  const auto g = test::run_json(scenario(R"({"type": "pipeline", "pp": 4, "microbatches": 8, "schedule": "gpipe", )" + kConst + "}"));
+  CHECK(test::record(g, "none").step_time.mean == doctest::Approx(0.33).epsilon(1e-9));
+  // Interleaved with 2 chunks: (m v + p - 1)(f + b) / v = (16 + 3) x 15 ms.
+  const auto i = test::run_json(scenario(R"({"type": "pipeline", "pp": 4, "microbatches": 8, "schedule": "interleaved", )" + kConst + "}"));
+  CHECK(test::record(i, "none").step_time.mean == doctest::Approx(0.285).epsilon(1e-9));
+}
+
+TEST_CASE("a slow stage lengthens the steady phase: T = sum of stages + (m - 1) x the slowest") {
+  const auto r = test::run_json(scenario(R"({"type": "pipeline", "pp": 4, "microbatches": 8, "stage_factors": [1, 1, 1, 2], )" + kConst + "}"));
+  CHECK(test::record(r, "none").step_time.mean == doctest::Approx(3 * 0.03 + 0.06 + 7 * 0.06).epsilon(1e-9));
+}
+
+TEST_CASE("the gradient all-reduce is a ring over the slowest link, overlapped when asked") {
+  // dp = 2 replicas of pp = 8 on 2 nodes: each stage's replicas sit on different nodes (NIC).
+  const std::string base = R"({"type": "pipeline", "pp": 8, "microbatches": 8, "grad_bytes": "1GB", )" + kConst;
+  const auto plain = test::run_json(scenario(base + "}", 16));
+  const auto overlap = test::run_json(scenario(base + R"(, "overlap_grad_reduce": true, "buckets": 4})", 16));
+  const double nic_bw = 400e9 / 8, lat = 5e-6;
+  const double ring = 2.0 * lat + 1.0 * 1e9 / nic_bw;  // 2 (dp - 1) / dp = 1
+  const double pipe = (8 + 7) * 0.03;
+  CHECK(test::record(plain, "none").step_time.mean == doctest::Approx(pipe + ring).epsilon(1e-6));
+  CHECK(test::record(overlap, "none").step_time.mean < test::record(plain, "none").step_time.mean);
+  CHECK(test::record(overlap, "none").step_time.mean > pipe);
+}
+
+TEST_CASE("the pipeline's fast path and event engine agree on the same draws") {
+  const std::string w = R"({"type": "pipeline", "pp": 4, "microbatches": 8, "p2p_bytes": "64MB", "grad_bytes": "2GB",
+      "overlap_grad_reduce": true, "forward": {"type": "lognormal", "mu": -4.6, "sigma": 0.3},
+      "slow": [{"ranks": [5], "factor": 1.7}], "engine": ")";
+  for (const char* sched : {"1f1b", "gpipe", "interleaved"}) {
+    const auto fast = test::run_json(scenario(w + R"(fast", "schedule": ")" + sched + R"("})", 16));
+    const auto events = test::run_json(scenario(w + R"(events", "schedule": ")" + sched + R"("})", 16));
+    CHECK(test::record(fast, "none").step_time.mean == test::record(events, "none").step_time.mean);
+    CHECK(test::record(fast, "none").step_time.max == test::record(events, "none").step_time.max);
+    CHECK(test::record(events, "none").events > test::record(fast, "none").events);
+  }
+}
+
+TEST_CASE("what-if analysis names the slow rank's replica and stage") {
+  // dp = 4, pp = 4; rank 9 = replica 2, stage 1 is 2x slower.
+  const auto r = test::run_json(scenario(R"({"type": "pipeline", "pp": 4, "microbatches": 16,
+      "forward": {"type": "normal", "mean": 0.01, "stddev": 0.0001}, "slow": [{"ranks": [9], "factor": 2}],
+      "whatif": {"decompose": true}})", 16));
+  const auto& w = *test::record(r, "none").whatif;
+  CHECK(w.slowdown > 1.5);
+  REQUIRE(w.by_dp_rank.size() == 4);
+  REQUIRE(w.by_stage.size() == 4);
+  CHECK(std::max_element(w.by_dp_rank.begin(), w.by_dp_rank.end()) - w.by_dp_rank.begin() == 2);
+  CHECK(std::max_element(w.by_stage.begin(), w.by_stage.end()) - w.by_stage.begin() == 1);
+  CHECK(w.by_dp_rank[2] == doctest::Approx(w.slowdown).epsilon(0.02));
+  CHECK(w.by_dp_rank[0] < 1.01);
+  // Fixing only the slow rank leaves almost no slowdown.
+  const auto fixed = test::run_json(scenario(R"({"type": "pipeline", "pp": 4, "microbatches": 16,
+      "forward": {"type": "normal", "mean": 0.01, "stddev": 0.0001}, "slow": [{"ranks": [9], "factor": 2}],
+      "whatif": {"ranks": [9]}})", 16));
+  CHECK(test::record(fixed, "none").whatif->slowdown < 1.01);
+}
+
+TEST_CASE("a simple CSV trace replays each rank's own times") {
+  std::string csv = "step,dp_rank,stage,microbatch,forward_s,backward_s\n";
+  for (int step = 0; step < 2; ++step)
+    for (int d = 0; d < 2; ++d)
+      for (int s = 0; s < 2; ++s)
+        for (int mb = 0; mb < 4; ++mb)
+          csv += std::to_string(step) + "," + std::to_string(d) + "," + std::to_string(s) + "," + std::to_string(mb) +
+                 (d == 1 && s == 1 ? ",0.02,0.04\n" : ",0.01,0.02\n");
+  const std::string path = test::write_temp("pipe-simple.csv", csv);
+  const auto r = test::run_json(scenario(R"({"type": "pipeline", "trace": {"file": ")" + path + R"(", "format": "simple"}})", 4));
+  // Replica 1's last stage is 2x: sum of stages + (m - 1) x slowest = 0.03 + 0.06 + 3 x 0.06.
+  CHECK(test::record(r, "none").step_time.mean == doctest::Approx(0.27).epsilon(1e-9));
+}
+
+TEST_CASE("the ByteDance ST trace replays and its what-if names the last stage") {
+  const auto r = test::run_json(scenario(R"({"type": "pipeline", "trace": {"file": ")" + std::string(TAILSIM_SOURCE_DIR) +
+                                          R"(/data/bytedance-stragglers/trace-ST.csv.gz"}, "whatif": {"decompose": true}})", 8,
+                                          R"([{"type": "none"}])", 32));
+  const auto& w = *test::record(r, "none").whatif;
+  CHECK(w.slowdown == doctest::Approx(1.1787).epsilon(0.10));  // the artifact's result-ST.json
+  CHECK(std::max_element(w.by_stage.begin(), w.by_stage.end()) - w.by_stage.begin() == 3);
+}
+
+TEST_CASE("bad pipeline input fails with its JSON path or file and line") {
+  const std::string w = R"({"type": "pipeline", "pp": 4, )" + kConst;
+  CHECK(test::run_error(scenario(w + R"(, "microbatches": 0})")).find("/workload/microbatches: expected an integer >= 1, got 0") != std::string::npos);
+  CHECK(test::run_error(scenario(w + "}", 6)).find("/workload/pp: pp = 4 does not divide the cluster's 6 ranks") != std::string::npos);
+  const std::string sched = test::run_error(scenario(w + R"(, "schedule": "zb"})"));
+  CHECK(sched.find("/workload/schedule") != std::string::npos);
+  CHECK(sched.find("1f1b") != std::string::npos);
+  CHECK(test::run_error(scenario(w + R"(, "schedule": "interleaved", "microbatches": 6})")).find("multiple of pp") != std::string::npos);
+  CHECK(test::run_error(scenario(w + R"(, "virtual_stages": 2})")).find("/workload/virtual_stages") != std::string::npos);
+  CHECK(test::run_error(scenario(w + R"(, "slow": [{"stage": 9, "factor": 2}]})")).find("/workload/slow/0/stage") != std::string::npos);
+  CHECK(test::run_error(scenario(w + "}", 8, R"([{"type": "backup"}])")).find("does not apply to workload 'pipeline'") != std::string::npos);
+}
+
+TEST_CASE("a trace with a missing op or rank fails naming the file and line") {
+  std::string csv = "step,dp_rank,stage,microbatch,forward_s,backward_s\n";
+  for (int s = 0; s < 2; ++s)
+    for (int mb = 0; mb < 2; ++mb) csv += "0,0," + std::to_string(s) + "," + std::to_string(mb) + ",0.01,0.02\n";
+  const std::string missing_mb = test::write_temp("pipe-missing.csv", csv.substr(0, csv.rfind("0,0,1,1")));
+  std::string err = test::run_error(scenario(R"({"type": "pipeline", "trace": {"file": ")" + missing_mb + R"(", "format": "simple"}})", 2));
+  CHECK(err.find("pipe-missing.csv: line 4: step 0 (ending here) has no forward of microbatch 1 on dp_rank 0 stage 1") != std::string::npos);
+  const std::string missing_rank = test::write_temp("pipe-rank.csv", csv);
+  err = test::run_error(scenario(R"({"type": "pipeline", "trace": {"file": ")" + missing_rank + R"(", "format": "simple", "dp": 2}})", 4));
+  CHECK(err.find("has no forward of microbatch 0 on dp_rank 1 stage 0") != std::string::npos);
+  const std::string bad = test::write_temp("pipe-bad.csv", csv + "0,0,1,x,0.1,0.2\n");
+  err = test::run_error(scenario(R"({"type": "pipeline", "trace": {"file": ")" + bad + R"(", "format": "simple"}})", 2));
+  CHECK(err.find("pipe-bad.csv: line 6:") != std::string::npos);
+  const std::string bd = test::write_temp("pipe-bd.csv", "dp_rank,stage,rank,step,optype,start_ts,duration,seq_id,mc,mb_id,gmc\n0,0,0,1,forward-compute,0,0.1,0,0,0,0\n0,0,0,1,warp-drive,0,0.1,0,0,-1,0\n");
+  err = test::run_error(scenario(R"({"type": "pipeline", "trace": {"file": ")" + bd + R"("}})", 1));
+  CHECK(err.find("pipe-bd.csv: line 3: unknown optype 'warp-drive'") != std::string::npos);
+}
+
+}  // namespace tailsim
