@@ -7,16 +7,25 @@ namespace tailsim {
 StragglerDetector::StragglerDetector(std::int64_t ranks, int window, bool own_reference)
     : ranks_(ranks), window_(window), own_reference_(own_reference),
       history_(static_cast<std::size_t>(ranks * window), 0.0), scores_(static_cast<std::size_t>(ranks), 1.0),
-      best_own_(static_cast<std::size_t>(ranks), 0.0), scratch_(static_cast<std::size_t>(window)) {}
+      best_own_(static_cast<std::size_t>(ranks), 0.0), scratch_(static_cast<std::size_t>(window)),
+      since_(static_cast<std::size_t>(ranks), 0) {}
+
+void StragglerDetector::reset(std::int64_t rank) {
+  since_[static_cast<std::size_t>(rank)] = 0;
+  best_own_[static_cast<std::size_t>(rank)] = 0;
+  scores_[static_cast<std::size_t>(rank)] = 1.0;
+}
 
 void StragglerDetector::add_step(std::span<const double> t) {
   const auto w = static_cast<std::size_t>(window_);
   for (std::int64_t r = 0; r < ranks_; ++r)
     history_[static_cast<std::size_t>(r) * w + static_cast<std::size_t>(seen_ % window_)] = t[static_cast<std::size_t>(r)];
   ++seen_;
+  for (auto& n : since_) ++n;
   if (!ready()) return;
-  double best = 0;
+  double best = -1;
   for (std::int64_t r = 0; r < ranks_; ++r) {
+    if (since_[static_cast<std::size_t>(r)] < window_) continue;
     const auto first = history_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(r) * w);
     std::copy(first, first + static_cast<std::ptrdiff_t>(w), scratch_.begin());
     const auto mid = scratch_.begin() + static_cast<std::ptrdiff_t>(w / 2);
@@ -26,10 +35,14 @@ void StragglerDetector::add_step(std::span<const double> t) {
     scores_[static_cast<std::size_t>(r)] = median;  // the median for now; the score below
     double& own = best_own_[static_cast<std::size_t>(r)];
     own = own == 0 ? median : std::min(own, median);
-    best = r == 0 ? median : std::min(best, median);
+    best = best < 0 ? median : std::min(best, median);
   }
   for (std::int64_t r = 0; r < ranks_; ++r) {
     double& s = scores_[static_cast<std::size_t>(r)];
+    if (since_[static_cast<std::size_t>(r)] < window_) {
+      s = 1.0;
+      continue;
+    }
     const double reference = own_reference_ ? best_own_[static_cast<std::size_t>(r)] : best;
     s = s > 0 ? reference / s : 1.0;
   }
@@ -60,6 +73,7 @@ void EvictController::replaced(std::int64_t rank) {
   // The spare takes the rank's place and is watched from now on; the detector's window refills with it.
   gone_[static_cast<std::size_t>(rank)] = false;
   flagged_at_[static_cast<std::size_t>(rank)] = -1;
+  detector_.reset(rank);
 }
 
 bool EvictController::take_spare() {

@@ -29,6 +29,8 @@ class StragglerDetector {
   // Per rank: reference median / own median over the last window steps.
   const std::vector<double>& scores() const { return scores_; }
   bool ready() const { return seen_ >= window_; }
+  // Forgets a rank's history (a spare took its place): it scores 1 until it has a window of its own.
+  void reset(std::int64_t rank);
 
  private:
   std::int64_t ranks_;
@@ -37,6 +39,7 @@ class StragglerDetector {
   std::int64_t seen_ = 0;
   std::vector<double> history_;  // [rank * window + step % window]
   std::vector<double> scores_, best_own_;
+  std::vector<std::int64_t> since_;  // per rank: steps seen since it (re)started
   std::vector<double> scratch_;
 };
 

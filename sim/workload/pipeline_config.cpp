@@ -13,8 +13,11 @@ const LinkSpec& link_between(const ClusterSpec& c, std::int64_t a, std::int64_t 
   return a / c.gpus_per_node == b / c.gpus_per_node ? c.nvlink : c.nic;
 }
 
-SimTime transfer_ns(const LinkSpec& link, double bytes) {
+SimTime transfer_ns(const JsonReader& n, const char* key, const ClusterSpec& c, const LinkSpec& link, double bytes) {
   if (bytes <= 0) return 0;
+  if (link.bandwidth_bytes_per_s <= 0)
+    n.child(key).fail(std::string("the cluster gives no ") + (&link == &c.nic ? "nic" : "nvlink") +
+                      " bandwidth: set cluster.gpu or cluster." + (&link == &c.nic ? "nic" : "nvlink"));
   return seconds_to_ns(link.latency_s + bytes / link.bandwidth_bytes_per_s);
 }
 
@@ -84,8 +87,8 @@ void read_links(const JsonReader& n, const ClusterSpec& cluster, PipelineConfig&
   for (int d = 0; d < cfg.dp; ++d)
     for (int s = 0; s < p; ++s) {
       const LinkSpec& l = link_between(cluster, cfg.rank(d, s), cfg.rank(d, (s + 1) % p));
-      cfg.p2p_fwd_ns.push_back(transfer_ns(l, p2p));
-      cfg.p2p_bwd_ns.push_back(transfer_ns(l, p2p));
+      cfg.p2p_fwd_ns.push_back(transfer_ns(n, "p2p_bytes", cluster, l, p2p));
+      cfg.p2p_bwd_ns.push_back(transfer_ns(n, "p2p_bytes", cluster, l, p2p));
     }
   cfg.phase.overlap = n.boolean("overlap_grad_reduce", false);
   cfg.phase.buckets = static_cast<int>(n.integer("buckets", 4, Range{1.0, 1024.0}));
@@ -96,6 +99,7 @@ void read_links(const JsonReader& n, const ClusterSpec& cluster, PipelineConfig&
     for (int d = 1; d < cfg.dp; ++d) cross = cross || &link_between(cluster, cfg.rank(0, s), cfg.rank(d, s)) == &cluster.nic;
     const LinkSpec& l = cross ? cluster.nic : cluster.nvlink;
     const double steps = 2.0 * (cfg.dp - 1);
+    if (grads > 0 && cfg.dp > 1) transfer_ns(n, "grad_bytes", cluster, l, grads);  // fails without a bandwidth
     cfg.phase.reduce_ns.push_back(grads > 0 && cfg.dp > 1
         ? seconds_to_ns(steps * l.latency_s + steps / cfg.dp * grads / l.bandwidth_bytes_per_s) : 0);
     cfg.phase.tail_ns.push_back(optimizer);

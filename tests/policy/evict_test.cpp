@@ -81,7 +81,7 @@ TEST_CASE("evict with spares returns a pipeline job with a throttled node to its
 TEST_CASE("bad evict parameters fail with their JSON path") {
   const std::string head = R"({"name": "e", "steps": 2, "cluster": {"gpus": 4}, "workload": {"type": "pipeline", "pp": 2,
     "forward": {"type": "constant", "value": 0.01}}, "policies": [{"type": "evict", )";
-  CHECK(test::run_error(head + R"("window": 0}]})").find("/policies/0/window: expected an integer >= 1, got 0") != std::string::npos);
+  CHECK(test::run_error(head + R"("window": 0}]})").find("/policies/0/window: expected an integer >= 1") != std::string::npos);
   CHECK(test::run_error(head + R"("threshold": 0}]})").find("/policies/0/threshold") != std::string::npos);
   CHECK(test::run_error(head + R"("threshold": 1.5}]})").find("/policies/0/threshold") != std::string::npos);
   CHECK(test::run_error(head + R"("threshold": 1}]})") == "no error");
