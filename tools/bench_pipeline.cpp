@@ -35,7 +35,7 @@ double run_case(const Case& c, std::int64_t* steps_out, std::uint64_t* events_ou
 
 std::string synthetic(const std::string& engine, std::int64_t steps) {
   return R"({"name": "bench", "seed": 1, "steps": )" + std::to_string(steps) +
-         R"(, "cluster": {"gpus": 8192, "gpus_per_node": 8, "noise": {"type": "normal", "mean": 1, "stddev": 0.004}},
+         R"(, "cluster": {"gpus": 8192, "gpus_per_node": 8, "gpu": "h100-sxm", "noise": {"type": "normal", "mean": 1, "stddev": 0.004}},
   "workload": {"type": "pipeline", "pp": 8, "microbatches": 32, "engine": ")" + engine + R"(",
     "forward": {"type": "lognormal", "mu": -4.6, "sigma": 0.1}, "p2p_bytes": "32MiB", "grad_bytes": "2GiB",
     "overlap_grad_reduce": true, "optimizer": "20ms"},
