@@ -143,3 +143,15 @@ TEST_CASE("a trace with a missing op or rank fails naming the file and line") {
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("the three ByteDance replays meet their expect blocks (the artifact's figures within 10 %, the culprits)") {
+  for (const char* job : {"ar", "se", "st"}) {
+    const auto r = test::run_cli(std::string("check ") + TAILSIM_SOURCE_DIR + "/scenarios/training/bytedance_" + job + ".json");
+    CHECK_MESSAGE(r.exit_code == 0, job, r.out, r.err);
+    CHECK(r.out.find("ok: 5 passed, 0 failed") != std::string::npos);
+  }
+}
+
+}  // namespace tailsim
