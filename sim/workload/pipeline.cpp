@@ -111,21 +111,30 @@ std::vector<ReplicaDurations> empty_replicas(const PipelineConfig& cfg) {
 
 SimTime pipeline_step_ns(const PipelineConfig& cfg, const std::vector<std::vector<PipeOp>>& orders,
                          const std::vector<ReplicaDurations>& reps, bool events, ReplicaTimes& scratch,
-                         SimTime* busy_ns, std::uint64_t* events_run) {
+                         SimTime* busy_ns, std::uint64_t* events_run, int drop) {
   DpBarrier barrier(cfg.phase, cfg.shape.stages);
   barrier.begin_step();
+  std::vector<ReplicaTimes> kept;
   for (const ReplicaDurations& r : reps) {
     if (events) replica_times_events(cfg.shape, orders, r, scratch, events_run);
     else replica_times_fast(cfg.shape, orders, r, scratch);
-    barrier.add(scratch);
     if (busy_ns) *busy_ns += scratch.busy_ns;
+    if (drop > 0) kept.push_back(scratch);
+    else barrier.add(scratch);
+  }
+  if (drop > 0) {
+    // The replicas whose gradients are complete last are left out (ties: the higher replica index).
+    const auto done = [](const ReplicaTimes& t) { return *std::max_element(t.flush_ns.begin(), t.flush_ns.end()); };
+    std::stable_sort(kept.begin(), kept.end(), [&](const ReplicaTimes& a, const ReplicaTimes& b) { return done(a) < done(b); });
+    for (std::size_t i = 0; i + static_cast<std::size_t>(drop) < kept.size(); ++i) barrier.add(kept[i]);
   }
   return barrier.step_ns();
 }
 
 void PipelineWorkload::check_policy(const Policy& policy) const {
-  if (policy.type() != "none" && !policy.evict())
-    policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'pipeline' (valid: none, evict)");
+  if (policy.type() != "none" && policy.type() != "drop_slowest" && !policy.evict())
+    policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'pipeline' (valid: none, drop_slowest, evict)");
+  if (policy.type() == "drop_slowest") policy.bsp()->check_gpus(cfg_.dp);
 }
 
 namespace {
@@ -184,6 +193,8 @@ void PipelineWorkload::run_policy(const RunRequest& req, const Policy& policy, P
   std::optional<EvictController> evict;
   if (policy.evict()) evict.emplace(*policy.evict(), ranks);
   std::vector<double> times(static_cast<std::size_t>(ranks));
+  // drop_slowest: the step goes on without the m slowest replicas' gradients (m / dp of the samples).
+  const int drop = policy.type() == "drop_slowest" ? static_cast<int>(cfg_.dp - policy.bsp()->barrier_quorum(cfg_.dp)) : 0;
   ReplicaTimes scratch;
   for (std::int64_t step = 0; step < req.steps; ++step) {
     tally.check_stop();
@@ -197,7 +208,7 @@ void PipelineWorkload::run_policy(const RunRequest& req, const Policy& policy, P
     }
     SimTime busy = 0;
     std::uint64_t events = 0;
-    const SimTime step_ns = pipeline_step_ns(cfg_, orders, all ? reps : active, cfg_.events, scratch, &busy, &events);
+    const SimTime step_ns = pipeline_step_ns(cfg_, orders, all ? reps : active, cfg_.events, scratch, &busy, &events, drop);
     if (whatif) whatif->add_step(reps, step_ns, tally.whatif);
     tally.add_step(step_ns, state.replicas * static_cast<std::int64_t>(cfg_.shape.stages), ns_to_seconds(busy), 0);
     tally.events += cfg_.events ? events : 1;  // the fast path: the barrier is the only event

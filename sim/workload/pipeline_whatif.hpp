@@ -14,10 +14,11 @@ namespace tailsim {
 // Every replica's durations, sized for the config, with the config's p2p times and zero compute.
 std::vector<ReplicaDurations> empty_replicas(const PipelineConfig& cfg);
 // One step of every replica through the schedule and the data-parallel barrier: its time; adds the busy
-// time and (reference engine) the events run.
+// time and (reference engine) the events run. `drop` > 0: the step goes on without the gradients of the
+// `drop` replicas whose last backward ends latest (drop_slowest).
 SimTime pipeline_step_ns(const PipelineConfig& cfg, const std::vector<std::vector<PipeOp>>& orders,
                          const std::vector<ReplicaDurations>& reps, bool events, ReplicaTimes& scratch,
-                         SimTime* busy_ns = nullptr, std::uint64_t* events_run = nullptr);
+                         SimTime* busy_ns = nullptr, std::uint64_t* events_run = nullptr, int drop = 0);
 
 class PipelineWhatIf {
  public:

@@ -155,3 +155,17 @@ TEST_CASE("the three ByteDance replays meet their expect blocks (the artifact's 
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("drop_slowest finishes the pipeline step without the slowest replicas' gradients") {
+  // dp = 4, pp = 2, m = 4: healthy (4 + 1) x 30 ms; replica 2 at 2x takes twice that.
+  const std::string w = R"({"type": "pipeline", "pp": 2, "microbatches": 4, "forward": {"type": "constant", "value": 0.01},
+      "slow": [{"dp_rank": 2, "factor": 2}]})";
+  const auto r = test::run_json(scenario(w, 8, R"([{"type": "none"}, {"type": "drop_slowest", "m": 1}])"));
+  CHECK(test::record(r, "none").step_time.mean == doctest::Approx(0.30).epsilon(1e-9));
+  CHECK(test::record(r, "drop_slowest").step_time.mean == doctest::Approx(0.15).epsilon(1e-9));
+  CHECK(test::run_error(scenario(w, 8, R"([{"type": "drop_slowest", "m": 4}])")).find("/policies/0/m: expected m < K = 4") != std::string::npos);
+}
+
+}  // namespace tailsim
