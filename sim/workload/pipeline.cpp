@@ -69,10 +69,11 @@ class PipelineDraws {
             f = t.fwd_s[at];
             b = t.bwd_s[at];
           } else {
-            f = cfg_.forward->from_uniform(compute_.uniform()) / s.chunks;
+            const Distribution& fd = *cfg_.forward[static_cast<std::size_t>(stage)];
+            f = fd.from_uniform(compute_.uniform()) / s.chunks;
             const double u = compute_.uniform();
-            b = cfg_.backward ? cfg_.backward->from_uniform(u) / s.chunks
-                              : cfg_.backward_factor * cfg_.forward->from_uniform(u) / s.chunks;
+            b = cfg_.backward.empty() ? cfg_.backward_factor * fd.from_uniform(u) / s.chunks
+                                      : cfg_.backward[static_cast<std::size_t>(stage)]->from_uniform(u) / s.chunks;
             if (noise_) {
               f *= noise_->from_uniform(noise_stream_.uniform());
               b *= noise_->from_uniform(noise_stream_.uniform());
@@ -236,8 +237,8 @@ std::uint64_t PipelineWorkload::working_bytes(std::size_t) const {
 }
 
 void PipelineWorkload::count_held(HeldBytes& held) const {
-  if (cfg_.forward) cfg_.forward->count_held(held);
-  if (cfg_.backward) cfg_.backward->count_held(held);
+  for (const auto& d : cfg_.forward) d->count_held(held);
+  for (const auto& d : cfg_.backward) d->count_held(held);
   if (const auto& t = cfg_.trace) held.add_shared(t.get(), (t->fwd_s.size() + t->bwd_s.size()) * sizeof(double));
 }
 

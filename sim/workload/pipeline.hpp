@@ -64,7 +64,9 @@ struct PipelineConfig {
   int dp = 1;
   bool stage_major = false;  // placement: rank = stage * dp + d (else d * pp + stage)
   bool events = false;       // the reference engine
-  std::shared_ptr<const Distribution> forward, backward;  // backward null: backward_factor x a forward draw
+  // Per stage (one entry per stage; shared when the scenario gives one distribution); backward empty:
+  // backward_factor x a forward draw.
+  std::vector<std::shared_ptr<const Distribution>> forward, backward;
   double backward_factor = 2.0;
   std::vector<double> rank_factor;   // per global rank: slow_gpus, `slow` entries and stage_factors
   std::vector<double> stage_factor;  // per stage (what a healthy spare keeps)

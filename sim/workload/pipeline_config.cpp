@@ -144,6 +144,28 @@ std::shared_ptr<const PipelineTrace> read_trace(const JsonReader& t) {
                                      [&] { return read_pipeline_trace(file, format, dp, pp); });
 }
 
+// One distribution for every stage, or an array of pp distributions (one per stage).
+std::vector<std::shared_ptr<const Distribution>> per_stage_distributions(const JsonReader& n, int stages) {
+  std::vector<JsonReader> nodes;
+  if (n.value().is_array()) {
+    nodes = n.elements();
+    if (static_cast<int>(nodes.size()) != stages)
+      n.fail_expected("a distribution or an array of pp = " + std::to_string(stages) + " distributions");
+  } else {
+    nodes.assign(static_cast<std::size_t>(stages), n);
+  }
+  std::vector<std::shared_ptr<const Distribution>> out;
+  for (std::size_t s = 0; s < nodes.size(); ++s) {
+    if (s > 0 && !n.value().is_array()) {
+      out.push_back(out.front());
+      continue;
+    }
+    out.push_back(std::shared_ptr<const Distribution>(make_distribution(nodes[s])));
+    if (out.back()->min_value() < 0) nodes[s].fail("compute times must be >= 0");
+  }
+  return out;
+}
+
 WhatIfSpec read_whatif(const JsonReader& w, const PipelineConfig& cfg) {
   w.expect_object();
   WhatIfSpec spec;
@@ -167,11 +189,9 @@ std::unique_ptr<Workload> make_pipeline_workload(const JsonReader& n, const Clus
   cfg.stage_major = n.string("placement", "replica_major", {"replica_major", "stage_major"}) == "stage_major";
   cfg.events = n.string("engine", "fast", {"fast", "events"}) == "events";
   if (!cfg.trace) {
-    cfg.forward = std::shared_ptr<const Distribution>(make_distribution(n.child("forward")));
-    if (cfg.forward->min_value() < 0) n.child("forward").fail("compute times must be >= 0");
+    cfg.forward = per_stage_distributions(n.child("forward"), cfg.shape.stages);
     if (n.has("backward")) {
-      cfg.backward = std::shared_ptr<const Distribution>(make_distribution(n.child("backward")));
-      if (cfg.backward->min_value() < 0) n.child("backward").fail("compute times must be >= 0");
+      cfg.backward = per_stage_distributions(n.child("backward"), cfg.shape.stages);
     } else {
       cfg.backward_factor = n.number("backward_factor", 2.0, above(0));
     }

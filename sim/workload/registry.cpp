@@ -32,7 +32,7 @@ const WorkloadRegistry& workload_registry() {
            {"microbatches", "microbatches per step (integer >= 1, default 8)"},
            {"schedule", "\"1f1b\" (default), \"gpipe\" or \"interleaved\""},
            {"virtual_stages", "model chunks per rank with the interleaved schedule (2..64, default 2)"},
-           {"forward", "distribution of one microbatch's forward on one stage, seconds"},
+           {"forward", "distribution of one microbatch's forward on one stage, seconds, or an array of pp (one per stage)"},
            {"backward", "distribution of its backward, seconds (default: backward_factor x a forward draw)"},
            {"backward_factor", "backward / forward without `backward` (> 0, default 2)"},
            {"stage_factors", "per-stage compute factors, pp numbers > 0 (default all 1)"},

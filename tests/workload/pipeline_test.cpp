@@ -220,3 +220,17 @@ TEST_CASE("what-if tallies cross process boundaries intact: two ranks give the o
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("forward and backward may be given per stage") {
+  const auto r = test::run_json(scenario(R"({"type": "pipeline", "pp": 2, "microbatches": 4,
+      "forward": [{"type": "constant", "value": 0.01}, {"type": "constant", "value": 0.02}],
+      "backward": [{"type": "constant", "value": 0.02}, {"type": "constant", "value": 0.04}]})", 2));
+  // Slow last stage: (f + b) + (f' + b') + (m - 1)(f' + b') = 0.03 + 0.06 + 3 x 0.06.
+  CHECK(test::record(r, "none").step_time.mean == doctest::Approx(0.27).epsilon(1e-9));
+  CHECK(test::run_error(scenario(R"({"type": "pipeline", "pp": 2, "forward": [{"type": "constant", "value": 0.01}]})", 2))
+            .find("/workload/forward: expected a distribution or an array of pp = 2 distributions") != std::string::npos);
+}
+
+}  // namespace tailsim
