@@ -112,8 +112,8 @@ std::vector<ReplicaDurations> empty_replicas(const PipelineConfig& cfg) {
 
 SimTime pipeline_step_ns(const PipelineConfig& cfg, const std::vector<std::vector<PipeOp>>& orders,
                          const std::vector<ReplicaDurations>& reps, bool events, ReplicaTimes& scratch,
-                         SimTime* busy_ns, std::uint64_t* events_run, int drop) {
-  DpBarrier barrier(cfg.phase, cfg.shape.stages);
+                         SimTime* busy_ns, std::uint64_t* events_run, int drop, const DpPhase* phase) {
+  DpBarrier barrier(phase ? *phase : cfg.phase, cfg.shape.stages);
   barrier.begin_step();
   std::vector<ReplicaTimes> kept;
   for (const ReplicaDurations& r : reps) {
@@ -194,12 +194,35 @@ void PipelineWorkload::run_policy(const RunRequest& req, const Policy& policy, P
   std::optional<EvictController> evict;
   if (policy.evict()) evict.emplace(*policy.evict(), ranks);
   std::vector<double> times(static_cast<std::size_t>(ranks));
+  std::optional<FailSlowEpisodes> episodes;
+  if (!cfg_.fail_slow.empty()) episodes.emplace(cfg_.fail_slow, ranks, req.seed, req.replication);
+  std::vector<double> link(static_cast<std::size_t>(ranks), 1.0);
+  DpPhase phase = cfg_.phase;
+  // Slow links this step: the rank's p2p transfers, and the ring of its stage (its slowest member).
+  const auto slow_links = [&](const std::vector<double>& lf, std::vector<ReplicaDurations>& rs, DpPhase& ph) {
+    const int p = cfg_.shape.stages;
+    for (int s = 0; s < p; ++s) {
+      double worst = 1.0;
+      for (int d = 0; d < cfg_.dp; ++d) {
+        const double f = lf[static_cast<std::size_t>(cfg_.rank(d, s))];
+        const auto i = static_cast<std::size_t>(d * p + s);
+        rs[static_cast<std::size_t>(d)].p2p_fwd_ns[static_cast<std::size_t>(s)] = static_cast<SimTime>(static_cast<double>(cfg_.p2p_fwd_ns[i]) * f);
+        rs[static_cast<std::size_t>(d)].p2p_bwd_ns[static_cast<std::size_t>(s)] = static_cast<SimTime>(static_cast<double>(cfg_.p2p_bwd_ns[i]) * f);
+        worst = std::max(worst, f);
+      }
+      ph.reduce_ns[static_cast<std::size_t>(s)] = static_cast<SimTime>(static_cast<double>(cfg_.phase.reduce_ns[static_cast<std::size_t>(s)]) * worst);
+    }
+  };
   // drop_slowest: the step goes on without the m slowest replicas' gradients (m / dp of the samples).
   const int drop = policy.type() == "drop_slowest" ? static_cast<int>(cfg_.dp - policy.bsp()->barrier_quorum(cfg_.dp)) : 0;
   ReplicaTimes scratch;
   for (std::int64_t step = 0; step < req.steps; ++step) {
     tally.check_stop();
     state.begin_step(cfg_, step);
+    if (episodes) {
+      std::fill(link.begin(), link.end(), 1.0);
+      episodes->at_step(step, state.step_factor, link);
+    }
     draws.fill(step, reps, state.step_factor);
     const bool all = state.replicas == cfg_.dp;
     if (!all) {
@@ -209,7 +232,9 @@ void PipelineWorkload::run_policy(const RunRequest& req, const Policy& policy, P
     }
     SimTime busy = 0;
     std::uint64_t events = 0;
-    const SimTime step_ns = pipeline_step_ns(cfg_, orders, all ? reps : active, cfg_.events, scratch, &busy, &events, drop);
+    if (episodes) slow_links(link, reps, phase);
+    const SimTime step_ns = pipeline_step_ns(cfg_, orders, all ? reps : active, cfg_.events, scratch, &busy, &events,
+                                             drop, &phase);
     if (whatif) whatif->add_step(reps, step_ns, tally.whatif);
     tally.add_step(step_ns, state.replicas * static_cast<std::int64_t>(cfg_.shape.stages), ns_to_seconds(busy), 0);
     tally.events += cfg_.events ? events : 1;  // the fast path: the barrier is the only event
@@ -220,6 +245,7 @@ void PipelineWorkload::run_policy(const RunRequest& req, const Policy& policy, P
         state.replaced[static_cast<std::size_t>(r)] = true;
         state.factor[static_cast<std::size_t>(r)] = cfg_.stage_factor[static_cast<std::size_t>(cfg_.stage_of(r))];
         evict->replaced(r);
+        if (episodes) episodes->end(r);
         continue;
       }
       const int d = cfg_.replica_of(r);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sim/stats/distribution.hpp"
+#include "sim/workload/pipeline_failslow.hpp"
 #include "sim/workload/pipeline_schedule.hpp"
 #include "sim/workload/pipeline_trace.hpp"
 #include "sim/workload/workload.hpp"
@@ -71,6 +72,7 @@ struct PipelineConfig {
   std::vector<double> rank_factor;   // per global rank: slow_gpus, `slow` entries and stage_factors
   std::vector<double> stage_factor;  // per stage (what a healthy spare keeps)
   std::vector<SlowEpisode> episodes;  // `slow` entries with from_step / until_step
+  std::vector<FailSlowSpec> fail_slow;  // episodes arriving at random (sim/workload/pipeline_failslow.hpp)
   std::vector<SimTime> p2p_fwd_ns, p2p_bwd_ns;  // per (replica, stage): [d * pp + s], as in ReplicaDurations
   DpPhase phase;
   std::shared_ptr<const PipelineTrace> trace;  // replay instead of draws when set

@@ -15,10 +15,11 @@ namespace tailsim {
 std::vector<ReplicaDurations> empty_replicas(const PipelineConfig& cfg);
 // One step of every replica through the schedule and the data-parallel barrier: its time; adds the busy
 // time and (reference engine) the events run. `drop` > 0: the step goes on without the gradients of the
-// `drop` replicas whose last backward ends latest (drop_slowest).
+// `drop` replicas whose last backward ends latest (drop_slowest). `phase`: this step's, else the config's.
 SimTime pipeline_step_ns(const PipelineConfig& cfg, const std::vector<std::vector<PipeOp>>& orders,
                          const std::vector<ReplicaDurations>& reps, bool events, ReplicaTimes& scratch,
-                         SimTime* busy_ns = nullptr, std::uint64_t* events_run = nullptr, int drop = 0);
+                         SimTime* busy_ns = nullptr, std::uint64_t* events_run = nullptr, int drop = 0,
+                         const DpPhase* phase = nullptr);
 
 class PipelineWhatIf {
  public:

@@ -45,6 +45,7 @@ const WorkloadRegistry& workload_registry() {
            {"placement", "\"replica_major\" (default: rank = d x pp + stage) or \"stage_major\" (stage x dp + d)"},
            {"engine", "\"fast\" (per-replica recurrence, default) or \"events\" (every task through the event queue)"},
            {"trace", "replay {file, format: bytedance (default) | simple, dp, pp} instead of drawing task times"},
+           {"fail_slow", "episodes arriving at random: [{kind: compute | link, rate_per_rank_step, duration_steps, factor}]"},
            {"whatif", "counterfactual {ranks: [...], stages: [...], decompose: bool}; {} fixes every rank"}},
           make_pipeline_workload);
     return r;

@@ -234,3 +234,43 @@ TEST_CASE("forward and backward may be given per stage") {
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("fail-slow episodes slow compute or links while they last") {
+  const std::string base = R"({"type": "pipeline", "pp": 4, "microbatches": 8, "forward": {"type": "constant", "value": 0.01})";
+  const auto always = [&](const std::string& kind, const std::string& extra) {
+    return test::run_json(scenario(base + extra + R"(, "fail_slow": [{"kind": ")" + kind + R"(", "rate_per_rank_step": 1,
+        "duration_steps": {"type": "constant", "value": 1}, "factor": {"type": "constant", "value": 2}}]})"));
+  };
+  // Every rank slowed 2x at every step: twice the 1F1B makespan.
+  CHECK(test::record(always("compute", ""), "none").step_time.mean == doctest::Approx(0.66).epsilon(1e-9));
+  // Links 2x: the p2p transfers double, compute does not.
+  // One GPU a node: every p2p crosses the NIC (which has a default bandwidth).
+  const auto nic = [](std::string doc) { return doc.replace(doc.find(R"("gpus_per_node": 8)"), 18, R"("gpus_per_node": 1)"); };
+  const auto slow = test::run_json(nic(scenario(base + R"(, "p2p_bytes": "10MB", "fail_slow": [{"kind": "link", "rate_per_rank_step": 1,
+        "duration_steps": {"type": "constant", "value": 1}, "factor": {"type": "constant", "value": 2}}]})")));
+  const auto plain = test::run_json(nic(scenario(base + R"(, "p2p_bytes": "10MB"})")));
+  CHECK(test::record(slow, "none").step_time.mean > test::record(plain, "none").step_time.mean);
+  CHECK(test::record(slow, "none").step_time.mean < 0.66);
+  const auto never = test::run_json(scenario(base + R"(, "fail_slow": [{"kind": "compute", "rate_per_rank_step": 0,
+        "duration_steps": {"type": "constant", "value": 5}, "factor": {"type": "constant", "value": 2}}]})"));
+  CHECK(test::record(never, "none").step_time.mean == doctest::Approx(0.33).epsilon(1e-9));
+  CHECK(test::run_error(scenario(base + R"(, "fail_slow": [{"kind": "disk", "rate_per_rank_step": 0,
+        "duration_steps": {"type": "constant", "value": 5}, "factor": {"type": "constant", "value": 2}}]})")).find("/workload/fail_slow/0/kind") != std::string::npos);
+}
+
+TEST_CASE("random fail-slow episodes come and go, the same for every policy") {
+  const auto r = test::run_json(scenario(R"({"type": "pipeline", "pp": 2, "microbatches": 4, "forward": {"type": "constant", "value": 0.01},
+      "fail_slow": [{"kind": "compute", "rate_per_rank_step": 0.0005, "duration_steps": {"type": "constant", "value": 20},
+                     "factor": {"type": "constant", "value": 3}}]})", 16, R"([{"type": "none"}, {"type": "none", "name": "again"}])", 400));
+  const auto& a = test::record(r, "none").step_time;
+  // A rank is in an episode about 1 % of the steps, so most steps (0.99^16 = 85 %) have none.
+  CHECK(a.p50 == doctest::Approx(0.15).epsilon(1e-9));
+  // With one: at least the slow stage's m x 3(f + b), at most every rank at 3x.
+  CHECK(a.max >= 0.36 - 1e-9);
+  CHECK(a.max <= 0.45 + 1e-9);
+  CHECK(test::record(r, "again").step_time.mean == a.mean);
+}
+
+}  // namespace tailsim
