@@ -88,3 +88,19 @@ TEST_CASE("bad evict parameters fail with their JSON path") {
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("evict without spares drops the slow replicas and the others share their work") {
+  // 32 replicas (pp = 1), node 1 (ranks 4-7) 2x slow. Window 2: flagged after step 1 and gone from step 2; then
+  // 28 replicas carry the global batch: 0.3 s x 32 / 28.
+  const std::string doc = R"({"name": "e", "seed": 5, "steps": 10, "cluster": {"gpus": 32, "gpus_per_node": 4},
+    "workload": {"type": "pipeline", "pp": 1, "microbatches": 1, "forward": {"type": "constant", "value": 0.1},
+                 "slow": [{"node": 1, "factor": 2}]},
+    "policies": [{"type": "none"}, {"type": "evict", "window": 2}]})";
+  const auto r = test::run_json(doc);
+  CHECK(test::record(r, "none").step_time.mean == doctest::Approx(0.6).epsilon(1e-9));
+  CHECK(test::record(r, "evict").step_time.mean == doctest::Approx((2 * 0.6 + 8 * 0.3 * 32 / 28) / 10).epsilon(1e-6));
+}
+
+}  // namespace tailsim
