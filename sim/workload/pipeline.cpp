@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "sim/cluster/trace_sink.hpp"
 #include "sim/core/rng.hpp"
 #include "sim/policy/evict.hpp"
 #include "sim/workload/pipeline_whatif.hpp"
@@ -175,6 +176,31 @@ void rank_times(const PipelineConfig& cfg, const std::vector<ReplicaDurations>& 
 
 }  // namespace
 
+namespace {
+
+// The step's timeline: every task on its rank's track, and the step on the first track.
+void trace_step(TraceSink& sink, const PipelineConfig& cfg, const std::vector<std::vector<PipeOp>>& orders,
+                const std::vector<ReplicaDurations>& reps, SimTime t0, SimTime step_ns, std::int64_t track0) {
+  sink.slice(track0, "step", t0, t0 + step_ns);
+  ReplicaTimes rt;
+  rt.record = true;
+  for (int d = 0; d < static_cast<int>(reps.size()); ++d) {
+    rt.spans.clear();
+    replica_times_fast(cfg.shape, orders, reps[static_cast<std::size_t>(d)], rt);
+    for (const TaskSpan& s : rt.spans)
+      sink.slice(track0 + 1 + cfg.rank(d, s.rank), s.op.backward ? "B" : "F", t0 + s.start_ns, t0 + s.end_ns,
+                 TraceArgs().add("microbatch", s.op.mb).add("chunk", s.op.chunk));
+  }
+}
+
+}  // namespace
+
+TraceSize PipelineWorkload::trace_size(std::span<const Policy* const>) const {
+  // Per step the step and every task; once the process and its tracks' names.
+  const double ranks = static_cast<double>(cfg_.dp) * cfg_.shape.stages;
+  return {1 + static_cast<double>(cfg_.dp) * cfg_.shape.tasks(), 2 * (2 + ranks)};
+}
+
 std::vector<PolicyTally> PipelineWorkload::run(const RunRequest& req) const {
   std::vector<PolicyTally> tallies = make_tallies(req);
   // Each policy replays the same streams from their start: common random numbers.
@@ -216,6 +242,15 @@ void PipelineWorkload::run_policy(const RunRequest& req, const Policy& policy, P
   // drop_slowest: the step goes on without the m slowest replicas' gradients (m / dp of the samples).
   const int drop = policy.type() == "drop_slowest" ? static_cast<int>(cfg_.dp - policy.bsp()->barrier_quorum(cfg_.dp)) : 0;
   ReplicaTimes scratch;
+  std::int64_t track0 = 0;
+  SimTime clock_ns = 0;
+  if (req.trace) {
+    req.trace->begin_process(policy.label());
+    track0 = req.trace->add_track("steps");
+    for (std::int64_t r = 0; r < ranks; ++r)
+      req.trace->add_track("rank " + std::to_string(r) + " (replica " + std::to_string(cfg_.replica_of(r)) + ", stage " +
+                           std::to_string(cfg_.stage_of(r)) + ")");
+  }
   for (std::int64_t step = 0; step < req.steps; ++step) {
     tally.check_stop();
     state.begin_step(cfg_, step);
@@ -235,6 +270,8 @@ void PipelineWorkload::run_policy(const RunRequest& req, const Policy& policy, P
     if (episodes) slow_links(link, reps, phase);
     const SimTime step_ns = pipeline_step_ns(cfg_, orders, all ? reps : active, cfg_.events, scratch, &busy, &events,
                                              drop, &phase);
+    if (req.trace) trace_step(*req.trace, cfg_, orders, all ? reps : active, clock_ns, step_ns, track0);
+    clock_ns += step_ns;
     if (whatif) whatif->add_step(reps, step_ns, tally.whatif);
     tally.add_step(step_ns, state.replicas * static_cast<std::int64_t>(cfg_.shape.stages), ns_to_seconds(busy), 0);
     tally.events += cfg_.events ? events : 1;  // the fast path: the barrier is the only event

@@ -94,7 +94,7 @@ class PipelineWorkload final : public Workload {
   std::uint64_t working_bytes(std::size_t policies) const override;
   double step_work() const override { return static_cast<double>(cfg_.dp) * cfg_.shape.tasks(); }
   void count_held(HeldBytes& held) const override;
-  TraceSize trace_size(std::span<const Policy* const>) const override { return {0, 0}; }
+  TraceSize trace_size(std::span<const Policy* const> policies) const override;
   const PipelineConfig& config() const { return cfg_; }
 
  private:

@@ -112,6 +112,7 @@ void replica_times_fast(const PipeShape& s, const std::vector<std::vector<PipeOp
           out.flush_ns[static_cast<std::size_t>(r)] = start + dur;
         }
         out.busy_ns += dur;
+        if (out.record) out.spans.push_back({r, op, start, start + dur});
         --remaining;
         progressed = true;
       }

@@ -49,9 +49,17 @@ struct ReplicaDurations {
 
 // Per pipeline rank: when its last backward started and ended (the gradients are complete at the end), and
 // the step's busy time of all ranks.
+struct TaskSpan {
+  int rank = 0;  // pipeline rank (stage) within the replica
+  PipeOp op;
+  SimTime start_ns = 0, end_ns = 0;
+};
+
 struct ReplicaTimes {
   std::vector<SimTime> last_bwd_start_ns, flush_ns;
   SimTime busy_ns = 0;
+  bool record = false;          // the fast path appends every task to `spans` (for --trace)
+  std::vector<TaskSpan> spans;
 };
 
 void replica_times_fast(const PipeShape& shape, const std::vector<std::vector<PipeOp>>& orders,

@@ -274,3 +274,20 @@ TEST_CASE("random fail-slow episodes come and go, the same for every policy") {
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("--trace writes the pipeline's tasks, rank by rank") {
+  const std::string path = test::write_temp("pipe-trace-scenario.json", scenario(R"({"type": "pipeline", "pp": 2, "microbatches": 2, "forward": {"type": "constant", "value": 0.01}})", 2, R"([{"type": "none"}])", 3));
+  const std::string out = test::write_temp("pipe-trace.json", "");
+  const auto r = test::run_cli("run " + path + " --quiet --trace " + out + " --trace-steps 2");
+  REQUIRE(r.exit_code == 0);
+  const Json doc = Json::parse(test::read_file(out));
+  int tasks = 0, steps = 0;
+  for (const Json& e : doc.at("traceEvents"))
+    if (e.value("ph", "") == "X") (e.at("name") == "step" ? steps : tasks) += 1;
+  CHECK(steps == 2);
+  CHECK(tasks == 2 * 2 * 2 * 2);  // steps x ranks x microbatches x (forward, backward)
+}
+
+}  // namespace tailsim
