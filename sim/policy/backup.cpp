@@ -94,6 +94,13 @@ class BackupPolicy final : public Policy, public BspPolicy {
     if (quantile_) return std::make_unique<SpeculationStepper>(setup, *quantile_, multiplier_);
     return make_first_of_copies_stepper(setup, copies_);
   }
+  BspOrderForm order_form() const override {
+    if (!quantile_) return {copies_, 0, ""};
+    // The launch time is the median of the tasks finished when `quantile` of them are: a statistic of the
+    // whole step's sample, and each task still running gets its own backup from then on.
+    return {2, 0, "speculation (the trigger form, with 'quantile') launches backups at a time set by the "
+                  "finished tasks' median, so each task still running needs its own draw"};
+  }
 
  private:
   int copies_;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "sim/cluster/cluster.hpp"
@@ -61,6 +62,15 @@ class BspStepper {
   virtual BspStepResult end_step() = 0;
 };
 
+// A policy as the order-statistics engine sees it (sim/workload/bsp_order_statistics.cpp): each task is
+// the first of `copies` attempts launched together, and the barrier releases when all but the `dropped`
+// slowest tasks have arrived. `refusal` says why a policy has no such form ("" when it has one).
+struct BspOrderForm {
+  int copies = 1;
+  std::int64_t dropped = 0;
+  std::string refusal;
+};
+
 // A policy's bsp hooks (Policy::bsp()).
 class BspPolicy {
  public:
@@ -83,6 +93,8 @@ class BspPolicy {
     return std::nullopt;
   }
   virtual std::unique_ptr<BspStepper> make_stepper(const BspSetup& setup) const = 0;
+  // The policy's order-statistics form; by default none.
+  virtual BspOrderForm order_form() const { return {1, 0, "it has no order-statistics form"}; }
 };
 
 // The stepper shared by `none` (copies = 1) and the fixed form of `backup` (sim/policy/none.cpp).

@@ -164,9 +164,9 @@ TEST_CASE("Ctrl-C (SIGINT) and SIGTERM finish the records of complete points, ex
   fs::remove_all(dir);
 }
 
-TEST_CASE("absurd values are errors with their path: K = 10^12, steps = 0, infinite and NaN numbers, durations") {
+TEST_CASE("absurd values are errors with their path: K beyond 10^12, steps = 0, infinite and NaN numbers, durations") {
   const std::pair<std::string, std::string> cases[] = {
-      {"--sweep cluster.gpus=1000000000000", "/cluster/gpus: expected an integer >= 1 and <= 1e+08, got 1000000000000"},
+      {"--sweep cluster.gpus=1000000000001", "/cluster/gpus: expected an integer >= 1 and <= 1e+12, got 1000000000001"},
       {"--set steps=0", "/steps: expected an integer >= 1 and <= 1e+12, got 0"},
       {"--set workload.compute.sigma=1e999", "/workload/compute/sigma: expected a number >= 0"},
       {"--set workload.compute.sigma=NaN", "/workload/compute/sigma: expected a number >= 0"},

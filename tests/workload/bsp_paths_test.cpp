@@ -1,5 +1,5 @@
-// The fast path (batched draws, reduced per step) and the event path (every completion through the event
-// queue) must give identical results on the same draws, for every policy.
+// The batched path (draws reduced per step, "engine": "batched") and the event path (every completion
+// through the event queue) must give identical results on the same draws, for every policy.
 #include <doctest/doctest.h>
 
 #include "sim/workload/bsp.hpp"
@@ -16,7 +16,7 @@ struct Both {
 
 Both run_both(const std::string& cluster, const std::string& compute, const std::string& policies, int steps) {
   Both out;
-  for (const char* engine : {"fast", "events"}) {
+  for (const char* engine : {"batched", "events"}) {
     const Json doc = Json::parse(R"({"steps": )" + std::to_string(steps) + R"(, "seed": 21, "cluster": )" + cluster +
                                  R"(, "workload": {"type": "bsp", "engine": ")" + engine + R"(", "compute": )" + compute +
                                  R"(}, "policies": )" + policies + "}");
@@ -27,7 +27,7 @@ Both run_both(const std::string& cluster, const std::string& compute, const std:
     req.seed = sc.seed;
     req.steps = steps;
     req.policies = views;
-    (std::string(engine) == "fast" ? out.fast : out.events) = m.workload->run(req);
+    (std::string(engine) == "batched" ? out.fast : out.events) = m.workload->run(req);
     if (out.labels.empty())
       for (const Policy* p : views) out.labels.push_back(p->label());
   }
