@@ -15,10 +15,12 @@ namespace tailsim {
 
 namespace {
 
-// A group's draws: each step, the upper tails of its largest workers, shared by every policy.
+// A group's draws: each step, the upper tails of its largest workers, shared by every policy. The largest
+// comes from one stream and the next ones (drop_slowest) from another, so that a policy's draws do not
+// depend on which other policies run beside it; and each group has its own streams.
 struct GroupDraws {
   double n = 0;                 // workers in the group
-  RngStream stream;             // its own stream: a slow group added or removed leaves the others' draws alone
+  RngStream largest, next;      // uniforms of the largest worker, and of the ones below it
   std::vector<double> uniforms, tails;  // this step: the uniforms and the upper tails of the largest workers
 };
 
@@ -133,7 +135,9 @@ std::vector<PolicyTally> BspWorkload::run_order_statistics(const RunRequest& req
     const WorkerGroup& wg = group_list[gi];
     GroupDraws g;
     g.n = static_cast<double>(wg.count);
-    g.stream = RngStream(req.seed, "bsp/order_statistics/" + std::to_string(gi), req.replication);
+    const std::string name = "bsp/order_statistics/" + std::to_string(gi);
+    g.largest = RngStream(req.seed, name, req.replication);
+    g.next = RngStream(req.seed, name + "/next", req.replication);
     std::int64_t most = 1;
     for (const BspOrderForm& f : forms) most = std::max(most, needed(f, wg.count));
     g.uniforms.resize(static_cast<std::size_t>(most));
@@ -145,7 +149,8 @@ std::vector<PolicyTally> BspWorkload::run_order_statistics(const RunRequest& req
   std::vector<PolicyTally> tallies = make_tallies(req);
   for (std::int64_t step = 0; step < req.steps; ++step) {
     for (GroupDraws& g : groups) {
-      for (double& u : g.uniforms) u = g.stream.uniform();
+      g.uniforms[0] = g.largest.uniform();
+      for (std::size_t j = 1; j < g.uniforms.size(); ++j) g.uniforms[j] = g.next.uniform();
       top_upper_tails(g.uniforms, g.n, g.tails);
     }
     for (std::size_t p = 0; p < policies.size(); ++p) {

@@ -156,6 +156,17 @@ TEST_CASE("common random numbers: the paired speed-up CI at K = 10^6 is no wider
   CHECK(at_million > 0);
 }
 
+TEST_CASE("order statistics: a policy's steps do not depend on which other policies run beside it") {
+  const std::string slow = R"({"gpus": 100, "slow_gpus": [{"count": 2, "factor": 2}]})";
+  const auto alone = step_times(scenario("order_statistics", slow, kLognormal, R"([{"type": "none"}])", 2000), 2000);
+  const auto together = step_times(scenario("order_statistics", slow, kLognormal, R"([{"type": "backup", "copies": 3},
+      {"type": "drop_slowest", "m": 5}, {"type": "none"}])", 2000), 2000);
+  CHECK(alone.at(0) == together.at(2));
+  // Comonotone: on the same uniforms, backup's maximum of minima never exceeds none's maximum.
+  for (std::size_t s = 0; s < 2000; ++s) CHECK(together[0][s] <= together[2][s]);
+  for (std::size_t s = 0; s < 2000; ++s) CHECK(together[1][s] <= together[2][s]);
+}
+
 TEST_CASE("fast picks order statistics only where it is exact, and says which in results and validate") {
   const std::string none = R"([{"type": "none"}])";
   const std::string spec = R"([{"type": "none"}, {"type": "backup", "quantile": 0.9}])";
