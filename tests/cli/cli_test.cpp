@@ -233,7 +233,7 @@ TEST_CASE("an unwritable --out is an error before any simulation, and bad input 
 TEST_CASE("validate checks every point without simulating and list shows each registry") {
   const auto ok = test::run_cli("validate " + test::write_temp("v.json", kGood));
   CHECK(ok.exit_code == 0);
-  CHECK(ok.out.find("ok (3 points)") != std::string::npos);
+  CHECK(ok.out.find("ok (3 points") != std::string::npos);
   const auto list = test::run_cli("list");
   CHECK(list.exit_code == 0);
   for (const char* s : {"policies:", "backup", "distributions:", "shifted_lognormal", "workloads:", "bsp", "h100-sxm",
