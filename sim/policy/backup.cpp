@@ -12,10 +12,7 @@ namespace tailsim {
 
 namespace {
 
-std::int64_t quantile_count(double quantile, std::int64_t gpus) {
-  // The guard keeps 0.9 x 10 at 9 despite binary rounding.
-  return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(quantile * static_cast<double>(gpus) - 1e-9)));
-}
+std::int64_t quantile_count(double quantile, std::int64_t gpus) { return speculation_quorum(quantile, gpus); }
 
 // Median of the given durations: the mean of the two middle values for an even count.
 double median_ns(std::vector<SimTime>& values) {
@@ -95,11 +92,8 @@ class BackupPolicy final : public Policy, public BspPolicy {
     return make_first_of_copies_stepper(setup, copies_);
   }
   BspOrderForm order_form() const override {
-    if (!quantile_) return {copies_, 0, ""};
-    // The launch time is the median of the tasks finished when `quantile` of them are: a statistic of the
-    // whole step's sample, and each task still running gets its own backup from then on.
-    return {2, 0, "speculation (the trigger form, with 'quantile') launches backups at a time set by the "
-                  "finished tasks' median, so each task still running needs its own draw"};
+    if (!quantile_) return {copies_, 0, "", std::nullopt};
+    return {2, 0, "", BspOrderForm::Speculation{*quantile_, multiplier_}};
   }
 
  private:

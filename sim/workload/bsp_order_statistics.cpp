@@ -5,11 +5,13 @@
 // are both increasing functions of one uniform, which keeps paired differences between policies tight.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "sim/core/rng.hpp"
 #include "sim/stats/order_statistics.hpp"
 #include "sim/workload/bsp.hpp"
+#include "sim/workload/bsp_speculation.hpp"
 
 namespace tailsim {
 
@@ -30,8 +32,13 @@ std::int64_t needed(const BspOrderForm& form, std::int64_t n) { return std::min(
 // One policy's step from its groups' tails: the barrier release (ns) and the busy time (seconds).
 class OrderStatisticsPolicy {
  public:
-  OrderStatisticsPolicy(const BspOrderForm& form, const std::vector<WorkerGroup>& groups, const Distribution& compute)
+  OrderStatisticsPolicy(const BspOrderForm& form, const std::vector<WorkerGroup>& groups, const Distribution& compute,
+                        const RunRequest& req)
       : form_(form) {
+    if (form.speculation) {  // one healthy group (order_statistics_refusal)
+      speculation_.emplace(compute, groups.at(0).count, *form.speculation, req.seed, req.replication);
+      return;
+    }
     for (const WorkerGroup& g : groups) {
       laws_.emplace_back(compute, g.factor, form.copies);
       busy_mean_s_ += static_cast<double>(g.count) * laws_.back().mean();
@@ -39,6 +46,7 @@ class OrderStatisticsPolicy {
   }
 
   BspStepResult step(const std::vector<GroupDraws>& groups) {
+    if (speculation_) return speculation_->step(groups[0].uniforms[0]);
     BspStepResult r;
     if (form_.dropped == 0) {
       for (std::size_t g = 0; g < groups.size(); ++g)
@@ -67,6 +75,7 @@ class OrderStatisticsPolicy {
 
  private:
   BspOrderForm form_;
+  std::optional<ExactSpeculation> speculation_;
   std::vector<WorkerLaw> laws_;  // per group
   double busy_mean_s_ = 0;       // E[sum of the K worker times], seconds
   std::vector<SimTime> top_ns_;
@@ -86,6 +95,9 @@ std::string BspWorkload::order_statistics_refusal(std::span<const Policy* const>
     if (!p->bsp()) continue;  // check_policy refuses it
     const BspOrderForm form = p->bsp()->order_form();
     if (!form.refusal.empty()) return form.refusal;
+    if (form.speculation && (cluster_.groups().size() != 1 || cluster_.groups()[0].factor != 1.0))
+      return "speculation (backup with 'quantile') on slow GPUs: its quorum and median mix workers of different "
+             "laws, which have no exact order statistics here";
     if (form.dropped > kMaxOrderStatisticsDropped)
       return "drop_slowest with m = " + std::to_string(form.dropped) + " keeps the m + 1 largest of each group " +
              "every step (m <= " + std::to_string(kMaxOrderStatisticsDropped) + " here)";
@@ -145,7 +157,7 @@ std::vector<PolicyTally> BspWorkload::run_order_statistics(const RunRequest& req
     groups.push_back(std::move(g));
   }
   std::vector<OrderStatisticsPolicy> policies;
-  for (const BspOrderForm& f : forms) policies.emplace_back(f, group_list, *compute_);
+  for (const BspOrderForm& f : forms) policies.emplace_back(f, group_list, *compute_, req);
   std::vector<PolicyTally> tallies = make_tallies(req);
   for (std::int64_t step = 0; step < req.steps; ++step) {
     for (GroupDraws& g : groups) {

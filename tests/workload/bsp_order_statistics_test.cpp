@@ -129,6 +129,28 @@ TEST_CASE("order statistics and batched draws agree in distribution (two-sample 
                  R"([{"type": "none"}, {"type": "drop_slowest", "m": 40}])", steps);
 }
 
+TEST_CASE("order statistics: speculation on one healthy group agrees with batched draws in distribution") {
+  // Odd and even quorums (the median of one or two middle tasks), a quorum of 1, a quorum of every task.
+  const std::string policies = R"([{"type": "none"}, {"type": "backup", "quantile": 0.9, "multiplier": 1.5},
+      {"type": "backup", "quantile": 0.75, "multiplier": 1.2, "name": "b75"}, {"type": "backup", "quantile": 0.5, "name": "b50"}])";
+  const std::string mixture = R"({"type": "mixture", "components": [{"weight": 0.9, "dist": {"type": "uniform", "min": 1, "max": 1.2}},
+      {"weight": 0.1, "dist": )" + kLognormal + "}]}";
+  const std::int64_t steps = 20000;
+  for (const double k : {256.0, 37.0, 9.0, 2.0, 1.0}) check_same_law(gpus(k), kLognormal, policies, steps);
+  check_same_law(gpus(64), mixture, policies, steps);
+  check_same_law(gpus(20), R"({"type": "exponential", "rate": 1})",
+                 R"([{"type": "backup", "quantile": 0.95, "multiplier": 1.0}, {"type": "backup", "quantile": 0.99, "name": "all"}])", steps);
+  // Busy and extra work: unbiased estimates from sampled tasks, within 1 % of the batched engine's sums.
+  const RunResults os = test::run_json(scenario("order_statistics", gpus(256), kLognormal, policies, 40000));
+  const RunResults batched = test::run_json(scenario("batched", gpus(256), kLognormal, policies, 40000, 9));
+  for (const char* p : {"backup", "b75", "b50"}) {
+    INFO(p);
+    CHECK(test::record(os, p).idle_fraction == doctest::Approx(test::record(batched, p).idle_fraction).epsilon(0.01));
+    CHECK(*test::record(os, p).extra_work_fraction ==
+          doctest::Approx(*test::record(batched, p).extra_work_fraction).epsilon(0.03));
+  }
+}
+
 TEST_CASE("order statistics: idle and extra work match the batched engine's, from the groups' known means") {
   const std::string slow = R"({"gpus": 256, "slow_gpus": [{"count": 4, "factor": 2}]})";
   const std::string policies = R"([{"type": "none"}, {"type": "backup", "copies": 2}, {"type": "drop_slowest", "m": 8}])";
@@ -170,8 +192,10 @@ TEST_CASE("order statistics: a policy's steps do not depend on which other polic
 TEST_CASE("fast picks order statistics only where it is exact, and says which in results and validate") {
   const std::string none = R"([{"type": "none"}])";
   const std::string spec = R"([{"type": "none"}, {"type": "backup", "quantile": 0.9}])";
+  const std::string slow = R"({"gpus": 64, "slow_gpus": [{"count": 1, "factor": 2}]})";
   CHECK(test::record(test::run_json(scenario("fast", gpus(64), kLognormal, none, 10)), "none").engine == "order_statistics");
-  CHECK(test::record(test::run_json(scenario("fast", gpus(64), kLognormal, spec, 10)), "none").engine == "batched");
+  CHECK(test::record(test::run_json(scenario("fast", gpus(64), kLognormal, spec, 10)), "none").engine == "order_statistics");
+  CHECK(test::record(test::run_json(scenario("fast", slow, kLognormal, spec, 10)), "none").engine == "batched");
   const std::string noisy = R"({"gpus": 64, "noise": {"type": "uniform", "min": 1, "max": 1.2}})";
   CHECK(test::record(test::run_json(scenario("fast", noisy, kLognormal, none, 10)), "none").engine == "batched");
   const std::string file = test::write_temp("os_validate.json", scenario("fast", gpus(1e9), kLognormal, none, 10));
@@ -188,8 +212,9 @@ TEST_CASE("order statistics runs K = 10^12 in the memory of K = 1; K beyond 10^8
   const std::pair<std::string, std::string> cases[] = {
       {scenario("batched", gpus(1e9), kLognormal, R"([{"type": "none"}])", 10),
        "/cluster/gpus: expected at most 100000000 GPUs here (engine 'batched' keeps per-GPU arrays"},
-      {scenario("fast", gpus(1e9), kLognormal, R"([{"type": "backup", "quantile": 0.9}])", 10),
-       "the order_statistics engine, which goes to 1000000000000, cannot run here: speculation"},
+      {scenario("fast", R"({"gpus": 1000000000, "slow_gpus": [{"count": 1, "factor": 2}]})", kLognormal,
+                R"([{"type": "backup", "quantile": 0.9}])", 10),
+       "the order_statistics engine, which goes to 1000000000000, cannot run here: speculation (backup with 'quantile') on slow GPUs"},
       {scenario("fast", R"({"gpus": 1000000000, "noise": {"type": "uniform", "min": 1, "max": 2}})", kLognormal,
                 R"([{"type": "none"}])", 10),
        "cannot run here: cluster.noise multiplies each task by its own factor"}};
@@ -211,8 +236,9 @@ TEST_CASE("engine order_statistics on a case it cannot do exactly is exit 2 nami
   fails(scenario("order_statistics", R"({"gpus": 8, "noise": {"type": "uniform", "min": 1, "max": 2}})", kLognormal,
                  R"([{"type": "none"}])", 10),
         "/workload/engine: engine 'order_statistics' cannot run cluster.noise exactly");
-  fails(scenario("order_statistics", gpus(8), kLognormal, R"([{"type": "none"}, {"type": "backup", "quantile": 0.9}])", 10),
-        "/workload/engine: engine 'order_statistics' cannot run policy 'backup' exactly: speculation");
+  fails(scenario("order_statistics", R"({"gpus": 8, "slow_gpus": [{"count": 1, "factor": 2}]})", kLognormal,
+                 R"([{"type": "none"}, {"type": "backup", "quantile": 0.9}])", 10),
+        "/workload/engine: engine 'order_statistics' cannot run policy 'backup' exactly: speculation (backup with 'quantile') on slow GPUs");
   fails(scenario("order_statistics", gpus(1e7), kLognormal, R"([{"type": "drop_slowest", "m": 2000000}])", 10),
         "keeps the m + 1 largest of each group every step (m <= 1048576 here)");
   fails(scenario("quick", gpus(8), kLognormal, R"([{"type": "none"}])", 10),
