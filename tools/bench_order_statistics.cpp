@@ -7,6 +7,8 @@
 //  3. the textbook's numpy Monte Carlo (tools/bench_order_statistics.py, draws every worker) for K <= 10^5
 //     as the peer, run from here in the same benchmark run; skipped with a note when python3 or numpy is absent.
 // Usage: bench_order_statistics [--quick] [--format table|csv]
+#include <time.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -32,6 +34,7 @@ struct Row {
   std::int64_t gpus = 0, steps = 0;
   double wall_s = 0;
   std::string means;  // E[step] of none / backup, seconds
+  double cpu_s = 0;   // CPU time of the run and its summary (sorting the step times)
   double ns_per_step() const { return wall_s * 1e9 / static_cast<double>(steps); }
 };
 
@@ -48,11 +51,21 @@ Json scenario_doc(const std::string& engine, std::int64_t gpus, std::int64_t ste
           {"policies", Json::array({{{"type", "none"}}, {{"type", "backup"}, {"copies", 2}}})}};
 }
 
+// CPU seconds of this process (one run thread): on a shared machine the wall time
+// also counts other processes' turns.
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 Row measure(const std::string& part, const std::string& engine, std::int64_t gpus, std::int64_t steps) {
   const Scenario sc = load_scenario_json(scenario_doc(engine, gpus, steps), "<bench>");
   const std::vector<PointModel> models = build_all_points(sc);
+  const double cpu0 = process_cpu_seconds();
   const RunResults r = run_scenario(sc, models, RunOptions{1});
-  Row row{part, engine, gpus, steps, r.records.front().wall_seconds, ""};
+  Row row{part, engine, gpus, steps, r.records.front().wall_seconds, "", 0};
+  row.cpu_s = process_cpu_seconds() - cpu0;
   std::ostringstream means;
   means << std::fixed << std::setprecision(4) << r.records.at(0).step_time.mean << '/' << r.records.at(1).step_time.mean;
   row.means = means.str();
@@ -134,10 +147,11 @@ int bench_main(int argc, char** argv) {
   const std::int64_t divisor = quick ? 20 : 1;
   std::vector<Row> rows;
   // 1. The sweep: one group of K workers, two policies, 10^6 steps per point.
-  double sweep_s = 0;
+  double sweep_s = 0, sweep_cpu_s = 0;
   for (int e = 0; e <= 15; ++e) {
     rows.push_back(measure("sweep", "order_statistics", power_of_4(e), 1'000'000 / divisor));
     sweep_s += rows.back().wall_s;
+    sweep_cpu_s += rows.back().cpu_s;
   }
   // 2. The engines side by side, each for about a fixed budget of worker-steps (events: 100x fewer, and K <= 65,536 only).
   for (const int e : {0, 2, 5, 8, 10, 13}) {
@@ -153,7 +167,8 @@ int bench_main(int argc, char** argv) {
   for (const Row& r : numpy_rows(quick, note)) rows.push_back(r);
   print(rows, csv);
   std::cout << (csv ? "# " : "") << "sweep K = 4^0 ... 4^15, none + backup, " << 1'000'000 / divisor
-            << " steps per point, one thread: " << std::fixed << std::setprecision(2) << sweep_s << " s in all"
+            << " steps per point, one thread: " << std::fixed << std::setprecision(2) << sweep_s
+            << " s wall in the runs; " << sweep_cpu_s << " s of CPU time with summarizing (sorting the step times)"
             << "; one group, so ns per group-step = ns per step (both policies read the group's one draw)\n";
   if (!note.empty()) std::cout << (csv ? "# " : "") << note << '\n';
   return 0;
