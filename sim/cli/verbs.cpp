@@ -102,6 +102,13 @@ int verb_validate(const std::vector<std::string>& files, std::ostream& out) {
         out << "; gpu: not needed (" << m.workload->gpu_not_needed() << ")";
         break;
       }
+    // The engines the points run on, in order of first use (the bsp workload's choice: fast picks one).
+    std::vector<std::string> engines;
+    for (const PointModel& m : models)
+      if (const std::string e = m.workload->engine_used(m.policy_views());
+          !e.empty() && std::find(engines.begin(), engines.end(), e) == engines.end())
+        engines.push_back(e);
+    if (!engines.empty()) out << "; engine: " << join(engines, ", ");
     out << ")\n";
   }
   return 0;

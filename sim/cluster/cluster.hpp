@@ -56,7 +56,10 @@ ClusterSpec parse_cluster(const JsonReader& node);
 // configs/clusters/, keys given next to "config" overriding it. Done before --set and sweeps apply.
 Json resolve_cluster_config(const JsonReader& node);
 
-inline constexpr std::int64_t kMaxGpus = 100'000'000;
+// K as a cluster accepts it: 10^12, for engines whose memory does not grow with K (the bsp workload's
+// order_statistics engine). Workloads that keep per-GPU arrays allow kMaxGpusWithArrays (Workload::gpu_limit).
+inline constexpr std::int64_t kMaxGpus = 1'000'000'000'000;
+inline constexpr std::int64_t kMaxGpusWithArrays = 100'000'000;
 inline constexpr int kMaxAttempts = 8;  // attempts of one task at once (primary + speculative copies)
 
 }  // namespace tailsim

@@ -12,10 +12,7 @@ namespace tailsim {
 
 namespace {
 
-std::int64_t quantile_count(double quantile, std::int64_t gpus) {
-  // The guard keeps 0.9 x 10 at 9 despite binary rounding.
-  return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(quantile * static_cast<double>(gpus) - 1e-9)));
-}
+std::int64_t quantile_count(double quantile, std::int64_t gpus) { return speculation_quorum(quantile, gpus); }
 
 // Median of the given durations: the mean of the two middle values for an even count.
 double median_ns(std::vector<SimTime>& values) {
@@ -93,6 +90,10 @@ class BackupPolicy final : public Policy, public BspPolicy {
   std::unique_ptr<BspStepper> make_stepper(const BspSetup& setup) const override {
     if (quantile_) return std::make_unique<SpeculationStepper>(setup, *quantile_, multiplier_);
     return make_first_of_copies_stepper(setup, copies_);
+  }
+  BspOrderForm order_form() const override {
+    if (!quantile_) return {copies_, 0, "", std::nullopt};
+    return {2, 0, "", BspOrderForm::Speculation{*quantile_, multiplier_}};
   }
 
  private:

@@ -3,10 +3,13 @@
 // copies; the fast path gets a BspStepper, the batched equivalent. Both must give the same result on the
 // same draws (tests/workload/bsp_paths_test.cpp checks each policy).
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "sim/cluster/cluster.hpp"
@@ -61,6 +64,26 @@ class BspStepper {
   virtual BspStepResult end_step() = 0;
 };
 
+// A policy as the order-statistics engine sees it (sim/workload/bsp_order_statistics.cpp): each task is
+// the first of `copies` attempts launched together, and the barrier releases when all but the `dropped`
+// slowest tasks have arrived; or, with `speculation`, Spark's trigger (`backup` with `quantile`). `refusal`
+// says why a policy has no such form ("" when it has one).
+struct BspOrderForm {
+  int copies = 1;
+  std::int64_t dropped = 0;
+  std::string refusal;
+  struct Speculation {
+    double quantile = 0, multiplier = 0;
+  };
+  std::optional<Speculation> speculation;
+};
+
+// Spark's quorum: the tasks that must have finished before speculative copies launch, ceil(quantile x gpus)
+// (at least 1). The guard keeps 0.9 x 10 at 9 despite binary rounding.
+inline std::int64_t speculation_quorum(double quantile, std::int64_t gpus) {
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(quantile * static_cast<double>(gpus) - 1e-9)));
+}
+
 // A policy's bsp hooks (Policy::bsp()).
 class BspPolicy {
  public:
@@ -83,6 +106,8 @@ class BspPolicy {
     return std::nullopt;
   }
   virtual std::unique_ptr<BspStepper> make_stepper(const BspSetup& setup) const = 0;
+  // The policy's order-statistics form; by default none.
+  virtual BspOrderForm order_form() const { return {1, 0, "it has no order-statistics form", std::nullopt}; }
 };
 
 // The stepper shared by `none` (copies = 1) and the fixed form of `backup` (sim/policy/none.cpp).

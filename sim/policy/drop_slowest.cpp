@@ -47,6 +47,7 @@ class DropSlowestPolicy final : public Policy, public BspPolicy {
   std::unique_ptr<BspStepper> make_stepper(const BspSetup& setup) const override {
     return std::make_unique<DropSlowestStepper>(setup, m_);
   }
+  BspOrderForm order_form() const override { return {1, m_, "", std::nullopt}; }
 
  private:
   std::int64_t m_;

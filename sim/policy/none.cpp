@@ -105,6 +105,7 @@ class NonePolicy final : public Policy, public BspPolicy, public MoePolicy {
     return std::make_unique<FirstOfCopiesStepper>(setup, 1);
   }
   std::unique_ptr<MoeController> make_controller(const MoeRunInfo&) const override { return nullptr; }
+  BspOrderForm order_form() const override { return {1, 0, "", std::nullopt}; }
 };
 
 }  // namespace

@@ -45,6 +45,7 @@ Json record_json(const Record& rec, bool timing, bool slowdown) {
     if (v->ci95_high) j["vs_baseline"]["ci95_high"] = *v->ci95_high;
   }
   j["events"] = rec.events;
+  if (!rec.engine.empty()) j["engine"] = rec.engine;
   if (timing) j["wall_seconds"] = rec.wall_seconds;
   return j;
 }
@@ -124,6 +125,7 @@ Record record_from_json(const Json& j, std::size_t point, const std::vector<std:
     }
     if (r.has("vs_baseline")) rec.vs_baseline = vs_baseline_from_json(j.at("vs_baseline"));
     rec.events = json_integer<std::uint64_t>(j.at("events"), "events");
+    if (r.has("engine")) rec.engine = j.at("engine").get<std::string>();
     if (r.has("wall_seconds")) rec.wall_seconds = j.at("wall_seconds").get<double>();
     return rec;
   } catch (const Json::exception& e) {

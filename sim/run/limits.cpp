@@ -72,7 +72,7 @@ MemoryEstimate estimate_memory(const Scenario& sc, const std::vector<PointModel>
     largest_point = std::max(largest_point, point);
     all_points += point;
     // Each run under way holds its working memory and reserves its own step times.
-    largest_working = std::max(largest_working, m.workload->working_bytes(m.policies.size()) +
+    largest_working = std::max(largest_working, m.workload->working_bytes_for(m.policy_views()) +
                                                     policies * (sketch ? kStepSketchBytes : unit_steps * 8));
   }
   // A point being merged holds all its replications' step times; summarizing it sorts a copy (16 bytes a

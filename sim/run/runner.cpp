@@ -166,8 +166,10 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
     std::vector<PolicyTally>().swap(replications[r].tallies);  // free the steps as soon as they are merged
   }
   std::vector<Record> out;
+  const std::string engine = model.workload->engine_used(model.policy_views());
   for (std::size_t k = 0; k < policies.size(); ++k) {
     Record rec;
+    rec.engine = engine;
     rec.point = p;
     rec.params = sc.points[p].params;
     rec.policy = policies[k]->label();

@@ -57,6 +57,7 @@ struct Record {
   double idle_fraction = 0;                   // GPU-time waiting at barriers / total GPU-time
   std::optional<double> extra_work_fraction;  // backup compute / useful compute (policies that copy)
   std::uint64_t events = 0;
+  std::string engine;                         // the engine that ran the point, where a workload has a choice
   std::optional<MoeRecord> moe;
   std::optional<WhatIfRecord> whatif;  // pipeline workload with `whatif`
   std::optional<VsBaseline> vs_baseline;      // policies other than the baseline (when its mean is not 0)

@@ -326,6 +326,10 @@ PointModel build_point_unlabelled(const Scenario& sc, const ScenarioPoint& point
     labels.push_back(p->label());
     m.workload->check_policy(*p);
   }
+  if (const Workload::GpuLimit limit = m.workload->gpu_limit(m.policy_views()); m.cluster.gpus > limit.most)
+    throw InputError(sc.file, "/cluster/gpus",
+                     "expected at most " + std::to_string(limit.most) + " GPUs here (" + limit.why + "), got " +
+                         std::to_string(m.cluster.gpus));
   if (sc.baseline) {
     const auto it = std::find(labels.begin(), labels.end(), *sc.baseline);
     if (it == labels.end()) {

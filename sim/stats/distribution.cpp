@@ -11,6 +11,7 @@
 #include "sim/config/configs.hpp"
 #include "sim/config/error.hpp"
 #include "sim/config/files.hpp"
+#include "sim/stats/samples_file.hpp"
 
 namespace tailsim {
 
@@ -22,6 +23,8 @@ class Constant final : public Distribution {
  public:
   explicit Constant(double v) : v_(v) {}
   double from_uniform(double) const override { return v_; }
+  double upper_quantile(double) const override { return v_; }
+  double survival(double x) const override { return x < v_ ? 1.0 : 0.0; }
   double mean() const override { return v_; }
   double min_value() const override { return v_; }
 
@@ -33,6 +36,11 @@ class Uniform final : public Distribution {
  public:
   Uniform(double lo, double hi) : lo_(lo), hi_(hi) {}
   double from_uniform(double u) const override { return lo_ + u * (hi_ - lo_); }
+  double upper_quantile(double q) const override { return hi_ - q * (hi_ - lo_); }
+  double survival(double x) const override {
+    if (x < lo_) return 1.0;
+    return x >= hi_ ? 0.0 : (hi_ - x) / (hi_ - lo_);
+  }
   double mean() const override { return 0.5 * (lo_ + hi_); }
   double min_value() const override { return lo_; }
 
@@ -44,6 +52,8 @@ class Exponential final : public Distribution {
  public:
   explicit Exponential(double rate) : rate_(rate) {}
   double from_uniform(double u) const override { return -std::log1p(-u) / rate_; }
+  double upper_quantile(double q) const override { return -std::log(q) / rate_; }
+  double survival(double x) const override { return x <= 0 ? 1.0 : std::exp(-rate_ * x); }
   double mean() const override { return 1.0 / rate_; }
   double min_value() const override { return 0.0; }
 
@@ -56,6 +66,13 @@ class Normal final : public Distribution {
  public:
   Normal(double mean, double sd, double min) : mu_(mean), sd_(sd), min_(min) {}
   double from_uniform(double u) const override { return std::max(min_, mu_ + sd_ * normal_quantile(u)); }
+  // Phi^-1(1 - q) = -Phi^-1(q): exact for the tiniest q, where 1 - q would round to 1.
+  double upper_quantile(double q) const override { return std::max(min_, mu_ - sd_ * normal_quantile(q)); }
+  double survival(double x) const override {
+    if (x < min_) return 1.0;
+    if (sd_ == 0) return mu_ > x ? 1.0 : 0.0;
+    return 0.5 * std::erfc((x - mu_) / (sd_ * M_SQRT2));
+  }
   double mean() const override {
     if (sd_ == 0) return std::max(min_, mu_);
     // E[max(a, X)] = a Phi(alpha) + mu (1 - Phi(alpha)) + sd phi(alpha), alpha = (a - mu) / sd.
@@ -74,6 +91,12 @@ class ShiftedLognormal final : public Distribution {
  public:
   ShiftedLognormal(double shift, double mu, double sigma) : shift_(shift), mu_(mu), sigma_(sigma) {}
   double from_uniform(double u) const override { return shift_ + std::exp(mu_ + sigma_ * normal_quantile(u)); }
+  double upper_quantile(double q) const override { return shift_ + std::exp(mu_ - sigma_ * normal_quantile(q)); }
+  double survival(double x) const override {
+    if (x <= shift_) return 1.0;
+    if (sigma_ == 0) return shift_ + std::exp(mu_) > x ? 1.0 : 0.0;
+    return 0.5 * std::erfc((std::log(x - shift_) - mu_) / (sigma_ * M_SQRT2));
+  }
   double mean() const override { return shift_ + std::exp(mu_ + 0.5 * sigma_ * sigma_); }
   double min_value() const override { return shift_; }
 
@@ -85,6 +108,8 @@ class Pareto final : public Distribution {
  public:
   Pareto(double scale, double shape) : scale_(scale), shape_(shape) {}
   double from_uniform(double u) const override { return scale_ * std::pow(1.0 - u, -1.0 / shape_); }
+  double upper_quantile(double q) const override { return scale_ * std::pow(q, -1.0 / shape_); }
+  double survival(double x) const override { return x < scale_ ? 1.0 : std::pow(x / scale_, -shape_); }
   double mean() const override { return shape_ > 1 ? scale_ * shape_ / (shape_ - 1) : kInf; }
   double min_value() const override { return scale_; }
 
@@ -115,6 +140,18 @@ class Mixture final : public Distribution {
     return parts_[i]->from_uniform(v);
   }
   bool monotone() const override { return parts_.size() == 1 && parts_[0]->monotone(); }
+  // No closed form: the survival function inverted to the last bit of a double.
+  double upper_quantile(double q) const override {
+    return smallest_with_survival_at_most([this](double x) { return survival(x); }, q);
+  }
+  double survival(double x) const override {
+    double s = 0, lo = 0;
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+      s += (cumulative_[i] - lo) * parts_[i]->survival(x);
+      lo = cumulative_[i];
+    }
+    return s;
+  }
   void count_held(HeldBytes& held) const override {
     held.add(cumulative_.capacity() * sizeof(double));
     for (const auto& p : parts_) {
@@ -154,6 +191,17 @@ class Empirical final : public Distribution {
     const auto i = std::min(s.size() - 1, static_cast<std::size_t>(u * static_cast<double>(s.size())));
     return s[i];
   }
+  // Sample n - 1 - floor(q n): from_uniform(1 - q) without rounding 1 - q.
+  double upper_quantile(double q) const override {
+    const std::vector<double>& s = *sorted_;
+    const auto above = std::min(s.size() - 1, static_cast<std::size_t>(q * static_cast<double>(s.size())));
+    return s[s.size() - 1 - above];
+  }
+  double survival(double x) const override {
+    const std::vector<double>& s = *sorted_;
+    const auto above = s.end() - std::upper_bound(s.begin(), s.end(), x);
+    return static_cast<double>(above) / static_cast<double>(s.size());
+  }
   double mean() const override { return mean_; }
   double min_value() const override { return sorted_->front(); }
   void count_held(HeldBytes& held) const override {
@@ -169,72 +217,6 @@ std::vector<double> sorted(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   values.shrink_to_fit();  // held for the whole run
   return values;
-}
-
-// A header line: no field of it starts like a number (a digit, or a sign or point before one), as a column
-// name such as "seconds" or "step_time_s" does; "1.5x" or "0..5" is a typo, not a header.
-bool looks_like_header(std::string_view line) {
-  bool in_field = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (c == ',' || c == ';' || c == ' ' || c == '\t') {
-      in_field = false;
-      continue;
-    }
-    if (in_field) continue;
-    in_field = true;
-    const auto digit = [](char d) { return d >= '0' && d <= '9'; };
-    if (digit(c)) return false;
-    if ((c == '+' || c == '-' || c == '.') && i + 1 < line.size() && (digit(line[i + 1]) || line[i + 1] == '.'))
-      return false;
-  }
-  return true;
-}
-
-// The samples file `node[file_key]` names, relative to the scenario's folder.
-std::string samples_path(const JsonReader& node, const std::string& file_key) {
-  std::filesystem::path path(node.string(file_key));
-  if (path.is_relative() && !node.file().empty())
-    path = std::filesystem::path(node.file()).parent_path() / path;
-  return path.string();
-}
-
-std::vector<double> read_samples_file(const JsonReader& node, const std::string& file_key) {
-  const JsonReader at = node.child(file_key);
-  const std::filesystem::path path(samples_path(node, file_key));
-  std::string text;
-  try {
-    text = read_text_file(path.string(), "samples file");
-  } catch (const InputError& e) {
-    at.fail(e.message() + ": " + quote_input(path.string()));
-  }
-  // A UTF-8 byte order mark (some editors and spreadsheets write one) is no part of the first value.
-  if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
-  std::istringstream in(text);
-  std::vector<double> out;
-  std::string line;
-  bool first_entry = true;
-  for (int line_no = 1; std::getline(in, line); ++line_no) {
-    const auto first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos || line[first] == '#') continue;
-    const std::string field = line.substr(first, line.find_last_not_of(" \t\r") + 1 - first);
-    const bool header_allowed = first_entry;
-    first_entry = false;
-    // The whole line is one plain number: "2.5 ms" or "1,5" is refused, never read as 2.5 or 1.
-    double v = 0;
-    const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), v);
-    if (ec != std::errc() || end != field.data() + field.size()) {
-      if (header_allowed && looks_like_header(field)) continue;
-      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a number, got " + quote_input(field) +
-              " (one plain number per line, in seconds or as a factor: no units, no decimal comma)");
-    }
-    if (!std::isfinite(v) || v < 0)
-      at.fail(path.string() + " line " + std::to_string(line_no) + ": expected a finite number >= 0, got " +
-              quote_input(field));
-    out.push_back(v);
-  }
-  if (out.empty()) at.fail("samples file " + quote_input(path.string()) + " holds no numbers");
-  return out;
 }
 
 DistributionRegistry build_registry() {
@@ -320,8 +302,13 @@ std::unique_ptr<Distribution> make_distribution(const JsonReader& node) {
 
 double Distribution::expected_min(int copies) const {
   if (copies <= 1) return mean();
-  // Gauss-Legendre (10 points) on panels that shrink geometrically toward both ends of (0, 1), where
-  // quantile functions have their singularities; the weight c (1-u)^(c-1) tames the upper tail.
+  // The quantile function against the density of the minimum's uniform, c (1 - u)^(c - 1), which tames
+  // the upper tail.
+  const double c = copies;
+  return integrate_unit_interval([&](double u) { return from_uniform(u) * c * std::pow(1.0 - u, c - 1.0); });
+}
+
+double integrate_unit_interval(const std::function<double(double)>& f) {
   static constexpr double kX[5] = {0.1488743389816312, 0.4333953941292472, 0.6794095682990244,
                                    0.8650633666889845, 0.9739065285171717};
   static constexpr double kW[5] = {0.2955242247147529, 0.2692667193099963, 0.2190863625159820,
@@ -331,7 +318,6 @@ double Distribution::expected_min(int copies) const {
   for (double x : {0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}) edges.push_back(x);
   for (int e = -1; e >= -16; --e) edges.push_back(1.0 - std::pow(10.0, e));
   edges.push_back(1.0);
-  const double c = copies;
   double total = 0;
   for (std::size_t p = 0; p + 1 < edges.size(); ++p) {
     const double a = edges[p], b = edges[p + 1], half = 0.5 * (b - a), mid = 0.5 * (a + b);
@@ -340,7 +326,7 @@ double Distribution::expected_min(int copies) const {
       for (const double sign : {-1.0, 1.0}) {
         const double u = mid + sign * half * kX[i];
         if (u <= 0 || u >= 1) continue;
-        total += half * kW[i] * from_uniform(u) * c * std::pow(1.0 - u, c - 1.0);
+        total += half * kW[i] * f(u);
       }
     }
   }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "sim/cluster/components.hpp"
+#include "sim/config/error.hpp"
 #include "sim/core/rng.hpp"
 #include "sim/engine/simulator.hpp"
 #include "sim/cluster/trace_sink.hpp"
@@ -238,11 +239,19 @@ int BspWorkload::attempts_drawn(std::span<const Policy* const> policies) const {
 void BspWorkload::check_policy(const Policy& policy) const {
   if (!policy.bsp()) policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'bsp'");
   policy.bsp()->check_gpus(cluster_.gpus);
+  if (engine_ != BspEngine::kOrderStatistics) return;
+  const Policy* const one[] = {&policy};
+  if (const std::string why = order_statistics_refusal(one); !why.empty())
+    throw InputError(engine_at_.first, engine_at_.second,
+                     "engine 'order_statistics' cannot run policy '" + policy.label() + "' exactly: " + why +
+                         " (\"engine\": \"fast\" runs it on batched draws)");
 }
 
 std::vector<PolicyTally> BspWorkload::run(const RunRequest& request) const {
-  // A trace needs every attempt's times: the event path has them, and agrees with the fast path step by step.
-  return engine_ == BspEngine::kFast && !request.trace ? run_fast(request) : run_events(request);
+  // A trace needs every attempt's times: the event path has them, and agrees with the batched path step by step.
+  if (request.trace || engine_ == BspEngine::kEvents) return run_events(request);
+  const std::string engine = engine_used(request.policies);
+  return engine == "order_statistics" ? run_order_statistics(request) : run_fast(request);
 }
 
 std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
@@ -313,7 +322,7 @@ std::uint64_t BspWorkload::working_bytes(std::size_t policies) const {
   // drop_slowest: about 24 bytes a worker each). Events: per GPU the draws of every attempt, its state, its
   // pending events (about 256 bytes), one policy at a time.
   const std::uint64_t fast = (1u << 18) + k * 32 * policies;
-  return engine_ == BspEngine::kFast ? fast : fast + k * 256;
+  return engine_ == BspEngine::kEvents ? fast + k * 256 : fast;
 }
 
 void BspWorkload::count_held(HeldBytes& held) const {
@@ -330,9 +339,18 @@ TraceSize BspWorkload::trace_size(std::span<const Policy* const> policies) const
 std::unique_ptr<Workload> make_bsp_workload(const JsonReader& n, const ClusterSpec& cluster) {
   auto compute = std::shared_ptr<const Distribution>(make_distribution(n.child("compute")));
   if (compute->min_value() < 0) n.child("compute").fail("compute times must be >= 0");
-  const std::string engine = n.string("engine", "fast", {"fast", "events"});
-  return std::make_unique<BspWorkload>(cluster, std::move(compute),
-                                       engine == "fast" ? BspEngine::kFast : BspEngine::kEvents);
+  const std::string engine = n.string("engine", "fast", {"fast", "batched", "events", "order_statistics"});
+  const BspEngine kind = engine == "fast"      ? BspEngine::kFast
+                         : engine == "batched" ? BspEngine::kBatched
+                         : engine == "events"  ? BspEngine::kEvents
+                                               : BspEngine::kOrderStatistics;
+  if (kind == BspEngine::kOrderStatistics && cluster.noise)
+    n.child("engine").fail("engine 'order_statistics' cannot run cluster.noise exactly: noise multiplies each task "
+                           "by its own factor, so a group's times are no longer one distribution's draws "
+                           "(\"engine\": \"fast\" runs it on batched draws)");
+  const JsonReader engine_node = n.has("engine") ? n.child("engine") : n;
+  return std::make_unique<BspWorkload>(cluster, std::move(compute), kind,
+                                       std::make_pair(engine_node.file(), engine_node.path_or_root()));
 }
 
 }  // namespace tailsim

@@ -162,6 +162,19 @@ class Workload {
   virtual void count_held(HeldBytes&) const {}
   // The events a traced run of these policies adds (sim/cluster/trace_sink.hpp): the layout of its trace.
   virtual TraceSize trace_size(std::span<const Policy* const> policies) const = 0;
+  // working_bytes for these policies, where a workload can say more than their count.
+  virtual std::uint64_t working_bytes_for(std::span<const Policy* const> policies) const {
+    return working_bytes(policies.size());
+  }
+  // The engine a run of these policies uses, as results and `tailsim validate` report it; "" where the
+  // workload has a single way to run or the choice is the user's alone.
+  virtual std::string engine_used(std::span<const Policy* const> /*policies*/) const { return ""; }
+  // The most GPUs a run of these policies may have, and why no more (checked when a point is built).
+  struct GpuLimit {
+    std::int64_t most = kMaxGpusWithArrays;
+    std::string why = "the workload keeps per-GPU arrays, whose memory grows with K";
+  };
+  virtual GpuLimit gpu_limit(std::span<const Policy* const> /*policies*/) const { return {}; }
 };
 
 using WorkloadRegistry = Registry<Workload, const ClusterSpec&>;

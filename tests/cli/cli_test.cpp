@@ -155,7 +155,7 @@ TEST_CASE("wrong types and out-of-range values name the JSON path, what was expe
       {R"("steps": 4000)", R"("steps": "many")", R"(/steps: expected an integer >= 1 and <= 1e+12, got a string "many")"},
       {R"("steps": 4000)", R"("steps": 2.5)", "/steps: expected an integer >= 1 and <= 1e+12, got 2.5"},
       {R"("sigma": 0.9)", R"("sigma": -0.9)", "/workload/compute/sigma: expected a number >= 0, got -0.9"},
-      {"[1, 16, 64]", "[1, 0, 64]", "/cluster/gpus: expected an integer >= 1 and <= 1e+08, got 0 (at sweep point cluster.gpus=0)"},
+      {"[1, 16, 64]", "[1, 0, 64]", "/cluster/gpus: expected an integer >= 1 and <= 1e+12, got 0 (at sweep point cluster.gpus=0)"},
       {R"("quantile": 0.9)", R"("quantile": 1.5)", "/policies/2/quantile: expected a number > 0 and < 1, got 1.5"},
       {R"("copies": 2)", R"("copies": 0)", "/policies/1/copies: expected an integer >= 1 and <= 8, got 0"},
       {R"({"type": "none"}, )", R"({"type": "drop_slowest", "m": 1}, )", "/policies/0/m: expected m < K = 1"},
@@ -208,7 +208,7 @@ TEST_CASE("a missing scenario file and a bad command line exit 2 with a clear me
   CHECK(set.err.find("--set: expected PATH=VALUE") != std::string::npos);
   const auto sweep_bad = test::run_cli("run " + test::write_temp("g.json", kGood) + " --sweep cluster.gpus=1,0");
   CHECK(sweep_bad.exit_code == 2);
-  CHECK(sweep_bad.err.find("/cluster/gpus: expected an integer >= 1 and <= 1e+08, got 0 (at sweep point cluster.gpus=0)") !=
+  CHECK(sweep_bad.err.find("/cluster/gpus: expected an integer >= 1 and <= 1e+12, got 0 (at sweep point cluster.gpus=0)") !=
         std::string::npos);
 }
 
@@ -233,7 +233,7 @@ TEST_CASE("an unwritable --out is an error before any simulation, and bad input 
 TEST_CASE("validate checks every point without simulating and list shows each registry") {
   const auto ok = test::run_cli("validate " + test::write_temp("v.json", kGood));
   CHECK(ok.exit_code == 0);
-  CHECK(ok.out.find("ok (3 points)") != std::string::npos);
+  CHECK(ok.out.find("ok (3 points") != std::string::npos);
   const auto list = test::run_cli("list");
   CHECK(list.exit_code == 0);
   for (const char* s : {"policies:", "backup", "distributions:", "shifted_lognormal", "workloads:", "bsp", "h100-sxm",

@@ -58,7 +58,8 @@ TEST_CASE("a run estimated to need more memory than allowed is refused before it
   CHECK(huge.err.find("of memory available") != std::string::npos);
   CHECK(huge.err.find("step times kept for exact quantiles") != std::string::npos);
 
-  const test::CommandResult capped = test::run_cli("run " + kScenario + " --max-memory 10MiB --quantiles exact --quiet");
+  // 9 MiB: the step times alone take 9.2 MiB (the order_statistics engine's working memory is a few KiB).
+  const test::CommandResult capped = test::run_cli("run " + kScenario + " --max-memory 9MiB --quantiles exact --quiet");
   CHECK(capped.exit_code == 2);
   CHECK(capped.err.find("allowed by --max-memory") != std::string::npos);
   CHECK(test::run_cli("run " + kScenario + " --set steps=2000 --max-memory 10MiB --quiet").exit_code == 0);
@@ -76,7 +77,7 @@ TEST_CASE("a run estimated to need more memory than allowed is refused before it
 
 TEST_CASE("beyond memory, auto switches to the quantile sketch: exact means, quantiles within 2^-11") {
   const test::CommandResult exact = test::run_cli("run " + kScenario + " --format json");
-  const test::CommandResult sketched = test::run_cli("run " + kScenario + " --max-memory 10MiB --format json");
+  const test::CommandResult sketched = test::run_cli("run " + kScenario + " --max-memory 9MiB --format json");
   REQUIRE(exact.exit_code == 0);
   REQUIRE(sketched.exit_code == 0);
   CHECK(sketched.err.find("exact quantiles would need about") != std::string::npos);
@@ -164,9 +165,9 @@ TEST_CASE("Ctrl-C (SIGINT) and SIGTERM finish the records of complete points, ex
   fs::remove_all(dir);
 }
 
-TEST_CASE("absurd values are errors with their path: K = 10^12, steps = 0, infinite and NaN numbers, durations") {
+TEST_CASE("absurd values are errors with their path: K beyond 10^12, steps = 0, infinite and NaN numbers, durations") {
   const std::pair<std::string, std::string> cases[] = {
-      {"--sweep cluster.gpus=1000000000000", "/cluster/gpus: expected an integer >= 1 and <= 1e+08, got 1000000000000"},
+      {"--sweep cluster.gpus=1000000000001", "/cluster/gpus: expected an integer >= 1 and <= 1e+12, got 1000000000001"},
       {"--set steps=0", "/steps: expected an integer >= 1 and <= 1e+12, got 0"},
       {"--set workload.compute.sigma=1e999", "/workload/compute/sigma: expected a number >= 0"},
       {"--set workload.compute.sigma=NaN", "/workload/compute/sigma: expected a number >= 0"},

@@ -106,7 +106,7 @@ TEST_CASE("a bsp cluster may leave out its gpu; a workload that reads the GPU's 
     "workload": {"type": "bsp", "compute": {"type": "constant", "value": 1}}, "policy": {"type": "none"}})";
   const auto ok = test::run_cli("validate " + bsp);
   CHECK(ok.exit_code == 0);
-  CHECK(ok.out == bsp + ": ok (1 point; gpu: not needed (compute is a distribution))\n");
+  CHECK(ok.out == bsp + ": ok (1 point; gpu: not needed (compute is a distribution); engine: order_statistics)\n");
   const auto with_gpu = test::run_cli("validate " + std::string(TAILSIM_SOURCE_DIR) + "/scenarios/textbook/deterministic_skew.json");
   CHECK(with_gpu.exit_code == 0);
   CHECK(with_gpu.out.find("gpu:") == std::string::npos);

@@ -6,39 +6,15 @@
 #include <cmath>
 
 #include "tests/helpers.hpp"
+#include "tests/workload/bsp_exact.hpp"
 
 namespace tailsim {
 
 namespace {
 
-constexpr double kMu = -0.7, kSigma = 0.9, kShift = 1.0;  // the textbook's worker time
-
-// E[max of K] for shift + lognormal: shift + integral over z of (1 - Phi(z)^K) e^(mu + sigma z) sigma dz.
-double exact_mean_max(int k, int copies = 1) {
-  return kShift + test::simpson(
-                      [&](double z) {
-                        const double g = 1.0 - std::pow(1.0 - test::phi_cdf(z), copies);  // CDF of the min of copies
-                        return (1.0 - std::pow(g, k)) * std::exp(kMu + kSigma * z) * kSigma;
-                      },
-                      -60, 12, 60000);
-}
-
-// The p-quantile of the max solves G(x) = p^(1/K); G is the CDF of one worker's (min of copies) time.
-double exact_quantile_max(int k, double p, int copies = 1) {
-  const double g = std::pow(p, 1.0 / k);                  // G(x) for the worker's effective time
-  const double one = 1.0 - std::pow(1.0 - g, 1.0 / copies);  // the single-draw CDF level: 1 - (1-F)^c = g
-  return kShift + std::exp(kMu + kSigma * normal_quantile(one));
-}
-
-// Density of the max at x (for the standard error of a sample quantile).
-double density_max(int k, double x, int copies = 1) {
-  const double z = (std::log(x - kShift) - kMu) / kSigma;
-  const double f1 = std::exp(-0.5 * z * z) / (std::sqrt(2 * M_PI) * kSigma * (x - kShift));
-  const double s1 = 1.0 - test::phi_cdf(z);
-  const double g = 1.0 - std::pow(s1, copies);
-  const double gdens = copies * std::pow(s1, copies - 1) * f1;
-  return k * std::pow(g, k - 1) * gdens;
-}
+using test::density_max;
+using test::exact_mean_max;
+using test::exact_quantile_max;
 
 std::string textbook(int k, int steps, const std::string& policies, int replications = 1) {
   return R"({"seed": 7, "steps": )" + std::to_string(steps) + R"(, "replications": )" + std::to_string(replications) +
@@ -119,9 +95,9 @@ TEST_CASE("drop_slowest waits for the (K-m)-th order statistic: for exponentials
 }
 
 TEST_CASE("idle fraction: the known-mean estimator and the per-draw sum agree within their errors") {
-  // A constant noise of 1 forces per-draw times without changing any draw.
+  // A constant noise of 1 forces per-draw times without changing any draw (of the batched engine).
   const std::string base = R"({"seed": 9, "steps": 20000, "cluster": {"gpus": 64, "gpu": "h100-sxm" NOISE},
-      "workload": {"type": "bsp", "compute": {"type": "shifted_lognormal", "shift": 1, "mu": -0.7, "sigma": 0.9}},
+      "workload": {"type": "bsp", "engine": "batched", "compute": {"type": "shifted_lognormal", "shift": 1, "mu": -0.7, "sigma": 0.9}},
       "policies": [{"type": "none"}, {"type": "backup", "copies": 2}]})";
   auto with = [&](const std::string& noise) {
     std::string s = base;
