@@ -7,8 +7,8 @@ namespace tailsim {
 StragglerDetector::StragglerDetector(std::int64_t ranks, int window, bool own_reference)
     : ranks_(ranks), window_(window), own_reference_(own_reference),
       history_(static_cast<std::size_t>(ranks * window), 0.0), scores_(static_cast<std::size_t>(ranks), 1.0),
-      best_own_(static_cast<std::size_t>(ranks), 0.0), scratch_(static_cast<std::size_t>(window)),
-      since_(static_cast<std::size_t>(ranks), 0) {}
+      best_own_(static_cast<std::size_t>(ranks), 0.0), since_(static_cast<std::size_t>(ranks), 0),
+      scratch_(static_cast<std::size_t>(window)) {}
 
 void StragglerDetector::reset(std::int64_t rank) {
   since_[static_cast<std::size_t>(rank)] = 0;
