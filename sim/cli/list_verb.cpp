@@ -1,6 +1,5 @@
 // `tailsim list`: the registered kinds (policies, distributions, workloads, routers, cost models) with
 // their parameters, and the configs/ files (GPUs, models, clusters, noise profiles).
-#include <iomanip>
 #include <string>
 #include <vector>
 
@@ -19,20 +18,21 @@ namespace tailsim {
 
 namespace {
 
+// A name padded to its column; one wider than its column still gets two spaces before its text.
+void column(std::ostream& out, const std::string& name, std::size_t width) {
+  out << name << std::string(name.size() + 2 > width ? 2 : width - name.size(), ' ');
+}
+
 template <class Reg>
 void list_registry(std::ostream& out, const Reg& reg) {
   out << reg.kind() << ":\n";
-  // A name wider than its column still gets two spaces before its text.
-  const auto column = [&](const std::string& name, std::size_t width) {
-    out << name << std::string(name.size() + 2 > width ? 2 : width - name.size(), ' ');
-  };
   for (const auto& e : reg.entries()) {
     out << "  ";
-    column(e.name, 18);
+    column(out, e.name, 18);
     out << e.description << '\n';
     for (const ParamDoc& p : e.params) {
       out << "      ";
-      column(p.name, 14);
+      column(out, p.name, 14);
       out << p.help << '\n';
     }
   }
@@ -61,7 +61,9 @@ int verb_list(const std::vector<std::string>& args, std::ostream& out) {
       out << w << " (configs/" << w << "):\n";
       for (const std::string& name : config_names(w)) {
         const ConfigDoc doc = load_config(JsonReader(Json::object(), ""), w, name);
-        out << "  " << std::left << std::setw(18) << name << doc.json.value("description", "") << '\n';
+        out << "  ";
+        column(out, name, 18);
+        out << doc.json.value("description", "") << '\n';
       }
     } else {
       const std::string hint = closest_match(w, kinds);
