@@ -118,13 +118,66 @@ EplbPlan rebalance_experts(std::span<const double> weight, int physical, int gro
                                                    : hierarchical(weight, physical, 1, 1, gpus);
 }
 
-ExpertPlacement plan_placement(const EplbPlan& plan, int experts, int gpus) {
+ExpertPlacement plan_placement(const EplbPlan& plan, int experts, int gpus, std::span<const int> gpu_map) {
   const auto physical = static_cast<int>(plan.phy2log.size());
   const int per_gpu = physical / gpus;
   std::vector<std::vector<std::int64_t>> hosts(static_cast<std::size_t>(experts));
   for (int e = 0; e < experts; ++e) hosts[e].assign(static_cast<std::size_t>(plan.logcnt[e]), 0);
-  for (int p = 0; p < physical; ++p) hosts[plan.phy2log[p]][plan.rank[p]] = p / per_gpu;
+  for (int p = 0; p < physical; ++p) hosts[plan.phy2log[p]][plan.rank[p]] = gpu_map.empty() ? p / per_gpu : gpu_map[p / per_gpu];
   return ExpertPlacement(gpus, hosts);
+}
+
+namespace {
+
+// Greedy matching of `units` planned units (GPUs or nodes) to the units [first, first + units) of the
+// previous placement: planned unit j's slots are slots [j x per_unit, (j + 1) x per_unit) of the plan, an
+// old unit's experts are those its GPUs host (unit of GPU g: g / gpus_per_unit). Returns old unit per planned.
+std::vector<int> match_units(const EplbPlan& plan, const ExpertPlacement& previous, int planned_first, int units,
+                             int per_unit, int old_first, std::int64_t gpus_per_unit) {
+  std::vector<int> out(static_cast<std::size_t>(units), -1), score(static_cast<std::size_t>(units));
+  std::vector<char> taken(static_cast<std::size_t>(units), 0);
+  for (int j = 0; j < units; ++j) {
+    std::fill(score.begin(), score.end(), 0);
+    for (int p = (planned_first + j) * per_unit; p < (planned_first + j + 1) * per_unit; ++p)
+      for (const std::int64_t g : previous.hosts(plan.phy2log[p])) {
+        const auto u = static_cast<int>(g / gpus_per_unit) - old_first;
+        if (u >= 0 && u < units) ++score[u];
+      }
+    int best = -1;
+    for (int u = 0; u < units; ++u)
+      if (!taken[u] && score[u] > 0 && (best < 0 || score[u] > score[best])) best = u;
+    if (best >= 0) {
+      out[j] = best;
+      taken[best] = 1;
+    }
+  }
+  int next = 0;
+  for (int j = 0; j < units; ++j) {
+    if (out[j] >= 0) continue;
+    while (taken[next]) ++next;
+    out[j] = next;
+    taken[next] = 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<int> keep_in_place(const EplbPlan& plan, const ExpertPlacement& previous, std::int64_t gpus_per_node,
+                               bool by_node) {
+  const auto gpus = static_cast<int>(previous.gpus());
+  const int per_gpu = static_cast<int>(plan.phy2log.size()) / gpus;
+  if (!by_node || gpus_per_node >= gpus || gpus % gpus_per_node != 0)
+    return match_units(plan, previous, 0, gpus, per_gpu, 0, 1);
+  const int node_size = static_cast<int>(gpus_per_node), nodes = gpus / node_size;
+  const std::vector<int> node_map = match_units(plan, previous, 0, nodes, per_gpu * node_size, 0, gpus_per_node);
+  std::vector<int> map(static_cast<std::size_t>(gpus));
+  for (int n = 0; n < nodes; ++n) {
+    const std::vector<int> inner =
+        match_units(plan, previous, n * node_size, node_size, per_gpu, node_map[n] * node_size, 1);
+    for (int i = 0; i < node_size; ++i) map[n * node_size + i] = node_map[n] * node_size + inner[i];
+  }
+  return map;
 }
 
 double placement_imbalance(const ExpertPlacement& placement, std::span<const double> load) {

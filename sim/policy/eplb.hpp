@@ -38,8 +38,17 @@ void replicate_experts(std::span<const double> weight, int physical, EplbPlan& o
 EplbPlan rebalance_experts(std::span<const double> weight, int physical, int groups, int nodes, int gpus,
                            EplbPlacement placement = EplbPlacement::kAuto);
 
-// The placement of a plan: expert e on the GPUs of its replicas, in replica order.
-ExpertPlacement plan_placement(const EplbPlan& plan, int experts, int gpus);
+// The placement of a plan: expert e on the GPUs of its replicas, in replica order; planned GPU j is GPU
+// gpu_map[j] when a map is given (a permutation of the GPUs).
+ExpertPlacement plan_placement(const EplbPlan& plan, int experts, int gpus, std::span<const int> gpu_map = {});
+
+// A relabelling of a plan's GPUs that keeps experts where `previous` has them, so a re-plan moves fewer
+// weights (the plan's balance does not depend on which physical GPU holds which pack of slots). Greedy: each
+// planned GPU, in order, takes the free GPU that already holds most of its experts; the rest fill the free
+// GPUs in order. by_node (hierarchical plans): nodes are matched first (the same greedy on the nodes' expert
+// sets), then GPUs only within their matched node, so a group's experts stay within one node.
+std::vector<int> keep_in_place(const EplbPlan& plan, const ExpertPlacement& previous, std::int64_t gpus_per_node,
+                               bool by_node);
 
 // The busiest GPU's load over the mean GPU load when expert e receives load[e], split evenly over its replicas.
 double placement_imbalance(const ExpertPlacement& placement, std::span<const double> load);

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <numeric>
 #include <optional>
+#include <utility>
 
 #include "sim/policy/eplb.hpp"
 #include "sim/policy/policy.hpp"
@@ -55,6 +56,8 @@ class ReplicateController final : public MoeController {
 
   void before_routing(const MoeLayer& view, ExpertPlacement& placement, MoeDecisions& d) override {
     const auto l = static_cast<std::size_t>(view.layer);
+    // The workload's placement holds the plan of the layer last routed (swapped in, O(1)): give it back.
+    if (held_ >= 0) std::swap(placement, plans_[static_cast<std::size_t>(held_)]);
     if (!view.backward) {
       if (next_[l]) {  // the step after a re-plan: switch, once the copies have arrived
         for (const auto& [gpu, from] : fences_[l]) d.loads.push_back(WeightLoad{gpu, from, 0.0, true});
@@ -66,18 +69,16 @@ class ReplicateController final : public MoeController {
       d.predictor_errors.insert(d.predictor_errors.end(), errors_.begin(), errors_.end());
       errors_.clear();
     }
-    placement = plans_[l];
+    std::swap(placement, plans_[l]);
+    held_ = view.layer;
   }
 
   void after_layer(const MoeLayer& view, const MoeLayerOutcome&) override {
     if (view.backward) return;
     const auto l = static_cast<std::size_t>(view.layer);
-    // History: the rows shift up by one (rows_ is small: at most a few hundred) and the newest goes last.
-    double* h = &history_[l * static_cast<std::size_t>(rows_) * experts_];
-    std::copy(h + experts_, h + static_cast<std::size_t>(rows_) * experts_, h);
-    for (std::size_t e = 0; e < experts_; ++e)
-      h[(static_cast<std::size_t>(rows_) - 1) * experts_ + e] = static_cast<double>(view.counts[e]);
-    seen_ = std::max<std::int64_t>(seen_, view.step + 1);
+    // History: a ring of rows_ rows per layer; step t's row is row t mod rows_.
+    double* h = &history_[(l * static_cast<std::size_t>(rows_) + static_cast<std::size_t>(view.step % rows_)) * experts_];
+    for (std::size_t e = 0; e < experts_; ++e) h[e] = static_cast<double>(view.counts[e]);
     // The window that the re-plan at s predicted, s + 1 .. s + interval, ends at the next re-plan (which moved
     // the estimate into previous_).
     if (view.step <= p_.interval) return;
@@ -90,10 +91,15 @@ class ReplicateController final : public MoeController {
   }
 
  private:
-  ExpertPlacement plan(std::span<const double> load) const {
+  // EPLB's plan for `load`; with a previous placement, its GPUs relabelled to keep experts in place.
+  ExpertPlacement plan(std::span<const double> load, const ExpertPlacement* previous = nullptr) const {
     const EplbPlan plan = rebalance_experts(load, info_.experts + p_.redundant, info_.expert_groups, nodes_,
                                             static_cast<int>(info_.gpus), p_.placement);
-    return plan_placement(plan, info_.experts, static_cast<int>(info_.gpus));
+    if (!previous) return plan_placement(plan, info_.experts, static_cast<int>(info_.gpus));
+    const bool by_node = p_.placement == EplbPlacement::kHierarchical ||
+                         (p_.placement == EplbPlacement::kAuto && info_.expert_groups % nodes_ == 0 && info_.gpus % nodes_ == 0);
+    return plan_placement(plan, info_.experts, static_cast<int>(info_.gpus),
+                          keep_in_place(plan, *previous, info_.gpus_per_node, by_node));
   }
 
   // The oracle's estimate: the mean counts of steps first .. last, every layer (routing every step from the
@@ -117,13 +123,17 @@ class ReplicateController final : public MoeController {
       if (view.layer == 0) route_ahead(view.step + 1, view.step + p_.interval);
       std::copy_n(&ahead_load_[l * experts_], experts_, &estimate_[l * experts_]);
     } else {
-      const int rows = static_cast<int>(std::min<std::int64_t>(rows_, seen_));
-      const std::size_t skip = static_cast<std::size_t>(rows_ - rows) * experts_;
-      const LoadHistory h{{&history_[l * static_cast<std::size_t>(rows_) * experts_ + skip], static_cast<std::size_t>(rows) * experts_},
-                          rows, info_.experts};
+      // The ring's rows in order, oldest first: steps s - rows .. s - 1.
+      const int rows = static_cast<int>(std::min<std::int64_t>(rows_, view.step));
+      ordered_.resize(static_cast<std::size_t>(rows) * experts_);
+      for (int r = 0; r < rows; ++r) {
+        const std::size_t from = l * static_cast<std::size_t>(rows_) + static_cast<std::size_t>((view.step - rows + r) % rows_);
+        std::copy_n(&history_[from * experts_], experts_, &ordered_[static_cast<std::size_t>(r) * experts_]);
+      }
+      const LoadHistory h{ordered_, rows, info_.experts};
       predict_mean_load(p_.predictor, h, p_.interval, {&estimate_[l * experts_], experts_});
     }
-    ExpertPlacement next = plan({&estimate_[l * experts_], experts_});
+    ExpertPlacement next = plan({&estimate_[l * experts_], experts_}, &plans_[l]);
     copy_weights(plans_[l], next, l, d);
     next_[l] = std::move(next);
   }
@@ -153,14 +163,16 @@ class ReplicateController final : public MoeController {
   std::vector<ExpertPlacement> plans_;
   std::vector<std::optional<ExpertPlacement>> next_;
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> fences_;  // per layer: (GPU, source or -1: NIC)
-  std::vector<double> history_;     // layers x rows x experts, oldest row first
+  std::vector<double> history_;     // layers x rows x experts: a ring per layer (step t in row t mod rows)
+  std::vector<double> ordered_;     // one layer's history in order, for the predictor
   std::vector<double> estimate_;    // layers x experts: the last re-plan's estimate
   std::vector<double> previous_;    // layers x experts: the one before (its window ends at the last re-plan)
   std::vector<double> ahead_load_;  // layers x experts: the oracle's mean counts of the coming window
   std::vector<double> window_sum_;  // layers x experts: counts since the last re-plan
   std::vector<double> scratch_, errors_;
   std::vector<std::int64_t> counts_;
-  std::int64_t seen_ = 0, ahead_ = 0;
+  std::int64_t ahead_ = 0;
+  int held_ = -1;  // the layer whose plan is swapped into the workload's placement
 };
 
 class ReplicatePolicy final : public Policy, public MoePolicy {

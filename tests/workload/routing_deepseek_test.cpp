@@ -71,8 +71,8 @@ TEST_CASE("deepseek-v3 presets match SGLang's counts: skew over layers, its spre
   // The measured figures (PROVENANCE.md: mean max/mean 5.56 decode, 6.53 prefill) and the generated ones
   // side by side in docs/routing.md. 58 layers x 4 seeds x 2 steps: the generated mean's standard error is
   // about 2 % of it and the spread's about 6 %, so 15 % is the issue's tolerance with room for sampling.
-  for (const auto& [preset, file] : {std::pair{"deepseek-v3-decode", "decode_in1000out1000.json"},
-                                     std::pair{"deepseek-v3", "prefill_in1024.json"}}) {
+  for (const auto& [preset, file] : {std::pair<std::string, std::string>{"deepseek-v3-decode", "decode_in1000out1000.json"},
+                                     std::pair<std::string, std::string>{"deepseek-v3", "prefill_in1024.json"}}) {
     CAPTURE(preset);
     const Skew want = measured(file), got = generated(preset);
     MESSAGE(preset << ": max/mean " << got.mean() << " (SGLang " << want.mean() << "), spread " << got.spread()
@@ -88,8 +88,8 @@ TEST_CASE("deepseek-v3 presets match SGLang's counts: skew over layers, its spre
 TEST_CASE("deepseek-v3 at K = 256 with a large batch: load_imbalance near SGLang's per-expert skew") {
   // One expert per GPU, so the GPUs' max/mean is the experts'; 16384 tokens a GPU (4.2M a layer-step).
   const RunResults r = test::run_json(R"({"seed": 3, "steps": 2,
-    "cluster": {"gpus": 256, "gpus_per_node": 8, "gpu": "h100-sxm", "nvlink": {"bandwidth": "450GB/s", "latency": "0s"},
-                "nic": {"bandwidth": "50GB/s", "latency": "0s"}},
+    "cluster": {"gpus": 256, "gpus_per_node": 8, "gpu": "h100-sxm", "nvlink": {"bandwidth": "450GB/s", "latency": "1us"},
+                "nic": {"bandwidth": "50GB/s", "latency": "1us"}},
     "workload": {"type": "moe", "model": "deepseek-v3", "tokens_per_gpu": 16384},
     "policy": {"type": "none"}})");
   const double imbalance = test::record(r, "none").moe->load_imbalance;
