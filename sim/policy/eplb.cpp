@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <stdexcept>
+#include <utility>
 
 namespace tailsim {
 
@@ -20,15 +21,24 @@ void balanced_packing(std::span<const double> weight, int packs, std::vector<int
   std::vector<int> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return weight[a] > weight[b]; });
-  std::vector<double> pack_weight(static_cast<std::size_t>(packs), 0.0);
+  // The lightest pack with room (ties: the lowest index) from a min-heap of (weight, pack); a full pack leaves it.
+  std::vector<std::pair<double, int>> heap;
+  heap.reserve(static_cast<std::size_t>(packs));
+  for (int p = 0; p < packs; ++p) heap.emplace_back(0.0, p);
+  const auto lighter = [](const std::pair<double, int>& a, const std::pair<double, int>& b) { return a > b; };
+  std::make_heap(heap.begin(), heap.end(), lighter);
   std::vector<int> pack_items(static_cast<std::size_t>(packs), 0);
   for (const int item : order) {
-    int best = -1;
-    for (int p = 0; p < packs; ++p)
-      if (pack_items[p] < per_pack && (best < 0 || pack_weight[p] < pack_weight[best])) best = p;
+    std::pop_heap(heap.begin(), heap.end(), lighter);
+    auto [w, best] = heap.back();
     pack[item] = best;
     rank_in_pack[item] = pack_items[best]++;
-    pack_weight[best] += weight[item];
+    if (pack_items[best] < per_pack) {
+      heap.back().first = w + weight[item];
+      std::push_heap(heap.begin(), heap.end(), lighter);
+    } else {
+      heap.pop_back();
+    }
   }
 }
 
@@ -41,12 +51,18 @@ void replicate_experts(std::span<const double> weight, int physical, EplbPlan& o
   out.rank.assign(static_cast<std::size_t>(physical), 0);
   out.logcnt.assign(static_cast<std::size_t>(logical), 1);
   std::iota(out.phy2log.begin(), out.phy2log.begin() + logical, 0);
+  // The expert of largest weight per replica (ties: the lowest index) from a max-heap of (weight / count, -e).
+  std::vector<std::pair<double, int>> heap;
+  heap.reserve(static_cast<std::size_t>(logical));
+  for (int e = 0; e < logical; ++e) heap.emplace_back(weight[e], -e);
+  std::make_heap(heap.begin(), heap.end());
   for (int p = logical; p < physical; ++p) {
-    int best = 0;
-    for (int e = 1; e < logical; ++e)
-      if (weight[e] / out.logcnt[e] > weight[best] / out.logcnt[best]) best = e;
+    std::pop_heap(heap.begin(), heap.end());
+    const int best = -heap.back().second;
     out.phy2log[p] = best;
     out.rank[p] = out.logcnt[best]++;
+    heap.back().first = weight[best] / out.logcnt[best];
+    std::push_heap(heap.begin(), heap.end());
   }
 }
 
@@ -134,18 +150,27 @@ namespace {
 // old unit's experts are those its GPUs host (unit of GPU g: g / gpus_per_unit). Returns old unit per planned.
 std::vector<int> match_units(const EplbPlan& plan, const ExpertPlacement& previous, int planned_first, int units,
                              int per_unit, int old_first, std::int64_t gpus_per_unit) {
-  std::vector<int> out(static_cast<std::size_t>(units), -1), score(static_cast<std::size_t>(units));
+  std::vector<int> out(static_cast<std::size_t>(units), -1);
   std::vector<char> taken(static_cast<std::size_t>(units), 0);
+  std::vector<int> candidates;  // the old units holding the planned unit's experts, with repeats: their scores
   for (int j = 0; j < units; ++j) {
-    std::fill(score.begin(), score.end(), 0);
+    candidates.clear();
     for (int p = (planned_first + j) * per_unit; p < (planned_first + j + 1) * per_unit; ++p)
       for (const std::int64_t g : previous.hosts(plan.phy2log[p])) {
         const auto u = static_cast<int>(g / gpus_per_unit) - old_first;
-        if (u >= 0 && u < units) ++score[u];
+        if (u >= 0 && u < units && !taken[u]) candidates.push_back(u);
       }
-    int best = -1;
-    for (int u = 0; u < units; ++u)
-      if (!taken[u] && score[u] > 0 && (best < 0 || score[u] > score[best])) best = u;
+    std::sort(candidates.begin(), candidates.end());
+    int best = -1, best_score = 0;
+    for (std::size_t i = 0; i < candidates.size();) {  // runs of equal units, in increasing unit order
+      std::size_t end = i;
+      while (end < candidates.size() && candidates[end] == candidates[i]) ++end;
+      if (static_cast<int>(end - i) > best_score) {
+        best = candidates[i];
+        best_score = static_cast<int>(end - i);
+      }
+      i = end;
+    }
     if (best >= 0) {
       out[j] = best;
       taken[best] = 1;

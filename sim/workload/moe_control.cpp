@@ -11,23 +11,25 @@ namespace tailsim {
 // Group-limited routing: a token's experts lie in at most group_limit groups, so its dispatch reaches at most
 // group_limit x (the most nodes any group's experts and replicas sit on) nodes; 0 when that is every node.
 double MoeRun::node_limit() {
+  if (!controller_ && fixed_node_limit_ >= 0) return fixed_node_limit_;  // without a controller nothing moves
   const int per_group = static_cast<int>(experts_) / groups_;
+  if (node_of_.empty())
+    for (std::int64_t g = 0; g < gpus_; ++g) node_of_.push_back(static_cast<std::int32_t>(g / node_size_));
   std::int64_t widest = 0;
   node_stamp_.assign(static_cast<std::size_t>(nodes_), -1);
   for (int g = 0; g < groups_; ++g) {
     std::int64_t spanned = 0;
     for (int e = g * per_group; e < (g + 1) * per_group; ++e)
       for (const std::int64_t h : placement_.hosts(e)) {
-        std::int64_t& stamp = node_stamp_[static_cast<std::size_t>(h / node_size_)];
-        if (stamp != g) {
-          stamp = g;
-          ++spanned;
-        }
+        std::int64_t& stamp = node_stamp_[static_cast<std::size_t>(node_of_[static_cast<std::size_t>(h)])];
+        spanned += stamp != g;
+        stamp = g;
       }
     widest = std::max(widest, spanned);
   }
   const std::int64_t limit = widest * group_limit_;
-  return limit < nodes_ ? static_cast<double>(limit) : 0.0;
+  fixed_node_limit_ = limit < nodes_ ? static_cast<double>(limit) : 0.0;
+  return fixed_node_limit_;
 }
 
 // The controller's weight loads and hedges; then the experts phase ends at the latest GPU. Loads leave

@@ -125,6 +125,8 @@ class MoeRun final : public EventHandler {
   std::int64_t node_size_ = 1, nodes_ = 1;
   int groups_ = 1, group_limit_ = 0;  // the router's expert groups and group limit (node-limited dispatch)
   std::vector<std::int64_t> node_stamp_;  // node_limit() scratch
+  std::vector<std::int32_t> node_of_;     // node of each GPU
+  double fixed_node_limit_ = -1;          // node_limit() without a controller: computed once
   double dispatch_bytes_per_element_ = 2.0;  // FP8 dispatch for FP8 models, else BF16 (the combine is BF16)
   Simulator sim_;
   std::uint32_t self_ = 0;
