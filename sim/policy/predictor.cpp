@@ -34,9 +34,15 @@ void ar_forecast(const LoadHistory& h, int column, int p, int n, int horizon, F&
     for (int i = 1; i <= p; ++i) a(t, i) = h.at(row - i, column);
     b(t) = h.at(row, column);
   }
-  const Eigen::VectorXd coef = a.colPivHouseholderQr().solve(b);
+  Eigen::VectorXd coef = a.colPivHouseholderQr().solve(b);
   std::vector<double> lags(static_cast<std::size_t>(p));  // lags[i - 1] = x_{t-i}
   for (int i = 1; i <= p; ++i) lags[i - 1] = h.at(h.rows - i, column);
+  // An explosive fit (sum |a_i| > 1: a root may lie outside the unit circle) would diverge when iterated far
+  // ahead; it forecasts a random walk instead (the last value). A unit root (a linear trend) is kept.
+  if (coef.tail(p).cwiseAbs().sum() > 1.0 + 1e-9) {
+    coef.setZero();
+    coef(1) = 1.0;
+  }
   for (int step = 1; step <= horizon; ++step) {
     double x = coef(0);
     for (int i = 1; i <= p; ++i) x += coef(i) * lags[i - 1];

@@ -40,18 +40,20 @@ TEST_CASE("predictors: a linear trend") {
   std::vector<double> x(64);
   for (int t = 0; t < 64; ++t) x[t] = 100.0 + 2.0 * t;  // last row 226
   // last lags by the horizon's slope; window w by (w - 1) / 2 + h steps; AR(p) fits the trend exactly
-  // (x_t = 2 + x_{t-1}), so it extrapolates it.
+  // (AR(1): x_t = 2 + x_{t-1}, the unique least-squares solution), so it extrapolates it.
   CHECK(predict(spec(PredictorKind::kLast), x, 5) == doctest::Approx(226.0));
   PredictorSpec w = spec(PredictorKind::kWindow);
   w.window = 10;
   CHECK(predict(w, x, 1) == doctest::Approx(226.0 - 9.0));
   // EMA of a line lags it by (1 - alpha) / alpha steps in the limit: 2 x 4 = 8 below the last row for alpha 0.2.
   CHECK(predict(spec(PredictorKind::kEma), x, 1) == doctest::Approx(218.0).epsilon(1e-3));
-  CHECK(predict(spec(PredictorKind::kAr), x, 1) == doctest::Approx(228.0).epsilon(1e-9));
-  CHECK(predict(spec(PredictorKind::kAr), x, 10) == doctest::Approx(246.0).epsilon(1e-9));
+  PredictorSpec ar1 = spec(PredictorKind::kAr);
+  ar1.order = 1;
+  CHECK(predict(ar1, x, 1) == doctest::Approx(228.0).epsilon(1e-9));
+  CHECK(predict(ar1, x, 10) == doctest::Approx(246.0).epsilon(1e-9));
   // The mean of horizons 1..10: 226 + 2 x 5.5.
   double mean = 0;
-  predict_mean_load(spec(PredictorKind::kAr), LoadHistory{x, 64, 1}, 10, {&mean, 1});
+  predict_mean_load(ar1, LoadHistory{x, 64, 1}, 10, {&mean, 1});
   CHECK(mean == doctest::Approx(237.0).epsilon(1e-9));
 }
 
@@ -74,6 +76,16 @@ TEST_CASE("predictors: AR(1) recovers a known coefficient") {
   CHECK(predict(ar, x, 3) == doctest::Approx(50 + std::pow(0.7, 3) * (last - 50)).epsilon(0.02));
   // Far ahead, the forecast returns to the mean.
   CHECK(predict(ar, x, 200) == doctest::Approx(50).epsilon(0.02));
+}
+
+TEST_CASE("predictors: an explosive AR fit forecasts the last value instead of diverging") {
+  // x_t = 1.5 x_{t-1}: the exact fit has a = 1.5; iterated 100 steps it would reach 1.5^100 times the last value.
+  std::vector<double> x(20);
+  x[0] = 1;
+  for (std::size_t t = 1; t < x.size(); ++t) x[t] = 1.5 * x[t - 1];
+  PredictorSpec ar1 = spec(PredictorKind::kAr);
+  ar1.order = 1;
+  CHECK(predict(ar1, x, 100) == doctest::Approx(x.back()));
 }
 
 TEST_CASE("predictors: per column, and the load-weighted error") {
