@@ -122,3 +122,29 @@ TEST_CASE("replicate: hierarchical placement needs the nodes to divide the exper
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("replicate runs DeepSeek-V3 decode on EP144 with 32 redundant experts; none is refused there") {
+  // 256 experts over 144 GPUs: only a policy that places experts can run (288 slots, 2 a GPU).
+  const auto decode = [](const std::string& policy) {
+    return R"({"seed": 2, "steps": 3,
+      "cluster": {"config": "h800-nvlink-ib400", "gpus": 144},
+      "workload": {"type": "moe", "model": "deepseek-v3", "phase": "decode", "batch_per_gpu": 64, "context_length": 2048},
+      "policy": )" + policy + "}";
+  };
+  const RunResults r = test::run_json(decode(R"({"type": "replicate", "redundant_experts": 32, "interval": 1})"));
+  const Record& rec = test::record(r, "replicate");
+  CHECK(rec.step_time.count == 3);
+  CHECK(rec.moe->load_imbalance > 1.0);
+  REQUIRE(rec.moe->weights);  // re-planned at steps 1 and 2
+  CHECK(rec.moe->weights->bytes_moved > 0);
+  const std::string none = test::run_error(decode(R"({"type": "none"})"));
+  CHECK(none.find("/workload/model: impossible placement: 256 experts cannot be spread evenly over 144 GPUs") !=
+        std::string::npos);
+  CHECK(none.find("'replicate' with redundant_experts") != std::string::npos);
+  const std::string uneven = test::run_error(decode(R"({"type": "replicate", "redundant_experts": 30})"));
+  CHECK(uneven.find("/policy/redundant_experts") != std::string::npos);
+}
+
+}  // namespace tailsim
