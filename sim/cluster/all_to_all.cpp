@@ -57,12 +57,12 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
   const std::span<double> gpu_reach_sum = node_scratch.subspan(2 * nodes, nodes);
   std::fill(node_scratch.begin(), node_scratch.begin() + static_cast<std::ptrdiff_t>(3 * nodes), 0.0);
   double total = 0;
-  for (std::int64_t g = 0; g < gpus; ++g) {
-    const auto node = static_cast<std::size_t>(g / node_size);
-    node_pairs[node] += pairs[g];
-    node_busiest[node] = std::max(node_busiest[node], busiest[g]);
-    total += pairs[g];
-  }
+  for (std::size_t node = 0, g = 0; node < nodes; ++node)
+    for (const std::size_t end = std::min(g + static_cast<std::size_t>(node_size), pairs.size()); g < end; ++g) {
+      node_pairs[node] += pairs[g];
+      node_busiest[node] = std::max(node_busiest[node], busiest[g]);
+      total += pairs[g];
+    }
   if (total <= 0) {
     std::fill(ports.begin(), ports.end(), PortTraffic{});
     return;
@@ -74,11 +74,13 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
     if (dest_busiest >= dest_pairs) return dest_pairs / tokens;  // one expert (or a slice of one): exact
     return std::clamp(reach_of(dest_pairs / total * experts, inverse), dest_busiest / tokens, dest_pairs / tokens);
   };
-  // Reach per GPU (kept in recv_intra until its turn) and per node; their sums.
-  for (std::int64_t g = 0; g < gpus; ++g) {
-    ports[g].recv_intra = reach(pairs[g], busiest[g]);
-    gpu_reach_sum[static_cast<std::size_t>(g / node_size)] += ports[g].recv_intra;
-  }
+  // Reach per GPU (kept in recv_intra until its turn) and per node; their sums. Loops run node by node (no
+  // division per GPU); each value is the same expression as per GPU, so the results are too.
+  for (std::size_t node = 0, g = 0; node < nodes; ++node)
+    for (const std::size_t end = std::min(g + static_cast<std::size_t>(node_size), pairs.size()); g < end; ++g) {
+      ports[g].recv_intra = reach(pairs[g], busiest[g]);
+      gpu_reach_sum[node] += ports[g].recv_intra;
+    }
   double node_reach_sum = 0;
   for (std::size_t n = 0; n < nodes; ++n) {
     node_pairs[n] = reach(node_pairs[n], node_busiest[n]);  // now the node's reach
@@ -88,18 +90,23 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
     for (std::size_t n = 0; n < nodes; ++n) node_pairs[n] *= max_nodes / node_reach_sum;
     node_reach_sum = max_nodes;
   }
-  for (std::int64_t g = 0; g < gpus; ++g) {
-    const auto node = static_cast<std::size_t>(g / node_size);
-    const double n = static_cast<double>(std::min(node_size, gpus - static_cast<std::int64_t>(node) * node_size));
-    const double own = ports[g].recv_intra, node_reach = node_pairs[node];
-    const double peers_reach = gpu_reach_sum[node] - own;  // the other GPUs of the node
-    PortTraffic& p = ports[g];
-    // The node's copies from other nodes arrive spread over its n NICs; g forwards its arrivals to the peers
-    // that need them, and its own tokens to those peers directly.
-    p.recv_inter = tokens * node_reach * (k - n) / k / n;
-    p.send_inter = per_source * (node_reach_sum - node_reach);
-    p.recv_intra = tokens * own * ((n - 1.0) / k + (k - n) / k * (n - 1.0) / n);
-    p.send_intra = per_source * peers_reach + (node_reach > 0 ? p.recv_inter * peers_reach / node_reach : 0.0);
+  for (std::size_t node = 0, g = 0; node < nodes; ++node) {
+    const std::size_t end = std::min(g + static_cast<std::size_t>(node_size), pairs.size());
+    const double n = static_cast<double>(end - g), node_reach = node_pairs[node];
+    // The node's copies from other nodes arrive spread over its n NICs; each GPU forwards its arrivals to the
+    // peers that need them, and its own tokens to those peers directly.
+    const double recv_inter = tokens * node_reach * (k - n) / k / n;
+    const double send_inter = per_source * (node_reach_sum - node_reach);
+    const double own_factor = (n - 1.0) / k + (k - n) / k * (n - 1.0) / n;
+    for (; g < end; ++g) {
+      const double own = ports[g].recv_intra;
+      const double peers_reach = gpu_reach_sum[node] - own;  // the other GPUs of the node
+      PortTraffic& p = ports[g];
+      p.recv_inter = recv_inter;
+      p.send_inter = send_inter;
+      p.recv_intra = tokens * own * own_factor;
+      p.send_intra = per_source * peers_reach + (node_reach > 0 ? recv_inter * peers_reach / node_reach : 0.0);
+    }
   }
 }
 

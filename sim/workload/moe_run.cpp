@@ -10,7 +10,7 @@ namespace tailsim {
 MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunRequest& req,
                const MoePolicy& policy, PolicyTally& tally)
     : c_(c), times_(times), tally_(tally), gpus_(c.cluster.gpus), experts_(c.model.experts),
-      noise_stream_(req.seed, "moe/noise", req.replication), placement_(c.placement),
+      noise_stream_(req.seed, "moe/noise", req.replication), placement_(c.placement), cost_(*c.expert_cost),
       context_stream_(req.seed, "moe/context", req.replication),
       trace_(req.trace) {
   router_ = c.router->make(c.model.router_context(req.seed, req.replication));
@@ -274,16 +274,16 @@ void MoeRun::place(const std::int64_t* counts) {
     }
     gpu_tokens_[g] = sum;
     busiest_[g] = static_cast<double>(busiest);
-    if (whole) expert_s_[g] = c_.expert_cost->grouped_time_s(local_);
+    if (whole) expert_s_[g] = cost_.grouped_time_s(local_);
     if (!two_batch_) continue;
     for (std::int64_t& n : local_) n -= n / 2;  // micro-batch 0: ceil(n / 2)
-    micro_expert_s_[0][g] = c_.expert_cost->grouped_time_s(local_);
+    micro_expert_s_[0][g] = cost_.grouped_time_s(local_);
     std::size_t i = 0;
     for (const ExpertPlacement::Slot& slot : placement_.slots(g)) {
       const std::int64_t n = ExpertPlacement::share(slot, counts[slot.expert]);
       local_[i++] = n / 2;
     }
-    micro_expert_s_[1][g] = c_.expert_cost->grouped_time_s(local_);
+    micro_expert_s_[1][g] = cost_.grouped_time_s(local_);
   }
 }
 

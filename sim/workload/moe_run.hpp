@@ -14,6 +14,7 @@
 #include "sim/cluster/components.hpp"
 #include "sim/cluster/trace_sink.hpp"
 #include "sim/core/rng.hpp"
+#include "sim/cost/grouped_time_cache.hpp"
 #include "sim/engine/simulator.hpp"
 #include "sim/workload/moe.hpp"
 
@@ -92,6 +93,7 @@ class MoeRun final : public EventHandler {
   std::unique_ptr<Router> ahead_;  // MoeRunInfo::route_ahead's router, made on its first call
   std::unique_ptr<MoeController> controller_;  // null: no hooks
   ExpertPlacement placement_;
+  GroupedTimeCache cost_;  // the expert cost model, memoized for one-expert GPUs
   MoeDecisions decisions_;
   // Per-GPU state of one layer, reused across layers (no allocation per layer-step).
   std::vector<std::int64_t> counts_;      // tokens per expert

@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "sim/cost/grouped_time_cache.hpp"
 #include "sim/cost/profiled.hpp"
 #include "sim/cost/roofline.hpp"
 #include "tests/cost/cost_helpers.hpp"
@@ -156,6 +157,28 @@ TEST_CASE("the grouped roofline predicts vLLM's fused-MoE grid on H100 once cali
   const double measured_slope = (measured_at_256 - measured_at_64) / 192;
   const double default_slope = (default_at_256 - default_at_64) / 192;
   CHECK(default_slope == doctest::Approx(measured_slope).epsilon(0.15));
+}
+
+}  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("the grouped-time cache returns exactly the model's values, through collisions and for several experts") {
+  for (const auto& model : all_kinds()) {
+    INFO("kind " << model->kind());
+    GroupedTimeCache cache(*model);
+    // About 5,700 distinct counts, more than the 4,096-entry table holds: entries are evicted and refilled.
+    int checked = 0;
+    for (int pass = 0; pass < 2; ++pass)
+      for (std::int64_t n = 0; n < 100'000; n += 1 + n / 1024) {
+        const std::vector<std::int64_t> one{n};
+        REQUIRE(cache.grouped_time_s(one) == model->grouped_time_s(one));
+        ++checked;
+      }
+    const std::vector<std::int64_t> several{3, 0, 700, 12};
+    CHECK(cache.grouped_time_s(several) == model->grouped_time_s(several));
+    CHECK(checked > 2 * 4'096);
+  }
 }
 
 }  // namespace tailsim

@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """`tailsim --help` lists every verb and --version; `tailsim VERB --help` (and `tailsim help VERB`) exits 0
-and names every option of VERB with its value format (never Boost's bare `arg`); and the README's command
+and names every option of VERB with its value format (never Boost's bare `arg`); and docs/cli.md's command
 line agrees: every option it shows for a verb is in that verb's --help, with the same value format.
-Usage: help_test.py --tailsim build/tailsim --readme README.md
+Usage: help_test.py --tailsim build/tailsim --readme docs/cli.md
 """
 import argparse
 import re
 import subprocess
 import sys
 
-# Every option of every verb: what --help must name, whatever the README shows.
+# Every option of every verb: what --help must name, whatever docs/cli.md shows.
 OPTIONS = {
     "run": ["set", "sweep", "out", "resume", "threads", "seed", "replications", "format", "shard", "trace",
             "trace-steps", "progress", "time-limit", "max-memory", "quantiles", "quiet", "timing", "log-level"],
@@ -28,9 +28,8 @@ def tailsim(binary, *args):
 
 
 def readme_options(readme):
-    """{verb: {option: value format or None}} from the first code block of the README's "Command line"."""
-    text = open(readme, encoding="utf-8").read()
-    section = text[text.index("\n## Command line"):]
+    """{verb: {option: value format or None}} from the first code block of docs/cli.md."""
+    section = open(readme, encoding="utf-8").read()
     block = section[section.index("```") + 3:]
     block = block[block.index("\n") + 1:block.index("```")]
     found, verb = {}, None
@@ -84,19 +83,19 @@ def main():
             errors.append(f"tailsim list --help does not name the kind {kind}")
     readme_list = re.search(r"^tailsim list \[([a-z|-]+)\]", open(a.readme, encoding="utf-8").read(), re.M)
     if not readme_list or readme_list.group(1).split("|") != LIST_KINDS:
-        errors.append(f"the README's `tailsim list [...]` does not name the kinds {'|'.join(LIST_KINDS)}")
+        errors.append(f"docs/cli.md's `tailsim list [...]` does not name the kinds {'|'.join(LIST_KINDS)}")
     for verb, options in readme_options(a.readme).items():
         if verb not in helps:
-            errors.append(f"the README's command line shows `tailsim {verb}`, which has no --help")
+            errors.append(f"docs/cli.md's command line shows `tailsim {verb}`, which has no --help")
             continue
         for opt, value in options.items():
             want = f"--{opt}" + (f" {value}" if value else "")
             if not re.search(rf"^\s+(?:-\w \[ )?{re.escape(want)}(\s|$)", helps[verb], re.M):
-                errors.append(f"the README shows `tailsim {verb} ... {want}`; tailsim {verb} --help does not")
+                errors.append(f"docs/cli.md shows `tailsim {verb} ... {want}`; tailsim {verb} --help does not")
     for e in errors:
         print("FAIL:", e)
     if not errors:
-        print(f"ok: --help of {len(OPTIONS)} verbs, and the README's command line")
+        print(f"ok: --help of {len(OPTIONS)} verbs, and docs/cli.md's command line")
     return 1 if errors else 0
 
 

@@ -1,0 +1,36 @@
+// Memoizes a cost model's grouped time of a GPU holding one expert (or one replica's slice of one): the
+// common case at scale, where K > E and each expert has K / E replicas whose token shares repeat. A
+// direct-mapped table from the token count to the seconds; a pure function cached, so results are
+// identical with and without it. One per run (not shared between threads).
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "sim/cost/cost_model.hpp"
+
+namespace tailsim {
+
+class GroupedTimeCache {
+ public:
+  explicit GroupedTimeCache(const CostModel& model) : model_(&model), table_(std::size_t{1} << kBits) {}
+
+  double grouped_time_s(std::span<const std::int64_t> tokens_per_local_expert) {
+    if (tokens_per_local_expert.size() != 1) return model_->grouped_time_s(tokens_per_local_expert);
+    const std::int64_t n = tokens_per_local_expert[0];
+    Entry& e = table_[(static_cast<std::uint64_t>(n) * 0x9E3779B97F4A7C15ull) >> (64 - kBits)];
+    if (e.tokens != n) e = Entry{n, model_->grouped_time_s(tokens_per_local_expert)};
+    return e.seconds;
+  }
+
+ private:
+  static constexpr int kBits = 12;
+  struct Entry {
+    std::int64_t tokens = -1;
+    double seconds = 0;
+  };
+  const CostModel* model_;
+  std::vector<Entry> table_;
+};
+
+}  // namespace tailsim
