@@ -84,6 +84,7 @@ struct MoeRunInfo {
   std::vector<WorkerGroup> groups;  // persistent slowdowns by rank
   std::uint64_t seed = 0, replication = 0;  // for the controller's own RNG streams
   double expert_bytes = 0;  // one routed expert's weights, bytes
+  double host_bandwidth = 0;  // each GPU's link to host memory, bytes/s one way (0: none given)
   int expert_groups = 1;    // the router's expert groups (contiguous blocks of experts / groups)
   // The routing of the future, for oracles: a private copy of the run's router, to be called for every
   // step from 0 in order and within a step for every layer in order; it then gives exactly the counts the
@@ -105,8 +106,9 @@ struct MoeLayer {
 // Expert weights a controller copies onto a GPU (a new replica, a prefetch) over the GPU's ingress link:
 // NVLink when `from` is in its node, else its NIC. Each link carries its loads first-in-first-out.
 struct WeightLoad {
+  static constexpr std::int64_t kHostMemory = -2;  // `from`: the GPU's own host memory, over its host link (PCIe)
   std::int64_t gpu = 0;
-  std::int64_t from = -1;  // the source GPU, -1 for host memory or storage reached over the NIC
+  std::int64_t from = -1;  // the source GPU, -1 for host memory or storage reached over the NIC, kHostMemory
   double bytes = 0;
   // The GPU's experts in this layer wait for it (weights needed now); false: a prefetch for a later layer,
   // which only occupies the link (a load queued behind it waits).
@@ -132,8 +134,11 @@ struct MoeDecisions {
   std::vector<Hedge> hedges;
   // Load predictions that ended this layer: each one's load-weighted error (predictor_mape).
   std::vector<double> predictor_errors;
+  // Expert-weight cache (prefetch): the (GPU, expert) weights this layer needed, and how many were in HBM.
+  std::int64_t cache_accesses = 0, cache_hits = 0;
   void clear() {
     predictor_errors.clear();
+    cache_accesses = cache_hits = 0;
     dropped_pairs = rerouted_pairs = 0;
     dropped_gate_mass = 0;
     local_pairs.clear();

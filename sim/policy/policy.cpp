@@ -45,6 +45,13 @@ const PolicyRegistry& policy_registry() {
                          "{\"type\": \"ema\", \"alpha\": 0.2}; oracle routes ahead (an upper bound)"},
            {"interval", "steps between re-plans (integer >= 1, default 100)"}},
           make_replicate_policy);
+    r.add("prefetch", "moe: offloaded experts, a per-GPU cache of `cache_experts` a layer in HBM (LRU); misses load over "
+                      "the host link; a strategy loads predicted experts ahead",
+          {{"cache_experts", "experts a GPU keeps in HBM per layer (integer >= 1, at most the experts it holds); required"},
+           {"strategy", "\"lru\" (default: on demand), \"next_layer\" (layer l+1's experts from layer l's routing) or "
+                        "\"previous_step\" (layer l+1's busiest of the previous step)"},
+           {"prefetch_k", "experts loaded ahead per GPU and layer (integer 1 .. cache_experts, default 1)"}},
+          make_prefetch_policy);
     return r;
   }();
   return registry;

@@ -38,6 +38,7 @@ Json record_json(const Record& rec, bool timing, bool slowdown) {
       j["weight_stall_s"] = w->stall_s;
     }
     if (rec.moe->predictor_mape) j["predictor_mape"] = *rec.moe->predictor_mape;
+    if (rec.moe->prefetch_hit_rate) j["prefetch_hit_rate"] = *rec.moe->prefetch_hit_rate;
   }
   if (const auto& v = rec.vs_baseline) {
     j["vs_baseline"] = {{"policy", v->policy}, {"speedup", v->speedup}};
@@ -84,6 +85,7 @@ MoeRecord moe_from_json(const Json& j) {
   if (j.contains("weight_bytes_moved"))
     m.weights = MoeRecord::Weights{j.at("weight_bytes_moved").get<double>(), j.at("weight_stall_s").get<double>()};
   if (j.contains("predictor_mape")) m.predictor_mape = j.at("predictor_mape").get<double>();
+  if (j.contains("prefetch_hit_rate")) m.prefetch_hit_rate = j.at("prefetch_hit_rate").get<double>();
   if (j.contains("throughput")) {  // absent in records written before it existed
     m.tokens_per_s = j.at("throughput").at("tokens_per_s").get<double>();
     m.tokens_per_s_per_gpu = j.at("throughput").at("tokens_per_s_per_gpu").get<double>();

@@ -119,6 +119,8 @@ MoeRecord moe_record(const MoeTally& m) {
   if (m.weight_bytes > 0) mr.weights = MoeRecord::Weights{m.weight_bytes, m.weight_stall_s};  // stall: per step below
   const double predictions = m.predictor_errors;
   if (predictions > 0) mr.predictor_mape = m.predictor_error_sum / predictions;
+  const double accesses = m.cache_accesses;
+  if (accesses > 0) mr.prefetch_hit_rate = m.cache_hits / accesses;
   return mr;
 }
 

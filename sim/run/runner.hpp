@@ -36,6 +36,7 @@ struct MoeRecord {
   };
   std::optional<Weights> weights;       // policies that loaded weights
   std::optional<double> predictor_mape;  // policies that predicted expert load: mean load-weighted error
+  std::optional<double> prefetch_hit_rate;  // policies with an expert-weight cache: needed weights found in HBM
 };
 
 // A policy's speed-up over the scenario's baseline policy at the same point, paired over steps

@@ -145,6 +145,8 @@ void MoeWorkload::check_policy(const Policy& policy) const {
   shape.top_k = config_.model.top_k;
   shape.moe_layers = config_.model.moe_layers();
   shape.expert_groups = config_.router->expert_groups();
+  shape.expert_bytes = config_.model.expert_shape().weight_bytes();
+  shape.host_bandwidth = config_.cluster.gpu.host_link_bandwidth_bytes_per_s;
   policy.moe()->check(shape);
 }
 

@@ -39,11 +39,13 @@ double MoeRun::node_limit() {
 void MoeRun::control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums) {
   std::fill(load_s_.begin(), load_s_.end(), 0.0);
   for (const WeightLoad& w : decisions_.loads) {
-    if (w.gpu < 0 || w.gpu >= gpus_ || w.from >= gpus_ || !(w.bytes >= 0))
+    const bool host = w.from == WeightLoad::kHostMemory;
+    if (w.gpu < 0 || w.gpu >= gpus_ || w.from >= gpus_ || !(w.bytes >= 0) || (host && host_in_.empty()) ||
+        (w.from < 0 && w.from != -1 && !host))
       throw std::logic_error("MoE controller: weight load onto GPU " + std::to_string(w.gpu) + " from " +
                              std::to_string(w.from) + " of " + std::to_string(w.bytes) + " bytes");
     const bool in_node = w.from >= 0 && &link_between(w.from, w.gpu) == &c_.cluster.nvlink;
-    Link& link = (in_node ? nvlink_in_ : nic_in_)[static_cast<std::size_t>(w.gpu)];
+    Link& link = (host ? host_in_ : in_node ? nvlink_in_ : nic_in_)[static_cast<std::size_t>(w.gpu)];
     const SimTime arrival = link.transfer(w.bytes, self_, kWeightsArrived, w.gpu);
     if (w.wait) load_s_[w.gpu] = std::max(load_s_[w.gpu], ns_to_seconds(arrival - sim_.now()));
     tally_.moe.weight_bytes += w.bytes;

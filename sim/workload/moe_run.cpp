@@ -31,6 +31,7 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
   info.seed = req.seed;
   info.replication = req.replication;
   info.expert_bytes = c.model.expert_shape().weight_bytes();
+  info.host_bandwidth = c.cluster.gpu.host_link_bandwidth_bytes_per_s;
   info.expert_groups = c.router->expert_groups();
   info.route_ahead = [this, seed = req.seed, replication = req.replication](std::int64_t step, int layer,
                                                                            std::span<std::int64_t> counts) {
@@ -74,8 +75,10 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
     load_s_.resize(k);
     nic_in_.reserve(k);
     nvlink_in_.reserve(k);
+    host_in_.reserve(k);
     for (std::size_t g = 0; g < k; ++g) {
       nic_in_.emplace_back(sim_, c.cluster.nic.bandwidth_bytes_per_s, seconds_to_ns(c.cluster.nic.latency_s));
+      if (info.host_bandwidth > 0) host_in_.emplace_back(sim_, info.host_bandwidth, 0);
       nvlink_in_.emplace_back(sim_, c.cluster.nvlink.bandwidth_bytes_per_s, seconds_to_ns(c.cluster.nvlink.latency_s));
     }
   }
@@ -250,6 +253,8 @@ const std::int64_t* MoeRun::route_layer(MoeLayer& view) {
     t.dropped_pairs += static_cast<double>(decisions_.dropped_pairs);
     t.rerouted_pairs += static_cast<double>(decisions_.rerouted_pairs);
     t.dropped_gate_mass += decisions_.dropped_gate_mass;
+    t.cache_accesses += static_cast<double>(decisions_.cache_accesses);
+    t.cache_hits += static_cast<double>(decisions_.cache_hits);
     for (const double e : decisions_.predictor_errors) {
       t.predictor_error_sum += e;
       t.predictor_errors += 1.0;

@@ -106,7 +106,7 @@ class MoeRun final : public EventHandler {
   std::vector<double> node_scratch_;      // scratch: three values per node, and top-k more
   std::vector<PortTraffic> ports_;        // per-GPU port traffic of the dispatch (token copies)
   std::vector<double> dispatch_s_, finish_s_, load_s_;  // with a controller: per GPU, from the dispatch start
-  std::vector<Link> nic_in_, nvlink_in_;  // with a controller: each GPU's ingress links for weight loads
+  std::vector<Link> nic_in_, nvlink_in_, host_in_;  // with a controller: each GPU's ingress links for weight loads
   std::vector<double> slow_;
   std::vector<double> core_s_;  // decode with a drawn context: each GPU's core attention per layer this step
   RngStream context_stream_;    // "moe/context": the requests' context lengths, one draw per request and step

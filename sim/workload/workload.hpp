@@ -53,6 +53,7 @@ struct MoeTally {
   CompensatedSum step_tokens, gpu_step_tokens;        // tokens processed per step, whole cluster and per GPU
   CompensatedSum weight_stall_s;                      // layer time lost waiting for weight loads, seconds
   CompensatedSum predictor_error_sum, predictor_errors;  // load predictions: summed error, and their number
+  CompensatedSum cache_accesses, cache_hits;             // expert weights needed, and found in HBM (prefetch)
   std::int64_t layer_steps = 0;
   // Every sum, once: merges, serialization and reports go through this list.
   static constexpr std::array kSums = {&MoeTally::load_imbalance_sum, &MoeTally::compute_s,
@@ -62,7 +63,8 @@ struct MoeTally {
                                        &MoeTally::rerouted_pairs,     &MoeTally::dropped_gate_mass,
                                        &MoeTally::weight_bytes,       &MoeTally::step_tokens,
                                        &MoeTally::gpu_step_tokens,    &MoeTally::weight_stall_s,
-                                       &MoeTally::predictor_error_sum, &MoeTally::predictor_errors};
+                                       &MoeTally::predictor_error_sum, &MoeTally::predictor_errors,
+                                       &MoeTally::cache_accesses,     &MoeTally::cache_hits};
 };
 
 // One policy's outcome over one replication; tallies of replications merge in a fixed order.
