@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark of the replicate policy (issue 15): DeepSeek-V3 prefill, K = 256 H800 GPUs, 1,000 steps, one
 thread, `none` alone, then `replicate` alone (redundant_per_gpu 1: 256 extra slots, ema predictor, re-planned
-every 100 steps), then `replicate` with the oracle (which routes every step twice). Each run is a separate
+every 100 steps), then `replicate` with the oracle (which routes every step twice), then `prefetch`
+(next_layer; with one expert a GPU its cache of one always holds it: the controller's cost). Each run is a separate
 `tailsim run` of a one-policy scenario, so the times do not mix; the fastest of --rounds rounds is kept (the
 round least disturbed by other processes). Reports wall seconds, ns per layer-step (one MoE layer of one
 step: 58 a step) and each policy's ratio to none (the issue's bound: within 2x).
@@ -32,6 +33,8 @@ POLICIES = [
                        "predictor": {"type": "ema", "alpha": 0.1}}),
     ("replicate-oracle", {"type": "replicate", "name": "replicate-oracle", "redundant_per_gpu": 1, "interval": 100,
                           "predictor": {"type": "oracle"}}),
+    # One expert a GPU: a cache of 1 holds it, so this times the controller (accesses, next-layer ranking).
+    ("prefetch-next", {"type": "prefetch", "name": "prefetch-next", "cache_experts": 1, "strategy": "next_layer"}),
 ]
 
 
