@@ -2,7 +2,7 @@
 """Figures from a tailsim results.csv or records.jsonl (PNG and SVG by default).
 
 Usage: /usr/bin/python3 tools/plot.py RESULTS [--out DIR] [--prefix NAME] [--format png,svg] [--x KEY]
-                                      [--where KEY=VALUE]... [--title T] [--only NAME,...]
+                                      [--where KEY=VALUE]... [--title T] [--only NAME,...] [--logy]
 
 RESULTS is a results.csv, a records.jsonl (the per-point log that `tailsim run ... --out DIR` appends to while a
 sweep runs: its completed points become the rows results.csv will have for them, so a running sweep can be
@@ -20,7 +20,10 @@ The figures, each written only when its data is there (see docs/plotting.md):
   throughput     MoE runs: throughput.tokens_per_s_per_gpu against the swept key
 
 The columns before `policy` are the swept parameters; the x axis is the first of them unless --x names another.
-Other swept keys give one panel per combination of their values (filter with --where KEY=VALUE to get fewer).
+Other swept keys give one panel per combination of their values (filter with --where KEY=VALUE to get fewer);
+each panel has its own y axis, whose limits cover every point it shows (p99 lines and bands included).
+--logy puts step time, slowdown, speed-up and throughput on a log y axis (the shares and fractions, which may
+be 0, stay linear).
 Files are named NAME_FIGURE.EXT with --prefix NAME, FIGURE.EXT without it, in --out (default: the input's folder;
 made if missing), each written atomically; their paths are printed. Needs Debian's python3-matplotlib and python3-numpy.
 Exit codes: 0 ok, 2 bad input (the message names the file and what was expected).
@@ -73,11 +76,12 @@ class _Layout:
     """What the figures share: the x key and its values, the panels (combinations of the other swept keys) and the
     policies (in file order, each with its colour)."""
 
-    def __init__(self, results, x):
+    def __init__(self, results, x, logy=False):
         if not results.params:
             raise PlotError(f"{results.source}: expected swept parameter columns before 'policy' (the x axis), found "
                             f"none: run a scenario with a \"sweep\"")
         self.x = x or results.params[0]
+        self.logy = logy
         if self.x not in results.params:
             raise PlotError(f"{results.source}: --x {self.x}: not a swept key; valid keys: {', '.join(results.params)}")
         self.results = results
@@ -131,7 +135,7 @@ class _Layout:
         ncols = min(n, 3)
         nrows = math.ceil(n / ncols)
         fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols if n > 1 else 7.2, 4.4 * nrows + 0.4),
-                                 squeeze=False, sharey=True, dpi=100)
+                                 squeeze=False, dpi=100)
         for ax in axes.flat[n:]:
             ax.set_visible(False)
         fig.suptitle(f"{suptitle}: {title}" if suptitle else title)
@@ -149,9 +153,21 @@ class _Layout:
         ax.set_xlabel(self.xlabel())
         ax.grid(True, which="major", alpha=0.3)
 
+    def style_y(self, ax, ylim=(None, None), log_allowed=True):
+        """A panel's own y limits, from the data drawn in it (each panel scales alone: one panel's p99 may be ten
+        times another's); `ylim` gives a bound (0 for shares) on a linear axis, moved out where a point lies beyond it;
+        --logy where `log_allowed`. Call it after drawing."""
+        if self.logy and log_allowed:
+            ax.set_yscale("log")
+        elif ylim != (None, None):
+            low, high = ylim
+            data = ax.dataLim  # everything drawn: lines, bands, bars (empty: y0 = inf, y1 = -inf)
+            ax.set_ylim(None if low is None else min(low, data.y0), None if high is None else max(high, data.y1))
 
-def _lines(layout, fig, axes, columns, ylabel, ylim=(None, None)):
-    """One line per (policy, column) in every panel: columns is [(column, linestyle, suffix)]."""
+
+def _lines(layout, fig, axes, columns, ylabel, ylim=(None, None), log_allowed=True):
+    """One line per (policy, column) in every panel: columns is [(column, linestyle, suffix)]; ylim and
+    log_allowed as _Layout.style_y."""
     for combo, ax in zip(layout.combos, axes):
         for policy in layout.policies:
             for column, style, suffix in columns:
@@ -162,7 +178,7 @@ def _lines(layout, fig, axes, columns, ylabel, ylim=(None, None)):
         layout.style_x(ax)
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel(ylabel)
-        ax.set_ylim(*ylim)
+        layout.style_y(ax, ylim, log_allowed)
         if layout.others:
             ax.set_title(layout.panel_title(combo), fontsize=10)
     axes[0].legend(loc="best", fontsize=8)
@@ -170,9 +186,9 @@ def _lines(layout, fig, axes, columns, ylabel, ylim=(None, None)):
     return fig
 
 
-def _line_figure(layout, name, what, suptitle, columns, ylabel, ylim=(None, None)):
+def _line_figure(layout, name, what, suptitle, columns, ylabel, ylim=(None, None), log_allowed=True):
     fig, axes = layout.figure(name, what, suptitle)
-    return _lines(layout, fig, axes, columns, ylabel, ylim)
+    return _lines(layout, fig, axes, columns, ylabel, ylim, log_allowed)
 
 
 def _tail_at_scale(layout, suptitle):
@@ -208,7 +224,7 @@ def _time_split(layout, suptitle):
         ax.set_xlabel(layout.xlabel())
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("share of GPU-time")
-        ax.set_ylim(0, 1.0)
+        layout.style_y(ax, (0, 1.0), log_allowed=False)
         ax.grid(True, axis="y", alpha=0.3)
         if layout.others:
             ax.set_title(layout.panel_title(combo), fontsize=10)
@@ -255,6 +271,7 @@ def _speedup(layout, suptitle):
             xs, ys = layout.series(combo, policy, "vs_baseline.speedup")
             top.plot(xs, ys, "-", color=layout.colour[policy], marker="o", markersize=3, label=policy)
         layout.style_x(top)
+        layout.style_y(top)
         top.set_ylabel(f"speed-up over {baseline}")
         if layout.others:
             top.set_title(layout.panel_title(combo), fontsize=10)
@@ -271,22 +288,23 @@ def _speedup(layout, suptitle):
                                 label=f"{policy} {what}")
         layout.style_x(bottom)
         bottom.set_ylabel("share dropped")
-        bottom.set_ylim(0, None)
+        layout.style_y(bottom, (0, None), log_allowed=False)
         bottom.legend(loc="best", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def make_figures(results, x=None, title=None, only=None):
+def make_figures(results, x=None, title=None, only=None, logy=False):
     """The figures for `results` (a Results): a dict name -> matplotlib Figure, in FIGURES order, with only those
-    whose data is there (and, with `only`, only those named). Raises PlotError on bad input (e.g. unknown x)."""
+    whose data is there (and, with `only`, only those named); `logy` as --logy. Raises PlotError on bad input (e.g.
+    unknown x)."""
     if IMPORT_ERROR is not None:
         raise PlotError(f"matplotlib is missing ({IMPORT_ERROR}): apt-get install python3-matplotlib python3-numpy, "
                         f"and run with /usr/bin/python3")
     for name in only or ():
         if name not in FIGURES:
             raise PlotError(f"--only {name}: not a figure; figures are: {', '.join(FIGURES)}")
-    layout = _Layout(results, x)
+    layout = _Layout(results, x, logy)
     wanted = [n for n in FIGURES if not only or n in only]
     makers = {
         "tail_at_scale": lambda: _tail_at_scale(layout, title),
@@ -294,11 +312,11 @@ def make_figures(results, x=None, title=None, only=None):
                                          [("slowdown_vs_k1", "-", "")], "E[step] / E[step] at K = 1, same policy"),
         "speedup": lambda: _speedup(layout, title),
         "idle": lambda: _line_figure(layout, "idle", "idle fraction (waiting at barriers)", title,
-                                     [("idle_fraction", "-", "")], "idle share of GPU-time", (0, 1)),
+                                     [("idle_fraction", "-", "")], "idle share of GPU-time", (0, 1), False),
         "time_split": lambda: _time_split(layout, title),
         "routing": lambda: _line_figure(layout, "routing", "dropped and rerouted tokens", title,
                                         [("dropped_fraction", "-", "dropped"), ("rerouted_fraction", "--", "rerouted")],
-                                        "fraction of tokens", (0, None)),
+                                        "fraction of tokens", (0, None), False),
         "throughput": lambda: _line_figure(layout, "throughput", "throughput per GPU", title,
                                            [("throughput.tokens_per_s_per_gpu", "-", "")], "tokens/s per GPU",
                                            (0, None)),
@@ -356,6 +374,8 @@ def parse_args(argv):
     p.add_argument("--title", help="figure title (default: the scenario name from records.jsonl, or from "
                    "results.json beside the csv)")
     p.add_argument("--only", metavar="NAME,...", help=f"only these figures, of {', '.join(FIGURES)}")
+    p.add_argument("--logy", action="store_true", help="log y axis for step time, slowdown, speed-up and throughput "
+                   "(default: linear)")
     return p.parse_args(argv)
 
 
@@ -370,7 +390,7 @@ def main(argv=None):
         loaded = load(args.input)
         title = args.title or loaded.scenario or default_title(loaded.source)
         results = apply_where(loaded, args.where)
-        figures = make_figures(results, x=args.x, title=title, only=only)
+        figures = make_figures(results, x=args.x, title=title, only=only, logy=args.logy)
         out = args.out or os.path.dirname(os.path.abspath(loaded.source))
         try:
             os.makedirs(out, exist_ok=True)

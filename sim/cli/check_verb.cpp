@@ -1,6 +1,7 @@
 // `tailsim check`: runs scenarios with "expect" blocks, prints a verdict per expectation, writes JUnit XML
 // with --junit, and exits 1 when any expectation fails.
 #include <algorithm>
+#include <exception>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -62,18 +63,26 @@ struct SuiteResult {
   std::string name, file;
   std::vector<Verdict> verdicts;
   double seconds = 0;
+  std::string skipped;  // why the scenario was not run (a --set that does not apply to it); "" when run
 };
 
 std::string junit_xml(const std::vector<SuiteResult>& suites) {
-  std::size_t tests = 0, failures = 0;
+  std::size_t tests = 0, failures = 0, skipped = 0;
   for (const SuiteResult& s : suites) {
-    tests += s.verdicts.size();
+    tests += s.skipped.empty() ? s.verdicts.size() : 1;
+    skipped += s.skipped.empty() ? 0 : 1;
     for (const Verdict& v : s.verdicts) failures += v.passed ? 0 : 1;
   }
   std::ostringstream x;
   x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"tailsim check\" tests=\"" << tests
-    << "\" failures=\"" << failures << "\">\n";
+    << "\" failures=\"" << failures << "\"" << (skipped ? " skipped=\"" + std::to_string(skipped) + "\"" : "") << ">\n";
   for (const SuiteResult& s : suites) {
+    if (!s.skipped.empty()) {  // one skipped case: the scenario as a whole
+      x << "  <testsuite name=\"" << xml_escape(s.name) << "\" file=\"" << xml_escape(s.file)
+        << "\" tests=\"1\" failures=\"0\" skipped=\"1\" time=\"0\">\n    <testcase classname=\"" << xml_escape(s.name)
+        << "\" name=\"scenario\">\n      <skipped message=\"" << xml_escape(s.skipped) << "\"/>\n    </testcase>\n  </testsuite>\n";
+      continue;
+    }
     std::size_t f = 0;
     for (const Verdict& v : s.verdicts) f += v.passed ? 0 : 1;
     x << "  <testsuite name=\"" << xml_escape(s.name) << "\" file=\"" << xml_escape(s.file) << "\" tests=\""
@@ -92,6 +101,60 @@ std::string junit_xml(const std::vector<SuiteResult>& suites) {
   return x.str();
 }
 
+// A scenario of `check`, validated (every point built, its expectations matched) before anything runs.
+struct Loaded {
+  Scenario scenario;
+  std::vector<PointModel> models;
+  std::vector<Expectation> expectations;
+  bool sketch = false;  // quantiles from the sketch: exact ones would not fit in memory
+  int threads = 1;      // --threads, or fewer when that many would not fit in memory
+  std::string skipped;  // why it is not run: a --set that does not apply to it ("" when it runs)
+};
+
+Loaded load_one(const std::string& file, const ScenarioOptions& so, int threads,
+                std::optional<std::uint64_t> memory_limit) {
+  const InputFiles reads;  // every file read once, large ones parsed once for all the points
+  Loaded l;
+  l.scenario = load_scenario(file, so);
+  l.threads = threads;
+  l.models = build_points_within(l.scenario, memory_limit);
+  l.expectations = parse_expectations(l.scenario);
+  if (l.expectations.empty()) throw InputError(file, "/expect", "no expectations to check (add an \"expect\" block)");
+  check_expectations_match(l.scenario, l.models, l.expectations);
+  l.sketch = plan_quantiles(l.scenario, l.models, l.threads, false, "auto", memory_limit);
+  return l;
+}
+
+// A folder's scenarios differ (a --set for the BSP ones, policies.1.copies, means nothing to an MoE one that has
+// a single policy): a scenario whose content the --set values make invalid, but which is valid without them, is
+// skipped, saying why, and the others are still judged. A scenario invalid either way is an input error.
+Loaded load_for_check(const std::string& file, const ScenarioOptions& so, int threads,
+                      std::optional<std::uint64_t> memory_limit) {
+  try {
+    return load_one(file, so, threads, memory_limit);
+  } catch (const InputError& with_set) {
+    // Only an error in the scenario's content (a JSON path) can be the --set's not applying; a refusal for
+    // memory (no path) or a malformed --set (its own) is an error whatever the scenario.
+    if (so.sets.empty() || !with_set.path().starts_with("/")) throw;
+    const std::exception_ptr error = std::current_exception();
+    ScenarioOptions without = so;
+    without.sets.clear();
+    Loaded l;
+    try {
+      const InputFiles reads;
+      l.scenario = load_scenario(file, without);
+      check_expectations_match(l.scenario, build_all_points(l.scenario), parse_expectations(l.scenario));
+    } catch (const InputError&) {
+      std::rethrow_exception(error);
+    }
+    std::string sets;
+    for (const std::string& s : so.sets) sets += (sets.empty() ? "--set " : ", --set ") + s;
+    l.skipped = sets + " does not apply to this scenario: " +
+                (with_set.path().empty() ? "" : with_set.path() + ": ") + with_set.message();
+    return l;
+  }
+}
+
 }  // namespace
 
 int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -103,7 +166,8 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
   opts.add_options()("paths", po::value(&paths), "scenario files or folders")(
       "junit", po::value(&junit)->value_name("FILE"),
       "write a JUnit XML report: one test case per expectation (default: none)")(
-      "set", po::value(&so.sets)->value_name("PATH=VALUE"), "override a value in every scenario (repeatable)")(
+      "set", po::value(&so.sets)->value_name("PATH=VALUE"), "override a value in every scenario (repeatable); a scenario of a folder that it does not apply to is "
+      "skipped, saying why")(
       "threads", po::value(&threads)->value_name("N"), "worker threads (default: all cores)")(
       "max-memory", po::value(&max_memory)->value_name("SIZE"),
       "refuse a scenario estimated to need more (\"8GiB\"; default: the memory available)")(
@@ -118,24 +182,12 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
   so.max_memory = memory_limit;
 
   // Validate everything (scenarios, expectations, where clauses) before running anything.
-  struct Loaded {
-    Scenario scenario;
-    std::vector<PointModel> models;
-    std::vector<Expectation> expectations;
-    bool sketch = false;  // quantiles from the sketch: exact ones would not fit in memory
-    int threads = 1;      // --threads, or fewer when that many would not fit in memory
-  };
   std::vector<Loaded> loaded;
-  for (const std::string& f : scenario_files(paths)) {
-    const InputFiles reads;  // every file read once, large ones parsed once for all the points
-    Loaded l{load_scenario(f, so), {}, {}};
-    l.threads = threads;
-    l.models = build_points_within(l.scenario, memory_limit);
-    l.expectations = parse_expectations(l.scenario);
-    if (l.expectations.empty()) throw InputError(f, "/expect", "no expectations to check (add an \"expect\" block)");
-    check_expectations_match(l.scenario, l.models, l.expectations);
-    l.sketch = plan_quantiles(l.scenario, l.models, l.threads, false, "auto", memory_limit);
-    loaded.push_back(std::move(l));
+  for (const std::string& f : scenario_files(paths)) loaded.push_back(load_for_check(f, so, threads, memory_limit));
+  if (std::all_of(loaded.begin(), loaded.end(), [](const Loaded& l) { return !l.skipped.empty(); })) {
+    std::string why;
+    for (const Loaded& l : loaded) why += "\n  " + l.scenario.file + ": " + l.skipped;
+    throw InputError("", "--set", "applies to none of the scenarios, so nothing was checked:" + why);
   }
   if (!junit.empty()) {  // fail on an unwritable path before the runs
     const fs::path dir = fs::path(junit).parent_path().empty() ? fs::path(".") : fs::path(junit).parent_path();
@@ -144,8 +196,14 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
   }
 
   std::vector<SuiteResult> suites;
-  std::size_t passed = 0, failed = 0;
+  std::size_t passed = 0, failed = 0, skipped = 0;
   for (const Loaded& l : loaded) {
+    if (!l.skipped.empty()) {
+      out << l.scenario.name << " (" << l.scenario.file << "):\n  SKIP  " << l.skipped << '\n';
+      suites.push_back(SuiteResult{l.scenario.name, l.scenario.file, {}, 0, l.skipped});
+      ++skipped;
+      continue;
+    }
     Progress bar(err, mode, l.scenario.name);
     RunOptions options(l.threads);
     options.sketch_quantiles = l.sketch;
@@ -153,7 +211,7 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
     const RunResults results = run_scenario(l.scenario, l.models, options);
     bar.finish();
     SuiteResult s{l.scenario.name, l.scenario.file, evaluate_expectations(l.scenario, results, l.expectations),
-                  results.wall_seconds};
+                  results.wall_seconds, ""};
     out << l.scenario.name << " (" << l.scenario.file << "):\n";
     for (const Verdict& v : s.verdicts) {
       out << "  " << (v.passed ? "PASS" : "FAIL") << "  " << v.name << ": " << v.detail << '\n';
@@ -161,7 +219,9 @@ int verb_check(const std::vector<std::string>& args, std::ostream& out, std::ost
     }
     suites.push_back(std::move(s));
   }
-  out << (failed ? "FAILED: " : "ok: ") << passed << " passed, " << failed << " failed\n";
+  out << (failed ? "FAILED: " : "ok: ") << passed << " passed, " << failed << " failed";
+  if (skipped) out << "; " << skipped << " scenario" << (skipped == 1 ? "" : "s") << " skipped (--set does not apply)";
+  out << '\n';
   if (!junit.empty()) write_atomically(junit, junit_xml(suites));
   return failed ? 1 : 0;
 }

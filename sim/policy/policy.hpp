@@ -12,6 +12,8 @@
 
 namespace tailsim {
 
+struct EvictParams;
+
 class Policy {
  public:
   Policy(std::string type, std::string label) : type_(std::move(type)), label_(std::move(label)) {}
@@ -30,6 +32,8 @@ class Policy {
   virtual const BspPolicy* bsp() const { return nullptr; }
   // The policy's controller factory for the moe workload, or null when it does not serve moe.
   virtual const MoePolicy* moe() const { return nullptr; }
+  // The straggler detector's parameters (sim/policy/evict.hpp), or null when the policy does not evict.
+  virtual const EvictParams* evict() const { return nullptr; }
   // Runs work beyond the primary tasks (copies, replicas), reported as extra_work_fraction.
   virtual bool copies_work() const { return false; }
 
@@ -53,5 +57,6 @@ std::unique_ptr<Policy> make_capacity_drop_policy(const JsonReader& node);
 std::unique_ptr<Policy> make_reroute_policy(const JsonReader& node);
 std::unique_ptr<Policy> make_replicate_policy(const JsonReader& node);
 std::unique_ptr<Policy> make_prefetch_policy(const JsonReader& node);
+std::unique_ptr<Policy> make_evict_policy(const JsonReader& node);
 
 }  // namespace tailsim

@@ -40,6 +40,11 @@ Json record_json(const Record& rec, bool timing, bool slowdown) {
     if (rec.moe->predictor_mape) j["predictor_mape"] = *rec.moe->predictor_mape;
     if (rec.moe->prefetch_hit_rate) j["prefetch_hit_rate"] = *rec.moe->prefetch_hit_rate;
   }
+  if (const auto& w = rec.whatif) {
+    j["whatif_slowdown"] = w->slowdown;
+    if (!w->by_dp_rank.empty()) j["whatif_by_dp_rank"] = w->by_dp_rank;
+    if (!w->by_stage.empty()) j["whatif_by_stage"] = w->by_stage;
+  }
   if (const auto& v = rec.vs_baseline) {
     j["vs_baseline"] = {{"policy", v->policy}, {"speedup", v->speedup}};
     if (v->ci95_low) j["vs_baseline"]["ci95_low"] = *v->ci95_low;
@@ -120,6 +125,13 @@ Record record_from_json(const Json& j, std::size_t point, const std::vector<std:
     rec.idle_fraction = j.at("idle_fraction").get<double>();
     if (r.has("extra_work_fraction")) rec.extra_work_fraction = j.at("extra_work_fraction").get<double>();
     if (r.has("load_imbalance")) rec.moe = moe_from_json(j);
+    if (r.has("whatif_slowdown")) {
+      WhatIfRecord w;
+      w.slowdown = j.at("whatif_slowdown").get<double>();
+      if (r.has("whatif_by_dp_rank")) w.by_dp_rank = j.at("whatif_by_dp_rank").get<std::vector<double>>();
+      if (r.has("whatif_by_stage")) w.by_stage = j.at("whatif_by_stage").get<std::vector<double>>();
+      rec.whatif = std::move(w);
+    }
     if (r.has("vs_baseline")) rec.vs_baseline = vs_baseline_from_json(j.at("vs_baseline"));
     rec.events = json_integer<std::uint64_t>(j.at("events"), "events");
     if (r.has("wall_seconds")) rec.wall_seconds = j.at("wall_seconds").get<double>();

@@ -96,7 +96,7 @@ std::string percent(double fraction, int digits) { return fixed(100.0 * fraction
 
 // Which of the optional column groups the table has: each appears when some record has its fields.
 struct TableColumns {
-  bool moe = false, routing = false, speedup = false, timing = false;
+  bool moe = false, routing = false, speedup = false, timing = false, whatif = false;
   std::string baseline;  // the label the speed-ups are against
   // Digits of the step-time columns (mean, p50, p99, p99.9): 6 where any value of the column is under
   // 0.1 s, else 3, one precision per column so its numbers line up.
@@ -104,6 +104,12 @@ struct TableColumns {
 };
 
 std::array<double, 4> step_columns(const StepTimeSummary& s) { return {s.mean, s.p50, s.p99, s.p999}; }
+
+// The index with the largest what-if slowdown and its value ("0: 1.97x").
+std::string culprit(const std::vector<double>& by) {
+  const auto top = std::max_element(by.begin(), by.end());
+  return std::to_string(top - by.begin()) + ": " + fixed(*top, 3) + "x";
+}
 
 std::vector<std::string> table_row(const Record& rec, const TableColumns& cols) {
   std::vector<std::string> row;
@@ -137,6 +143,12 @@ std::vector<std::string> table_row(const Record& rec, const TableColumns& cols) 
       row.insert(row.end(), 3, "-");
     }
   }
+  if (cols.whatif) {
+    const auto& w = rec.whatif;
+    row.push_back(w ? fixed(w->slowdown, 3) + "x" : "-");
+    row.push_back(w && !w->by_dp_rank.empty() ? culprit(w->by_dp_rank) : "-");
+    row.push_back(w && !w->by_stage.empty() ? culprit(w->by_stage) : "-");
+  }
   if (cols.timing) row.push_back(fixed(rec.wall_seconds, 3));
   return row;
 }
@@ -153,6 +165,7 @@ void print_table(std::ostream& out, const RunResults& r, const ReportOptions& op
   cols.timing = options.timing;
   for (const Record& rec : r.records) {
     cols.moe = cols.moe || rec.moe;
+    cols.whatif = cols.whatif || rec.whatif;
     cols.routing = cols.routing || (rec.moe && rec.moe->routing);
     if (rec.vs_baseline && !cols.speedup) cols.baseline = rec.vs_baseline->policy;
     cols.speedup = cols.speedup || rec.vs_baseline;
@@ -166,6 +179,7 @@ void print_table(std::ostream& out, const RunResults& r, const ReportOptions& op
   header.insert(header.end(), {"idle", "extra work"});
   if (cols.moe) header.insert(header.end(), {"imbalance", "compute", "comm", "tok/s/GPU"});
   if (cols.routing) header.insert(header.end(), {"dropped", "rerouted", "gate mass"});
+  if (cols.whatif) header.insert(header.end(), {"what-if", "top dp rank", "top stage"});
   if (cols.timing) header.emplace_back("wall s");
   std::vector<std::vector<std::string>> rows;
   for (const Record& rec : r.records) rows.push_back(table_row(rec, cols));

@@ -53,6 +53,18 @@ std::optional<Measured> metric_of(const Record& r, const std::string& m) {
     if (!r.extra_work_fraction) return std::nullopt;
     return Measured{*r.extra_work_fraction, 0};
   }
+  if (r.whatif) {
+    if (m == "whatif_slowdown") return Measured{r.whatif->slowdown, 0};
+    for (const auto& [prefix, values] : {std::pair{std::string("whatif_by_dp_rank."), &r.whatif->by_dp_rank},
+                                         std::pair{std::string("whatif_by_stage."), &r.whatif->by_stage}}) {
+      if (m.rfind(prefix, 0) != 0) continue;
+      const std::string index = m.substr(prefix.size());
+      if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos || index.size() > 9) return std::nullopt;
+      const auto i = static_cast<std::size_t>(std::stoul(index));
+      if (i >= values->size()) return std::nullopt;
+      return Measured{(*values)[i], 0};
+    }
+  }
   if (!r.moe) return std::nullopt;
   if (m == "load_imbalance") return Measured{r.moe->load_imbalance, 0};
   if (m == "time_split.compute") return Measured{r.moe->compute_fraction, 0};
@@ -136,7 +148,8 @@ const std::vector<std::string>& expectation_metrics() {
       "step_time.max", "slowdown_vs_k1", "idle_fraction", "extra_work_fraction", "load_imbalance",
       "time_split.compute", "time_split.communication", "time_split.barrier_wait", "bytes_moved",
       "throughput.tokens_per_s", "throughput.tokens_per_s_per_gpu", "dropped_fraction",
-      "rerouted_fraction", "dropped_gate_mass", "weight_bytes_moved", "weight_stall_s", "predictor_mape", "prefetch_hit_rate",
+      "rerouted_fraction", "dropped_gate_mass", "weight_bytes_moved", "weight_stall_s", "predictor_mape",
+      "prefetch_hit_rate", "whatif_slowdown", "whatif_by_dp_rank.N", "whatif_by_stage.N",
       "events", "steps", "speedup"};
   return names;
 }
@@ -149,7 +162,11 @@ std::vector<Expectation> parse_expectations(const Scenario& sc) {
     n.expect_object();
     Expectation e;
     e.path = n.path();
-    e.metric = n.string("metric", {}, expectation_metrics());
+    // whatif_by_dp_rank.N and whatif_by_stage.N name one entry of a decomposition.
+    const std::string metric = n.string("metric");
+    const bool indexed = (metric.rfind("whatif_by_dp_rank.", 0) == 0 || metric.rfind("whatif_by_stage.", 0) == 0) &&
+                         metric.back() >= '0' && metric.back() <= '9';
+    e.metric = indexed ? metric : n.string("metric", {}, expectation_metrics());
     if (const auto w = n.optional_child("where")) {
       w->expect_object();
       e.where = w->value();

@@ -65,6 +65,17 @@ void serialize_unit(std::string& out, std::size_t index, const UnitResult& u) {
     });
     put_bytes(out, t.events);
     put_bytes(out, t.moe.layer_steps);
+    const WhatIfTally& w = t.whatif;
+    put_bytes(out, w.steps);
+    put_bytes(out, static_cast<std::uint64_t>(w.by_dp_rank_s.size()));
+    put_bytes(out, static_cast<std::uint64_t>(w.by_stage_s.size()));
+    const auto put_sum = [&](const CompensatedSum& v) {
+      put_bytes(out, v.sum());
+      put_bytes(out, v.compensation());
+    };
+    for (const CompensatedSum* v : {&w.actual_s, &w.counterfactual_s, &w.ideal_s}) put_sum(*v);
+    for (const CompensatedSum& v : w.by_dp_rank_s) put_sum(v);
+    for (const CompensatedSum& v : w.by_stage_s) put_sum(v);
   }
 }
 
@@ -86,6 +97,17 @@ void deserialize_units(const std::string& in, std::vector<UnitResult>& results) 
       });
       t.events = take_bytes<std::uint64_t>(in, pos);
       t.moe.layer_steps = take_bytes<std::int64_t>(in, pos);
+      WhatIfTally& w = t.whatif;
+      w.steps = take_bytes<std::int64_t>(in, pos);
+      w.by_dp_rank_s.resize(take_bytes<std::uint64_t>(in, pos));
+      w.by_stage_s.resize(take_bytes<std::uint64_t>(in, pos));
+      const auto take_sum = [&](CompensatedSum& v) {
+        const double sum = take_bytes<double>(in, pos);
+        v = CompensatedSum::from_parts(sum, take_bytes<double>(in, pos));
+      };
+      for (CompensatedSum* v : {&w.actual_s, &w.counterfactual_s, &w.ideal_s}) take_sum(*v);
+      for (CompensatedSum& v : w.by_dp_rank_s) take_sum(v);
+      for (CompensatedSum& v : w.by_stage_s) take_sum(v);
     }
   }
 }
@@ -124,6 +146,16 @@ MoeRecord moe_record(const MoeTally& m) {
   return mr;
 }
 
+// Slowdowns are ratios of mean step times, as the StragglerAnalysis artifact computes them.
+WhatIfRecord whatif_record(const WhatIfTally& w) {
+  WhatIfRecord r;
+  const double cf = w.counterfactual_s, ideal = w.ideal_s;
+  r.slowdown = cf > 0 ? w.actual_s / cf : 0;
+  for (const CompensatedSum& v : w.by_dp_rank_s) r.by_dp_rank.push_back(ideal > 0 ? v / ideal : 0);
+  for (const CompensatedSum& v : w.by_stage_s) r.by_stage.push_back(ideal > 0 ? v / ideal : 0);
+  return r;
+}
+
 // The records of one point from its replications' tallies, merged in replication order.
 std::vector<Record> point_records(const Scenario& sc, std::size_t p, const PointModel& model,
                                   std::span<UnitResult> replications) {
@@ -159,6 +191,7 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
         rec.moe->tokens_per_s_per_gpu = t.moe.gpu_step_tokens / steps / mean;
       }
     }
+    if (t.whatif.steps > 0) rec.whatif = whatif_record(t.whatif);
     if (k != model.baseline)
       if (const auto s = paired_speedup(merged[model.baseline].batches, t.batches))
         rec.vs_baseline = VsBaseline{policies[model.baseline]->label(), s->speedup, s->ci95_low, s->ci95_high};

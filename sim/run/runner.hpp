@@ -47,6 +47,13 @@ struct VsBaseline {
   std::optional<double> ci95_low, ci95_high;  // the paired 95% interval; absent from a one-step run
 };
 
+// What-if analysis of a training run: actual / counterfactual mean step time, and per data-parallel rank and
+// per stage the slowdown left when only it keeps its own times (empty without `decompose`).
+struct WhatIfRecord {
+  double slowdown = 0;
+  std::vector<double> by_dp_rank, by_stage;
+};
+
 struct Record {
   std::size_t point = 0;                             // sweep point index
   std::vector<std::pair<std::string, Json>> params;  // swept path -> value
@@ -58,6 +65,7 @@ struct Record {
   std::optional<double> extra_work_fraction;  // backup compute / useful compute (policies that copy)
   std::uint64_t events = 0;
   std::optional<MoeRecord> moe;
+  std::optional<WhatIfRecord> whatif;  // pipeline workload with `whatif`
   std::optional<VsBaseline> vs_baseline;      // policies other than the baseline (when its mean is not 0)
   double wall_seconds = 0;  // summed over the point's replications
 };

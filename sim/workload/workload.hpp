@@ -67,6 +67,24 @@ struct MoeTally {
                                        &MoeTally::cache_accesses,     &MoeTally::cache_hits};
 };
 
+// What-if analysis of a training run (pipeline workload): sums over steps of the step time as run, under
+// the counterfactual, and with only one data-parallel rank (or stage) at its own times, the rest at the mean.
+struct WhatIfTally {
+  CompensatedSum actual_s, counterfactual_s, ideal_s;
+  std::vector<CompensatedSum> by_dp_rank_s, by_stage_s;
+  std::int64_t steps = 0;
+  void merge(const WhatIfTally& o) {
+    actual_s += o.actual_s;
+    counterfactual_s += o.counterfactual_s;
+    ideal_s += o.ideal_s;
+    if (by_dp_rank_s.size() < o.by_dp_rank_s.size()) by_dp_rank_s.resize(o.by_dp_rank_s.size());
+    if (by_stage_s.size() < o.by_stage_s.size()) by_stage_s.resize(o.by_stage_s.size());
+    for (std::size_t i = 0; i < o.by_dp_rank_s.size(); ++i) by_dp_rank_s[i] += o.by_dp_rank_s[i];
+    for (std::size_t i = 0; i < o.by_stage_s.size(); ++i) by_stage_s[i] += o.by_stage_s[i];
+    steps += o.steps;
+  }
+};
+
 // One policy's outcome over one replication; tallies of replications merge in a fixed order.
 struct PolicyTally {
   StepTimes steps;               // barrier release time of every step, relative to its start
@@ -76,6 +94,7 @@ struct PolicyTally {
   CompensatedSum extra_s;        // speculative or replica compute beyond the K primary tasks
   std::uint64_t events = 0;      // events executed by the engine
   MoeTally moe;
+  WhatIfTally whatif;
   const std::atomic<bool>* stop = nullptr;  // checked every 64 steps (RunRequest::stop)
   static constexpr std::array kSums = {&PolicyTally::gpu_time_s, &PolicyTally::busy_s, &PolicyTally::extra_s};
 
@@ -106,6 +125,7 @@ struct PolicyTally {
     for (const auto member : MoeTally::kSums) moe.*member += other.moe.*member;
     events += other.events;
     moe.layer_steps += other.moe.layer_steps;
+    whatif.merge(other.whatif);
   }
 };
 

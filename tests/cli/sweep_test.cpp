@@ -183,6 +183,54 @@ TEST_CASE("check prints a verdict per expectation, writes JUnit XML and exits 1 
   fs::remove_all(dir);
 }
 
+TEST_CASE("check of a folder skips the scenarios a --set does not apply to and judges the rest (README's command)") {
+  // Exactly the README's way to see the suite fail, from the repository's root: the BSP scenarios fail, the
+  // MoE ones (one policy, or no 'copies' in policies[1]) are skipped with the reason, JUnit is written, exit 1.
+  const fs::path dir = test::temp_dir("check_set");
+  const std::string cmd = "cd " + std::string(TAILSIM_SOURCE_DIR) + " && " + TAILSIM_BINARY +
+                          " check scenarios/regression --set policies.1.copies=1 --junit " + (dir / "junit.xml").string() +
+                          " >" + (dir / "out").string() + " 2>" + (dir / "err").string();
+  const int status = std::system(cmd.c_str());
+  CHECK(WEXITSTATUS(status) == 1);
+  const std::string out = test::read_file(dir / "out");
+  CHECK(out.find("FAIL  speedup of 1 backup over 0 backups: speedup = 1;") != std::string::npos);
+  CHECK(out.find("regression-tail-at-scale (scenarios/regression/tail_at_scale.json):\n") != std::string::npos);
+  CHECK(out.find("regression-moe-mixtral-8xh100 (scenarios/regression/moe_mixtral_8xh100.json):\n  SKIP  --set "
+                 "policies.1.copies=1 does not apply to this scenario: ") != std::string::npos);
+  CHECK(out.find("expected exactly one of 'policy' (an object) or 'policies' (a list)") != std::string::npos);
+  CHECK(out.find("regression-moe-capacity-speedup (scenarios/regression/moe_capacity_speedup.json):\n  SKIP  ") !=
+        std::string::npos);
+  const std::size_t skips = [&] {
+    std::size_t n = 0;
+    for (std::size_t at = out.find("  SKIP  "); at != std::string::npos; at = out.find("  SKIP  ", at + 1)) ++n;
+    return n;
+  }();
+  CHECK(skips == 6);
+  CHECK(out.find("; 6 scenarios skipped (--set does not apply)\n") != std::string::npos);
+  CHECK(out.find("\nFAILED: ") != std::string::npos);
+  const std::string xml = test::read_file(dir / "junit.xml");
+  CHECK(xml.find("skipped=\"6\"") != std::string::npos);
+  CHECK(xml.find("<failure message=\"speedup = 1;") != std::string::npos);
+  CHECK(xml.find("<skipped message=\"--set policies.1.copies=1 does not apply to this scenario: ") != std::string::npos);
+  if (std::system("python3 -c 'import xml.dom.minidom' 2>/dev/null") == 0)
+    CHECK(std::system(("python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' " + (dir / "junit.xml").string())
+                          .c_str()) == 0);
+  // A --set that applies to no scenario checks nothing: exit 2, each scenario's reason.
+  const test::CommandResult none = test::run_cli("check " + std::string(TAILSIM_SOURCE_DIR) +
+                                                 "/scenarios/regression/moe_mixtral_8xh100.json --set policies.1.copies=1");
+  CHECK(none.exit_code == 2);
+  CHECK(none.err.find("--set: applies to none of the scenarios, so nothing was checked") != std::string::npos);
+  CHECK(none.err.find("moe_mixtral_8xh100.json: --set policies.1.copies=1 does not apply") != std::string::npos);
+  // A scenario invalid without the --set too is an input error, as before.
+  const std::string broken = test::write_temp("broken_check.json", R"({"steps": 10, "cluster": {"gpus": 2},
+      "workload": {"type": "bsp", "compute": {"type": "lognormal", "mu": 0}}, "policy": {"type": "none"},
+      "expect": [{"metric": "step_time.mean", "value": 1}]})");
+  const test::CommandResult bad = test::run_cli("check " + broken + " --set steps=20");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("/workload/compute") != std::string::npos);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("bad expectations are input errors (exit 2) found before any run, also by validate") {
   auto with_expect = [](const std::string& expect) {
     return test::write_temp("expect.json", R"({"steps": 100, "cluster": {"gpus": 4, "gpu": "h100-sxm"},

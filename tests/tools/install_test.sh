@@ -1,7 +1,8 @@
 #!/bin/bash
 # cmake --install puts a tailsim that works from any folder under a prefix: the binary in bin/, its data
 # (configs/, models/), the scenarios and the plotting tool in share/tailsim/, found relative to the binary;
-# TAILSIM_DATA moves them.
+# TAILSIM_DATA moves them. Where the build made the Python module, it is installed in
+# lib/python3.X/dist-packages/tailsim and finds the same data.
 # Usage: install_test.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -42,4 +43,26 @@ if TAILSIM_DATA=$tmp/empty "$bin" run "$scenario" --set steps=20 --quiet >out.tx
   fail "TAILSIM_DATA pointing at an empty folder still found the data"
 fi
 grep -qF "$tmp/empty/configs" err.txt || fail "the error does not name TAILSIM_DATA's folder: $(cat err.txt)"
-echo "ok: installed into $tmp/prefix, ran from another folder, and with TAILSIM_DATA"
+
+# The Python module, where the build made it: installed beside the data, it finds share/tailsim from any folder.
+python=ok
+if ls "$build"/python/tailsim/_tailsim*.so >/dev/null 2>&1; then
+  pkg=$(ls -d "$tmp"/prefix/lib/python3*/dist-packages/tailsim 2>/dev/null) || fail "the Python module was built but not installed"
+  ls "$pkg"/_tailsim*.so "$pkg"/__init__.py >/dev/null || fail "the Python package in $pkg is incomplete"
+  PYTHONPATH=$(dirname "$pkg") /usr/bin/python3 - "$scenario" "$share" "$pkg" >out.txt 2>&1 <<'PY' || fail "the installed Python module: $(cat out.txt)"
+import sys
+import tailsim
+scenario, share, pkg = sys.argv[1:]
+assert tailsim.__file__.startswith(pkg), tailsim.__file__
+results = tailsim.run(scenario, set={"steps": 20}, sweep={"workload.tokens_per_gpu": [64]}, threads=1)
+assert results.scenario == "mixtral-8x7b-8xh100" and len(results) >= 1, results.document
+try:
+    tailsim.run(scenario, set={"steps": 20, "cluster.gpu": "no-such-gpu"})
+    sys.exit("an unknown GPU ran")
+except tailsim.InputError as e:
+    assert f"(from {share}/configs/gpus)" in e.message, e.message
+PY
+else
+  python="not built, not checked"
+fi
+echo "ok: installed into $tmp/prefix, ran from another folder, and with TAILSIM_DATA; Python module: $python"

@@ -34,14 +34,14 @@ COMMON = ("policy,steps,step_time.mean,step_time.stddev,step_time.ci95_low,step_
           "throughput.tokens_per_s,throughput.tokens_per_s_per_gpu,dropped_fraction,rerouted_fraction,dropped_gate_mass,events")
 
 
-def bsp_csv(gpus=(1, 4, 16, 64), policies=("none", "backup"), sigma=None):
+def bsp_csv(gpus=(1, 4, 16, 64), policies=("none", "backup"), sigma=None, spread=1):
     """A tail-at-scale-like csv: mean grows with K, backup is faster (speed-up 1 + j over none, +- 0.05); with sigma a
-    second swept key."""
+    second swept key, whose i-th value multiplies the step times by spread ** i."""
     lines = [("cluster.gpus," if sigma is None else "cluster.gpus,workload.compute.sigma,") + COMMON]
-    for s in sigma or [None]:
+    for i, s in enumerate(sigma or [None]):
         for k in gpus:
             for j, p in enumerate(policies):
-                mean = (1.7 + 0.5 * k.bit_length()) / (1 + j)
+                mean = (1.7 + 0.5 * k.bit_length()) / (1 + j) * spread ** i
                 key = f"{k}," if s is None else f"{k},{s},"
                 extra = "1.0" if p == "backup" else ""
                 vs = f"none,{1 + j},{1 + j - 0.05},{1 + j + 0.05}" if j else ",,,"
@@ -107,14 +107,8 @@ def run_main(*argv):
     return code, out.getvalue(), err.getvalue()
 
 
-class PlotTest(unittest.TestCase):
-    def run_textbook(self):
-        """A short tail_at_scale run of --tailsim into a fresh --out folder; returns the folder."""
-        scenario = os.path.join(ROOT, "scenarios", "textbook", "tail_at_scale.json")
-        out = os.path.join(self.dir, "run")
-        subprocess.run([TAILSIM, "run", scenario, "--set", "steps=2000", "--set", "replications=1", "--out", out,
-                        "--quiet"], check=True, timeout=60, stdout=subprocess.DEVNULL)
-        return out
+class PlotCase(unittest.TestCase):
+    """A fresh temporary folder for each test, and figures from csv text (plot_axes_test.py shares it)."""
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="plot_test.")
@@ -137,6 +131,16 @@ class PlotTest(unittest.TestCase):
             else:
                 self.assertTrue(ET.fromstring(data).tag.endswith("svg"), path)
         self.assertEqual([n for n in os.listdir(os.path.dirname(paths[0])) if n.endswith(".tmp")], [])
+
+
+class PlotTest(PlotCase):
+    def run_textbook(self):
+        """A short tail_at_scale run of --tailsim into a fresh --out folder; returns the folder."""
+        scenario = os.path.join(ROOT, "scenarios", "textbook", "tail_at_scale.json")
+        out = os.path.join(self.dir, "run")
+        subprocess.run([TAILSIM, "run", scenario, "--set", "steps=2000", "--set", "replications=1", "--out", out,
+                        "--quiet"], check=True, timeout=60, stdout=subprocess.DEVNULL)
+        return out
 
     def assert_tail_series(self, fig, policies, panels=1):
         axes = [ax for ax in fig.axes if ax.get_visible()]

@@ -1,0 +1,47 @@
+#include "sim/workload/pipeline_failslow.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace tailsim {
+
+FailSlowEpisodes::FailSlowEpisodes(const std::vector<FailSlowSpec>& specs, std::int64_t ranks, std::uint64_t seed,
+                                   std::uint64_t replication)
+    : specs_(specs), ranks_(ranks), state_(specs.size() * static_cast<std::size_t>(ranks)) {
+  for (std::size_t i = 0; i < specs.size(); ++i) streams_.emplace_back(seed, "pipeline/fail_slow/" + std::to_string(i), replication);
+  for (std::size_t i = 0; i < specs.size(); ++i)
+    for (std::int64_t r = 0; r < ranks; ++r) state_[i * static_cast<std::size_t>(ranks) + static_cast<std::size_t>(r)].next = gap(i) - 1;
+}
+
+std::int64_t FailSlowEpisodes::gap(std::size_t spec) {
+  // Geometric gaps between arrivals: P(an episode starts at a given step) = rate.
+  const double rate = specs_[spec].rate_per_rank_step;
+  if (rate <= 0) return INT64_MAX / 2;
+  if (rate >= 1) return 1;
+  const double g = std::floor(std::log(streams_[spec].uniform()) / std::log1p(-rate)) + 1;
+  return g > 1e15 ? INT64_MAX / 2 : static_cast<std::int64_t>(g);
+}
+
+void FailSlowEpisodes::at_step(std::int64_t step, std::vector<double>& compute, std::vector<double>& link) {
+  for (std::size_t i = 0; i < specs_.size(); ++i) {
+    const FailSlowSpec& spec = specs_[i];
+    for (std::int64_t r = 0; r < ranks_; ++r) {
+      State& st = state_[i * static_cast<std::size_t>(ranks_) + static_cast<std::size_t>(r)];
+      while (st.next <= step) {  // an arrival: it replaces any episode still running
+        const double d = spec.duration_steps->from_uniform(streams_[i].uniform());
+        st.end = st.next + std::max<std::int64_t>(1, std::llround(d));
+        st.factor = spec.factor->from_uniform(streams_[i].uniform());
+        st.next += gap(i);
+        ++started_;
+      }
+      if (step < st.end) (spec.link ? link : compute)[static_cast<std::size_t>(r)] *= st.factor;
+    }
+  }
+}
+
+void FailSlowEpisodes::end(std::int64_t rank) {
+  for (std::size_t i = 0; i < specs_.size(); ++i) state_[i * static_cast<std::size_t>(ranks_) + static_cast<std::size_t>(rank)].end = -1;
+}
+
+}  // namespace tailsim

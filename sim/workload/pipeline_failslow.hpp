@@ -1,0 +1,45 @@
+// Fail-slow episodes arriving over time: a rank's compute, or its links, slow by a factor for a while, then
+// recover (thermal throttling, a degraded NIC or cable). Each kind arrives at each rank as a Bernoulli
+// process in steps (rate per rank and step), lasts a drawn number of steps, with a drawn factor; draws
+// come from the stream "pipeline/fail_slow/I" (I: the entry's index), so every policy meets the same
+// episodes (common random numbers).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "sim/core/rng.hpp"
+#include "sim/stats/distribution.hpp"
+
+namespace tailsim {
+
+struct FailSlowSpec {
+  bool link = false;  // the rank's p2p links and its share of the gradient all-reduce, else its compute
+  double rate_per_rank_step = 0;
+  std::shared_ptr<const Distribution> duration_steps, factor;
+};
+
+class FailSlowEpisodes {
+ public:
+  FailSlowEpisodes(const std::vector<FailSlowSpec>& specs, std::int64_t ranks, std::uint64_t seed,
+                   std::uint64_t replication);
+  // Multiplies each rank's compute and link factors by the episodes active at `step` (steps in order).
+  void at_step(std::int64_t step, std::vector<double>& compute, std::vector<double>& link);
+  // Ends the rank's episodes (a spare took its place).
+  void end(std::int64_t rank);
+  std::int64_t started() const { return started_; }
+
+ private:
+  struct State {
+    std::int64_t next = 0, end = -1;
+    double factor = 1;
+  };
+  std::int64_t gap(std::size_t spec);
+  const std::vector<FailSlowSpec>& specs_;
+  std::int64_t ranks_;
+  std::vector<RngStream> streams_;
+  std::vector<State> state_;  // [spec * ranks + rank]
+  std::int64_t started_ = 0;
+};
+
+}  // namespace tailsim
