@@ -48,7 +48,8 @@ double reach_fraction(double share, int experts, int top_k) {
 }
 
 void hierarchical_traffic(std::span<const double> pairs, std::span<const double> busiest, std::int64_t gpus_per_node,
-                          int experts, int top_k, std::span<double> node_scratch, std::span<PortTraffic> ports) {
+                          int experts, int top_k, std::span<double> node_scratch, std::span<PortTraffic> ports,
+                          double max_nodes) {
   const auto gpus = static_cast<std::int64_t>(pairs.size());
   const std::int64_t node_size = std::min(gpus_per_node, gpus);
   const auto nodes = static_cast<std::size_t>((gpus + node_size - 1) / node_size);
@@ -84,6 +85,10 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
   for (std::size_t n = 0; n < nodes; ++n) {
     node_pairs[n] = reach(node_pairs[n], node_busiest[n]);  // now the node's reach
     node_reach_sum += node_pairs[n];
+  }
+  if (max_nodes > 0 && node_reach_sum > max_nodes) {
+    for (std::size_t n = 0; n < nodes; ++n) node_pairs[n] *= max_nodes / node_reach_sum;
+    node_reach_sum = max_nodes;
   }
   for (std::size_t node = 0, g = 0; node < nodes; ++node) {
     const std::size_t end = std::min(g + static_cast<std::size_t>(node_size), pairs.size());

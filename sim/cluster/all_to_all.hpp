@@ -38,9 +38,12 @@ void all_to_all_traffic(std::span<const double> pairs, std::int64_t gpus_per_nod
                         std::span<PortTraffic> ports);
 
 // Fills ports[g] from pairs[g] (hierarchical scheme); busiest[g] is the pair count of g's busiest expert;
-// node_scratch has 3 ceil(K / gpus_per_node) + top_k entries.
+// node_scratch has 3 ceil(K / gpus_per_node) + top_k entries. max_nodes > 0: the router's node limit (DeepSeek-V3's
+// group-limited routing with groups placed by node: a token reaches at most that many nodes); when the nodes'
+// reaches add up to more, they are scaled down to that sum (exact for uniform routing over one group a node).
 void hierarchical_traffic(std::span<const double> pairs, std::span<const double> busiest, std::int64_t gpus_per_node,
-                          int experts, int top_k, std::span<double> node_scratch, std::span<PortTraffic> ports);
+                          int experts, int top_k, std::span<double> node_scratch, std::span<PortTraffic> ports,
+                          double max_nodes = 0);
 
 // Seconds for one GPU's share of an all-to-all phase moving `bytes_per_copy` per token copy.
 double all_to_all_seconds(const PortTraffic& port, double bytes_per_copy, const LinkSpec& nvlink, const LinkSpec& nic);

@@ -13,6 +13,7 @@
 // weight bytes and the stalls they cause, backup compute).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -82,6 +83,13 @@ struct MoeRunInfo {
   double gate_concentration = 1.0;  // a token's top-k gate weights ~ Dirichlet(this), as the router draws them
   std::vector<WorkerGroup> groups;  // persistent slowdowns by rank
   std::uint64_t seed = 0, replication = 0;  // for the controller's own RNG streams
+  double expert_bytes = 0;  // one routed expert's weights, bytes
+  double host_bandwidth = 0;  // each GPU's link to host memory, bytes/s one way (0: none given)
+  int expert_groups = 1;    // the router's expert groups (contiguous blocks of experts / groups)
+  // The routing of the future, for oracles: a private copy of the run's router, to be called for every
+  // step from 0 in order and within a step for every layer in order; it then gives exactly the counts the
+  // run's router will give (before any controller edits them). Null when the routing cannot be replayed.
+  std::function<void(std::int64_t step, int layer, std::span<std::int64_t> counts)> route_ahead;
 };
 
 // One MoE layer-step as a controller sees it.
@@ -98,8 +106,9 @@ struct MoeLayer {
 // Expert weights a controller copies onto a GPU (a new replica, a prefetch) over the GPU's ingress link:
 // NVLink when `from` is in its node, else its NIC. Each link carries its loads first-in-first-out.
 struct WeightLoad {
+  static constexpr std::int64_t kHostMemory = -2;  // `from`: the GPU's own host memory, over its host link (PCIe)
   std::int64_t gpu = 0;
-  std::int64_t from = -1;  // the source GPU, -1 for host memory or storage reached over the NIC
+  std::int64_t from = -1;  // the source GPU, -1 for host memory or storage reached over the NIC, kHostMemory
   double bytes = 0;
   // The GPU's experts in this layer wait for it (weights needed now); false: a prefetch for a later layer,
   // which only occupies the link (a load queued behind it waits).
@@ -123,7 +132,13 @@ struct MoeDecisions {
   std::vector<std::int64_t> local_pairs;
   std::vector<WeightLoad> loads;
   std::vector<Hedge> hedges;
+  // Load predictions that ended this layer: each one's load-weighted error (predictor_mape).
+  std::vector<double> predictor_errors;
+  // Expert-weight cache (prefetch): the (GPU, expert) weights this layer needed, and how many were in HBM.
+  std::int64_t cache_accesses = 0, cache_hits = 0;
   void clear() {
+    predictor_errors.clear();
+    cache_accesses = cache_hits = 0;
     dropped_pairs = rerouted_pairs = 0;
     dropped_gate_mass = 0;
     local_pairs.clear();
@@ -156,6 +171,11 @@ class MoePolicy {
   virtual ~MoePolicy() = default;
   // The controller of one run (one policy, point and replication); null: no hooks (today's `none`).
   virtual std::unique_ptr<MoeController> make_controller(const MoeRunInfo& info) const = 0;
+  // Checks the policy against the run's shape (gpus, gpus_per_node, experts, top_k, moe_layers, expert_groups
+  // are set) before any run: bad input fails here with the policy's path (Policy::fail).
+  virtual void check(const MoeRunInfo& /*shape*/) const {}
+  // Whether the controller sets every layer's placement itself (so the GPUs need not hold the experts evenly).
+  virtual bool places_experts() const { return false; }
 };
 
 }  // namespace tailsim

@@ -34,6 +34,24 @@ const PolicyRegistry& policy_registry() {
                                      "on the token's own GPU, which skips the all-to-all)"});
     r.add("reroute", "moe: pairs over an expert's capacity go to another expert with room; the rest are dropped", reroute,
           make_reroute_policy);
+    r.add("replicate", "moe: EPLB-style redundant experts, re-planned every `interval` steps from a load predictor; "
+                       "weight copies paid on the links",
+          {{"redundant_experts", "extra expert slots per layer, spread evenly over the GPUs (experts + redundant a "
+                                 "multiple of K; integer >= 0, default 0)"},
+           {"redundant_per_gpu", "instead of redundant_experts: that many per GPU (integer >= 0; K must divide the experts)"},
+           {"placement", "\"auto\" (default: hierarchical when the nodes divide the expert groups, as EPLB), "
+                         "\"hierarchical\" or \"global\""},
+           {"predictor", "{\"type\": last | window{window} | ema{alpha} | ar{order, history} | oracle}, default "
+                         "{\"type\": \"ema\", \"alpha\": 0.2}; oracle routes ahead (an upper bound)"},
+           {"interval", "steps between re-plans (integer >= 1, default 100)"}},
+          make_replicate_policy);
+    r.add("prefetch", "moe: offloaded experts, a per-GPU cache of `cache_experts` a layer in HBM (LRU); misses load over "
+                      "the host link; a strategy loads predicted experts ahead",
+          {{"cache_experts", "experts a GPU keeps in HBM per layer (integer >= 1, at most the experts it holds); required"},
+           {"strategy", "\"lru\" (default: on demand), \"next_layer\" (layer l+1's experts from layer l's routing) or "
+                        "\"previous_step\" (layer l+1's busiest of the previous step)"},
+           {"prefetch_k", "experts loaded ahead per GPU and layer (integer 1 .. cache_experts, default 1)"}},
+          make_prefetch_policy);
     r.add("evict", "pipeline: ranks whose score (reference median / own median step compute over `window` steps, as "
                    "NVIDIA's straggler detector) falls below `threshold` leave after `drain` steps, replaced by spares",
           {{"window", "steps of each rank's median (integer >= 1, default 10)"},

@@ -55,6 +55,8 @@ std::unique_ptr<Policy> make_backup_policy(const JsonReader& node);
 std::unique_ptr<Policy> make_drop_slowest_policy(const JsonReader& node);
 std::unique_ptr<Policy> make_capacity_drop_policy(const JsonReader& node);
 std::unique_ptr<Policy> make_reroute_policy(const JsonReader& node);
+std::unique_ptr<Policy> make_replicate_policy(const JsonReader& node);
+std::unique_ptr<Policy> make_prefetch_policy(const JsonReader& node);
 std::unique_ptr<Policy> make_evict_policy(const JsonReader& node);
 
 }  // namespace tailsim

@@ -33,6 +33,12 @@ Json record_json(const Record& rec, bool timing, bool slowdown) {
       j["rerouted_fraction"] = c->rerouted_fraction;
       j["dropped_gate_mass"] = c->dropped_gate_mass;
     }
+    if (const auto& w = rec.moe->weights) {
+      j["weight_bytes_moved"] = w->bytes_moved;
+      j["weight_stall_s"] = w->stall_s;
+    }
+    if (rec.moe->predictor_mape) j["predictor_mape"] = *rec.moe->predictor_mape;
+    if (rec.moe->prefetch_hit_rate) j["prefetch_hit_rate"] = *rec.moe->prefetch_hit_rate;
   }
   if (const auto& w = rec.whatif) {
     j["whatif_slowdown"] = w->slowdown;
@@ -82,6 +88,10 @@ MoeRecord moe_from_json(const Json& j) {
   if (j.contains("dropped_fraction"))
     m.routing = RoutingCost{j.at("dropped_fraction").get<double>(), j.at("rerouted_fraction").get<double>(),
                             j.at("dropped_gate_mass").get<double>()};
+  if (j.contains("weight_bytes_moved"))
+    m.weights = MoeRecord::Weights{j.at("weight_bytes_moved").get<double>(), j.at("weight_stall_s").get<double>()};
+  if (j.contains("predictor_mape")) m.predictor_mape = j.at("predictor_mape").get<double>();
+  if (j.contains("prefetch_hit_rate")) m.prefetch_hit_rate = j.at("prefetch_hit_rate").get<double>();
   if (j.contains("throughput")) {  // absent in records written before it existed
     m.tokens_per_s = j.at("throughput").at("tokens_per_s").get<double>();
     m.tokens_per_s_per_gpu = j.at("throughput").at("tokens_per_s_per_gpu").get<double>();

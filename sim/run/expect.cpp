@@ -73,6 +73,10 @@ std::optional<Measured> metric_of(const Record& r, const std::string& m) {
   if (m == "bytes_moved") return Measured{r.moe->bytes_moved, 0};
   if (m == "throughput.tokens_per_s") return Measured{r.moe->tokens_per_s, 0};
   if (m == "throughput.tokens_per_s_per_gpu") return Measured{r.moe->tokens_per_s_per_gpu, 0};
+  if (m == "weight_bytes_moved" && r.moe->weights) return Measured{r.moe->weights->bytes_moved, 0};
+  if (m == "weight_stall_s" && r.moe->weights) return Measured{r.moe->weights->stall_s, 0};
+  if (m == "predictor_mape" && r.moe->predictor_mape) return Measured{*r.moe->predictor_mape, 0};
+  if (m == "prefetch_hit_rate" && r.moe->prefetch_hit_rate) return Measured{*r.moe->prefetch_hit_rate, 0};
   if (!r.moe->routing) return std::nullopt;
   if (m == "dropped_fraction") return Measured{r.moe->routing->dropped_fraction, 0};
   if (m == "rerouted_fraction") return Measured{r.moe->routing->rerouted_fraction, 0};
@@ -144,7 +148,8 @@ const std::vector<std::string>& expectation_metrics() {
       "step_time.max", "slowdown_vs_k1", "idle_fraction", "extra_work_fraction", "load_imbalance",
       "time_split.compute", "time_split.communication", "time_split.barrier_wait", "bytes_moved",
       "throughput.tokens_per_s", "throughput.tokens_per_s_per_gpu", "dropped_fraction",
-      "rerouted_fraction", "dropped_gate_mass", "whatif_slowdown", "whatif_by_dp_rank.N", "whatif_by_stage.N",
+      "rerouted_fraction", "dropped_gate_mass", "weight_bytes_moved", "weight_stall_s", "predictor_mape",
+      "prefetch_hit_rate", "whatif_slowdown", "whatif_by_dp_rank.N", "whatif_by_stage.N",
       "events", "steps", "speedup"};
   return names;
 }

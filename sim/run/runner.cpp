@@ -138,6 +138,11 @@ MoeRecord moe_record(const MoeTally& m) {
   const double pairs = m.routed_pairs, tokens = m.routed_tokens;
   if (pairs > 0 && tokens > 0)
     mr.routing = RoutingCost{m.dropped_pairs / pairs, m.rerouted_pairs / pairs, m.dropped_gate_mass / tokens};
+  if (m.weight_bytes > 0) mr.weights = MoeRecord::Weights{m.weight_bytes, m.weight_stall_s};  // stall: per step below
+  const double predictions = m.predictor_errors;
+  if (predictions > 0) mr.predictor_mape = m.predictor_error_sum / predictions;
+  const double accesses = m.cache_accesses;
+  if (accesses > 0) mr.prefetch_hit_rate = m.cache_hits / accesses;
   return mr;
 }
 
@@ -182,6 +187,7 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
     if (t.moe.layer_steps > 0) {
       rec.moe = moe_record(t.moe);
       const double steps = static_cast<double>(rec.step_time.count), mean = rec.step_time.mean;
+      if (rec.moe->weights && steps > 0) rec.moe->weights->stall_s /= steps;
       if (steps > 0 && mean > 0) {
         rec.moe->tokens_per_s = t.moe.step_tokens / steps / mean;
         rec.moe->tokens_per_s_per_gpu = t.moe.gpu_step_tokens / steps / mean;

@@ -30,6 +30,13 @@ struct MoeRecord {
   // Tokens processed (prefill, training) or produced (decode) per second: tokens per step / mean step time.
   double tokens_per_s = 0, tokens_per_s_per_gpu = 0;
   std::optional<RoutingCost> routing;  // policies whose controller saw the routing
+  struct Weights {
+    double bytes_moved = 0;  // expert weights loaded onto GPUs (replicas, prefetches), bytes over the run
+    double stall_s = 0;      // per step: layer time lost waiting for them, seconds
+  };
+  std::optional<Weights> weights;       // policies that loaded weights
+  std::optional<double> predictor_mape;  // policies that predicted expert load: mean load-weighted error
+  std::optional<double> prefetch_hit_rate;  // policies with an expert-weight cache: needed weights found in HBM
 };
 
 // A policy's speed-up over the scenario's baseline policy at the same point, paired over steps

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "sim/workload/moe_run.hpp"
+#include "sim/workload/routing_models.hpp"
 #include "sim/config/configs.hpp"
 
 namespace tailsim {
@@ -39,6 +40,7 @@ MoeModel parse_moe_model(const JsonReader& at) {
   // FLOP and byte products leave the range where its integer shapes and times are meaningful.
   m.attention_params_per_layer = n.number("attention_params_per_layer", 0.0, Range{0.0, kMaxAttentionParams});
   if (const auto a = n.optional_child("attention")) m.attention = parse_attention_shape(*a);
+  m.routing_preset = n.has("routing_preset") ? n.string("routing_preset", std::nullopt, routing_preset_names()) : "";
   n.finish();
   return m;
 }
@@ -130,6 +132,22 @@ TraceSize MoeWorkload::trace_size(std::span<const Policy* const>) const {
 
 void MoeWorkload::check_policy(const Policy& policy) const {
   if (!policy.moe()) policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'moe'");
+  if (config_.uneven && !policy.moe()->places_experts())
+    throw InputError(config_.model_file, config_.model_path,
+                     "impossible placement: " + std::to_string(config_.model.experts) + " experts cannot be spread evenly over " +
+                         std::to_string(config_.cluster.gpus) + " GPUs (the GPU count must divide the expert count, or be a "
+                         "multiple of it) for policy '" + policy.label() + "'; 'replicate' with redundant_experts places "
+                         "experts + redundant_experts slots evenly");
+  MoeRunInfo shape;
+  shape.gpus = config_.cluster.gpus;
+  shape.gpus_per_node = std::min(config_.cluster.gpus_per_node, config_.cluster.gpus);
+  shape.experts = config_.model.experts;
+  shape.top_k = config_.model.top_k;
+  shape.moe_layers = config_.model.moe_layers();
+  shape.expert_groups = config_.router->expert_groups();
+  shape.expert_bytes = config_.model.expert_shape().weight_bytes();
+  shape.host_bandwidth = config_.cluster.gpu.host_link_bandwidth_bytes_per_s;
+  policy.moe()->check(shape);
 }
 
 std::vector<PolicyTally> MoeWorkload::run(const RunRequest& req) const {
@@ -204,9 +222,10 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
   c.cluster = cluster;
   c.model = parse_moe_model(n.child("model"));
   const std::int64_t k = cluster.gpus, e = c.model.experts;
-  if ((k <= e && e % k != 0) || (k > e && k % e != 0))
-    n.child("model").fail("impossible placement: " + std::to_string(e) + " experts cannot be spread evenly over " +
-                          std::to_string(k) + " GPUs (the GPU count must divide the expert count, or be a multiple of it)");
+  // An uneven layout is left to a policy that places the experts itself (replicate); check_policy refuses the others.
+  c.uneven = (k <= e && e % k != 0) || (k > e && k % e != 0);
+  c.model_file = n.child("model").file();
+  c.model_path = n.child("model").path();
   c.mode = n.string("mode", "inference", {"inference", "training"}) == "training" ? MoeMode::kTraining : MoeMode::kInference;
   parse_phase(n, c);
   // The routers count tokens x GPUs x top_k (token, expert) slots in int64 and scale them in doubles: the
@@ -235,7 +254,11 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
   c.dispatch = n.string("dispatch", "hierarchical", {"hierarchical", "per_expert"}) == "per_expert"
                    ? DispatchScheme::kPerExpert
                    : DispatchScheme::kHierarchical;
-  const std::string preset = c.model.top_k >= 4 ? "olmoe" : "mixtral";
+  std::string preset = c.model.top_k >= 4 ? "olmoe" : "mixtral";
+  if (!c.model.routing_preset.empty()) {
+    preset = c.model.routing_preset;
+    if (c.phase == MoePhase::kDecode && routing_preset(preset + "-decode")) preset += "-decode";
+  }
   std::string router_path;
   if (const auto r = n.optional_child("routing")) {
     c.router_json = r->value();
@@ -248,7 +271,13 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
   }
   // Built once here, so bad routing input fails before any run.
   c.router = make_router_source(JsonReader(c.router_json, c.router_file, router_path), c.model.router_context());
-  c.placement = ExpertPlacement::blocked(c.model.experts, k);
+  if (c.uneven) {  // expert e on GPU e mod K, until a policy places them
+    std::vector<std::vector<std::int64_t>> hosts(static_cast<std::size_t>(e));
+    for (std::int64_t x = 0; x < e; ++x) hosts[static_cast<std::size_t>(x)] = {x % k};
+    c.placement = ExpertPlacement(k, hosts);
+  } else {
+    c.placement = ExpertPlacement::blocked(c.model.experts, k);
+  }
   const CostContext ctx{cluster.gpu, c.model.expert_shape()};
   if (const auto cost = n.optional_child("cost")) c.expert_cost = make_cost_model(*cost, ctx);
   else c.expert_cost = make_cost_model(JsonReader(Json{{"type", "roofline"}}, n.file(), n.path() + "/cost"), ctx);

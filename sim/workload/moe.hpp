@@ -45,6 +45,9 @@ struct MoeModel {
   std::string dtype = "bf16";
   double attention_params_per_layer = 0;
   std::optional<AttentionShape> attention;  // core attention figures; absent: projections only (no core attention)
+  // The generated router's preset when a scenario gives no `routing` (decode takes "<preset>-decode" when
+  // there is one); empty: olmoe for top_k >= 4, else mixtral.
+  std::string routing_preset;
 
   int moe_layers() const { return layers - dense_layers; }
   ExpertShape expert_shape() const { return {hidden, expert_intermediate, gated, dtype}; }
@@ -92,6 +95,8 @@ class MoeWorkload final : public Workload {
     Json router_json;                             // the router object, for the memory estimate
     std::string router_file;                      // where it was read (relative trace paths)
     ExpertPlacement placement;                    // where experts start (a controller may move them)
+    bool uneven = false;  // the GPUs cannot hold the experts evenly: only a policy that places experts may run
+    std::string model_file, model_path;  // where the model was given (errors about the placement)
     std::shared_ptr<const CostModel> expert_cost;  // the routed experts
     double backward_factor = 2.0;                  // backward compute / forward compute (training)
     DispatchScheme dispatch = DispatchScheme::kHierarchical;  // how tokens reach their experts' GPUs

@@ -16,6 +16,8 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
   router_ = c.router->make(c.model.router_context(req.seed, req.replication));
   node_size_ = std::min(c.cluster.gpus_per_node, gpus_);
   nodes_ = (gpus_ + node_size_ - 1) / node_size_;
+  groups_ = std::max(1, c.router->expert_groups());
+  group_limit_ = groups_ > 1 ? c.router->group_limit() : 0;
   MoeRunInfo info;
   info.gpus = gpus_;
   info.gpus_per_node = node_size_;
@@ -28,6 +30,14 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
   info.groups = c.cluster.groups();
   info.seed = req.seed;
   info.replication = req.replication;
+  info.expert_bytes = c.model.expert_shape().weight_bytes();
+  info.host_bandwidth = c.cluster.gpu.host_link_bandwidth_bytes_per_s;
+  info.expert_groups = c.router->expert_groups();
+  info.route_ahead = [this, seed = req.seed, replication = req.replication](std::int64_t step, int layer,
+                                                                           std::span<std::int64_t> counts) {
+    if (!ahead_) ahead_ = c_.router->make(c_.model.router_context(seed, replication));
+    ahead_->route(step, layer, gpus_ * c_.tokens_per_gpu, counts);
+  };
   controller_ = policy.make_controller(info);
 
   const auto k = static_cast<std::size_t>(gpus_);
@@ -65,8 +75,10 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
     load_s_.resize(k);
     nic_in_.reserve(k);
     nvlink_in_.reserve(k);
+    host_in_.reserve(k);
     for (std::size_t g = 0; g < k; ++g) {
       nic_in_.emplace_back(sim_, c.cluster.nic.bandwidth_bytes_per_s, seconds_to_ns(c.cluster.nic.latency_s));
+      if (info.host_bandwidth > 0) host_in_.emplace_back(sim_, info.host_bandwidth, 0);
       nvlink_in_.emplace_back(sim_, c.cluster.nvlink.bandwidth_bytes_per_s, seconds_to_ns(c.cluster.nvlink.latency_s));
     }
   }
@@ -158,7 +170,8 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
   if (controller_ && !decisions_.local_pairs.empty())  // pairs that stay on their token's GPU skip the network
     for (std::int64_t g = 0; g < gpus_; ++g) pairs_[g] -= static_cast<double>(decisions_.local_pairs[g]);
   if (c_.dispatch == DispatchScheme::kHierarchical)
-    hierarchical_traffic(pairs_, busiest_, node_size_, static_cast<int>(experts_), c_.model.top_k, node_scratch_, ports_);
+    hierarchical_traffic(pairs_, busiest_, node_size_, static_cast<int>(experts_), c_.model.top_k, node_scratch_, ports_,
+                         group_limit_ > 0 ? node_limit() : 0.0);
   else
     all_to_all_traffic(pairs_, node_size_, node_scratch_, ports_);
   LayerSums s;
@@ -240,6 +253,12 @@ const std::int64_t* MoeRun::route_layer(MoeLayer& view) {
     t.dropped_pairs += static_cast<double>(decisions_.dropped_pairs);
     t.rerouted_pairs += static_cast<double>(decisions_.rerouted_pairs);
     t.dropped_gate_mass += decisions_.dropped_gate_mass;
+    t.cache_accesses += static_cast<double>(decisions_.cache_accesses);
+    t.cache_hits += static_cast<double>(decisions_.cache_hits);
+    for (const double e : decisions_.predictor_errors) {
+      t.predictor_error_sum += e;
+      t.predictor_errors += 1.0;
+    }
   }
   if (!saved_counts_.empty()) std::copy(counts_.begin(), counts_.end(), saved_counts_.begin() + saved_at);
   return counts_.data();
@@ -301,53 +320,6 @@ MoeRun::LayerSums MoeRun::gpu_phases(double compute_factor, double dense_s) {
 
 const LinkSpec& MoeRun::link_between(std::int64_t a, std::int64_t b) const {
   return a / node_size_ == b / node_size_ ? c_.cluster.nvlink : c_.cluster.nic;
-}
-
-// The controller's weight loads and hedges; then the experts phase ends at the latest GPU. Loads leave
-// with the layer (they overlap its dense part) on the GPU's ingress link, NVLink from a GPU of its node,
-// else its NIC; each link carries its transfers first-in-first-out, so loads queue behind earlier ones,
-// those of earlier layers included. A GPU's experts start once this layer's loads it waits for have arrived.
-void MoeRun::control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums) {
-  std::fill(load_s_.begin(), load_s_.end(), 0.0);
-  for (const WeightLoad& w : decisions_.loads) {
-    if (w.gpu < 0 || w.gpu >= gpus_ || w.from >= gpus_ || !(w.bytes >= 0))
-      throw std::logic_error("MoE controller: weight load onto GPU " + std::to_string(w.gpu) + " from " +
-                             std::to_string(w.from) + " of " + std::to_string(w.bytes) + " bytes");
-    const bool in_node = w.from >= 0 && &link_between(w.from, w.gpu) == &c_.cluster.nvlink;
-    Link& link = (in_node ? nvlink_in_ : nic_in_)[static_cast<std::size_t>(w.gpu)];
-    const SimTime arrival = link.transfer(w.bytes, self_, kWeightsArrived, w.gpu);
-    if (w.wait) load_s_[w.gpu] = std::max(load_s_[w.gpu], ns_to_seconds(arrival - sim_.now()));
-    tally_.moe.weight_bytes += w.bytes;
-    tally_.moe.bytes_moved += w.bytes;
-  }
-  for (std::int64_t g = 0; g < gpus_; ++g) {
-    const double stall = std::max(0.0, load_s_[g] - dense_max - dispatch_s_[g]);  // loads overlap the dense part
-    finish_s_[g] += stall;
-  }
-  decisions_.hedges.clear();
-  controller_->on_stragglers(view, finish_s_, decisions_);
-  for (const Hedge& h : decisions_.hedges) hedge(h, compute_factor, sums);
-  sums.experts_max = *std::max_element(finish_s_.begin(), finish_s_.end());
-}
-
-// A backup copy of GPU h.from's experts on GPU h.to: its tokens cross to h.to once they have reached
-// h.from (dispatch), run after h.to's own experts at h.to's speed, and the results cross back; whichever of
-// the primary and the copy finishes first ends h.from's experts, and the other is cancelled then.
-void MoeRun::hedge(const Hedge& h, double compute_factor, LayerSums& sums) {
-  if (h.from < 0 || h.from >= gpus_ || h.to < 0 || h.to >= gpus_ || h.from == h.to)
-    throw std::logic_error("MoE controller: hedge from GPU " + std::to_string(h.from) + " to " + std::to_string(h.to));
-  const LinkSpec& link = link_between(h.from, h.to);
-  const double tokens_bytes = static_cast<double>(gpu_tokens_[h.from]) * static_cast<double>(c_.model.hidden);
-  const double in_s = tokens_bytes * dispatch_bytes_per_element_ / link.bandwidth_bytes_per_s + link.latency_s;
-  const double out_s = tokens_bytes * 2.0 / link.bandwidth_bytes_per_s + link.latency_s;
-  const double copy_s = expert_s_[h.from] * compute_factor * noise_[h.to];
-  const double start = std::max(finish_s_[h.to], dispatch_s_[h.from] + in_s);
-  finish_s_[h.from] = std::min(finish_s_[h.from], start + copy_s + out_s);
-  const double ran = std::max(0.0, std::min(start + copy_s, finish_s_[h.from]) - start);
-  finish_s_[h.to] = std::max(finish_s_[h.to], start + ran);
-  extra_s_ += ran;
-  sums.compute += ran;
-  tally_.moe.bytes_moved += tokens_bytes * (dispatch_bytes_per_element_ + 2.0);
 }
 
 // Ring all-reduces of the BF16 gradients, limited by the slowest link in the ring (2 (r-1)/r x bytes /

@@ -69,6 +69,7 @@ class MoeRun final : public EventHandler {
   void control_overlap(const MoeLayer& view, double compute_factor);
   void end_overlap();
   const LinkSpec& link_between(std::int64_t a, std::int64_t b) const;
+  double node_limit();
   void all_reduce();
   double grad_reduce_overlapped(double dense_bucket_s, double moe_bucket_s);
   void mark_backward_done(int layer, double at_s);
@@ -89,6 +90,7 @@ class MoeRun final : public EventHandler {
   std::int64_t gpus_, experts_;
   RngStream noise_stream_;
   std::unique_ptr<Router> router_;
+  std::unique_ptr<Router> ahead_;  // MoeRunInfo::route_ahead's router, made on its first call
   std::unique_ptr<MoeController> controller_;  // null: no hooks
   ExpertPlacement placement_;
   GroupedTimeCache cost_;  // the expert cost model, memoized for one-expert GPUs
@@ -104,7 +106,7 @@ class MoeRun final : public EventHandler {
   std::vector<double> node_scratch_;      // scratch: three values per node, and top-k more
   std::vector<PortTraffic> ports_;        // per-GPU port traffic of the dispatch (token copies)
   std::vector<double> dispatch_s_, finish_s_, load_s_;  // with a controller: per GPU, from the dispatch start
-  std::vector<Link> nic_in_, nvlink_in_;  // with a controller: each GPU's ingress links for weight loads
+  std::vector<Link> nic_in_, nvlink_in_, host_in_;  // with a controller: each GPU's ingress links for weight loads
   std::vector<double> slow_;
   std::vector<double> core_s_;  // decode with a drawn context: each GPU's core attention per layer this step
   RngStream context_stream_;    // "moe/context": the requests' context lengths, one draw per request and step
@@ -123,6 +125,10 @@ class MoeRun final : public EventHandler {
   std::vector<std::int64_t> saved_counts_;  // training: forward routing, replayed by the backward pass
   MoeTokens tokens_;                        // the tokens engine: this layer-step's tokens
   std::int64_t node_size_ = 1, nodes_ = 1;
+  int groups_ = 1, group_limit_ = 0;  // the router's expert groups and group limit (node-limited dispatch)
+  std::vector<std::int64_t> node_stamp_;  // node_limit() scratch
+  std::vector<std::int32_t> node_of_;     // node of each GPU
+  double fixed_node_limit_ = -1;          // node_limit() without a controller: computed once
   double dispatch_bytes_per_element_ = 2.0;  // FP8 dispatch for FP8 models, else BF16 (the combine is BF16)
   Simulator sim_;
   std::uint32_t self_ = 0;

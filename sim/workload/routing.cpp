@@ -89,6 +89,15 @@ GeneratedRouter::GeneratedRouter(GeneratedRoutingParams params, const RouterCont
       rng_(context.seed, "routing/counts", context.replication),
       gates_("GeneratedRouter", params_.gate_concentration, context) {
   check_shape(context);
+  if (params_.groups < 1 || context.experts % params_.groups != 0)
+    throw std::invalid_argument("router: groups must divide the experts, got " + std::to_string(params_.groups) +
+                                " groups of " + std::to_string(context.experts) + " experts");
+  if (params_.popularity && (params_.popularity->size() != static_cast<std::size_t>(context.layers) ||
+                             (*params_.popularity)[0].size() != static_cast<std::size_t>(context.experts)))
+    throw std::invalid_argument("router: the popularity has " + std::to_string(params_.popularity->size()) +
+                                " layers of " + std::to_string((*params_.popularity)[0].size()) +
+                                " experts, the model " + std::to_string(context.layers) + " MoE layers of " +
+                                std::to_string(context.experts));
   if (params_.phases.empty()) params_.phases = {{1, 0.0}};
   // Spearman rho_s of a Gaussian pair with Pearson r is (6 / pi) asin(r / 2); invert it.
   latent_rho_ = 2.0 * std::sin(M_PI * std::clamp(params_.layer_correlation, 0.0, 1.0) / 6.0);
@@ -117,30 +126,56 @@ GeneratedRouter::GeneratedRouter(GeneratedRoutingParams params, const RouterCont
 // The long-run popularity: per layer, the family's sorted shares (Zipf r^-s, or a sorted Dirichlet draw)
 // are given to the experts in the order of a Gaussian latent that follows an AR(1) across layers, so
 // consecutive layers rank their experts alike (Spearman layer_correlation) while each layer keeps the
-// family's shape. The stream depends on the seed only, not on the sweep point or replication: the same
-// model routes alike at every point, so points and replications differ by sampling, not by the model.
+// family's shape. The log-normal family takes the latent itself, times the layer's sigma. With groups, each
+// group's experts share a log-popularity offset (its own latent, AR(1) across layers, times group_skew). A
+// static popularity (SGLang's counts) replaces all of it. The stream depends on the seed only, not on the
+// sweep point or replication: the same model routes alike at every point, so points and replications
+// differ by sampling, not by the model.
 void GeneratedRouter::build_base() {
   RngStream rng(context_.seed, "routing/base", 0);
   const std::size_t n = experts_;
-  std::vector<double> latent(n), fresh(n), sorted(n);
+  const auto groups = static_cast<std::size_t>(std::max(params_.groups, 1));
+  const bool grouped = groups > 1 && params_.group_skew > 0;
+  std::vector<double> latent(n), fresh(n), sorted(n), group_latent(groups), group_fresh(groups);
   std::vector<std::size_t> order(n);
   for (int layer = 0; layer < context_.layers; ++layer) {
-    fill_standard_normal(rng, fresh);
-    for (std::size_t e = 0; e < n; ++e)
-      latent[e] = layer == 0 ? fresh[e] : latent_rho_ * latent[e] + latent_fresh_ * fresh[e];
-    if (params_.skew_family == SkewFamily::kZipf) {
-      for (std::size_t r = 0; r < n; ++r) sorted[r] = std::pow(static_cast<double>(r + 1), -params_.skew);
-    } else {
-      symmetric_dirichlet(rng, params_.skew, sorted);
-      std::sort(sorted.begin(), sorted.end(), std::greater<>());
-    }
-    std::iota(order.begin(), order.end(), std::size_t{0});
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return latent[a] > latent[b] || (latent[a] == latent[b] && a < b);
-    });
     double* share = &base_share_[static_cast<std::size_t>(layer) * n];
-    double total = 0;
-    for (std::size_t r = 0; r < n; ++r) total += share[order[r]] = std::max(sorted[r], 1e-300);
+    double total = 0;  // (the rank families sum in rank order, as they always have: their shares stay bit-identical)
+    if (params_.popularity) {
+      const std::vector<double>& row = (*params_.popularity)[static_cast<std::size_t>(layer)];
+      for (std::size_t e = 0; e < n; ++e) share[e] = std::max(row[e], 1e-300);
+    } else {
+      fill_standard_normal(rng, fresh);
+      for (std::size_t e = 0; e < n; ++e)
+        latent[e] = layer == 0 ? fresh[e] : latent_rho_ * latent[e] + latent_fresh_ * fresh[e];
+      if (params_.skew_family == SkewFamily::kLogNormal) {
+        const double s = params_.layer_spread;
+        const double sigma = params_.skew * std::exp(s * standard_normal(rng) - s * s / 2.0);
+        for (std::size_t e = 0; e < n; ++e) sorted[e] = sigma * latent[e];
+        const double top = *std::max_element(sorted.begin(), sorted.end());
+        for (std::size_t e = 0; e < n; ++e) share[e] = std::max(std::exp(sorted[e] - top), 1e-300);
+      } else {
+        if (params_.skew_family == SkewFamily::kZipf) {
+          for (std::size_t r = 0; r < n; ++r) sorted[r] = std::pow(static_cast<double>(r + 1), -params_.skew);
+        } else {
+          symmetric_dirichlet(rng, params_.skew, sorted);
+          std::sort(sorted.begin(), sorted.end(), std::greater<>());
+        }
+        std::iota(order.begin(), order.end(), std::size_t{0});
+        std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+          return latent[a] > latent[b] || (latent[a] == latent[b] && a < b);
+        });
+        for (std::size_t r = 0; r < n; ++r) total += share[order[r]] = std::max(sorted[r], 1e-300);
+      }
+      if (grouped) {
+        fill_standard_normal(rng, group_fresh);
+        for (std::size_t g = 0; g < groups; ++g)
+          group_latent[g] = layer == 0 ? group_fresh[g] : latent_rho_ * group_latent[g] + latent_fresh_ * group_fresh[g];
+        const std::size_t size = n / groups;
+        for (std::size_t e = 0; e < n; ++e) share[e] *= std::exp(params_.group_skew * group_latent[e / size]);
+      }
+    }
+    if (total == 0 || grouped || params_.popularity) total = std::accumulate(share, share + n, 0.0);
     water_fill(std::span<double>(share, n), total, context_.top_k, capped_);
     total = std::accumulate(share, share + n, 0.0);
     for (std::size_t e = 0; e < n; ++e) {

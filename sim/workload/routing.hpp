@@ -49,6 +49,10 @@ class RouterSource {
   virtual std::unique_ptr<Router> make(const RouterContext& context) const = 0;
   // The Dirichlet concentration of a token's top-k gate weights (Router::gate_scores draws from it).
   virtual double gate_concentration() const = 0;
+  // The router's expert groups (contiguous blocks of experts; 1 when it has none), for placements by group.
+  virtual int expert_groups() const { return 1; }
+  // The groups a token's experts come from at most (group-limited routing); 0: no limit.
+  virtual int group_limit() const { return 0; }
   // Counts what the source holds for the run (a trace's counts, shared by every point replaying the file).
   virtual void count_held(HeldBytes&) const {}
 };

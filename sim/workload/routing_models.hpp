@@ -25,14 +25,23 @@ struct RoutingPhase {
   double volatility = 0.0;
 };
 
-enum class SkewFamily { kZipf, kDirichlet };
+enum class SkewFamily { kZipf, kDirichlet, kLogNormal };
 
 // Parameters of the generated router. Popularity of expert e in layer l at step t (before the 1/top_k cap):
 //   p ∝ base[l][e] * exp(drift[l][e](t) + content[l][e](t))
 // base: the long-run popularity; drift: a random walk across steps; content: the batch's own routing.
 struct GeneratedRoutingParams {
   SkewFamily skew_family = SkewFamily::kZipf;
-  double skew = 0.0;                  // Zipf exponent s >= 0 (share of rank r ∝ r^-s), or Dirichlet alpha > 0
+  // Zipf exponent s >= 0 (share of rank r ∝ r^-s), Dirichlet alpha > 0, or log-normal sigma >= 0 (nats: the
+  // std of an expert's log-popularity within its group)
+  double skew = 0.0;
+  double layer_spread = 0.0;          // log-normal only: a layer's sigma is skew x exp(spread z - spread^2 / 2)
+  int groups = 1;                     // expert groups (contiguous blocks of experts / groups), divides the experts
+  double group_skew = 0.0;            // std (nats) of a group's log-popularity, shared by its experts, >= 0
+  int group_limit = 0;                // groups a token's experts come from at most (DeepSeek-V3: 4); 0: no limit
+  // A static popularity (layers x experts, each row's shares), replacing the skew family: SGLang's
+  // expert-distribution JSON (`logical_count`), read once per scenario.
+  std::shared_ptr<const std::vector<std::vector<double>>> popularity;
   double layer_correlation = 0.9;     // Spearman correlation of consecutive layers' popularities, in [0, 1]
   double batch_noise = 0.0;           // log-popularity std (nats) of one token group's routing, >= 0
   std::int64_t group_tokens = 2048;   // tokens per group that shares its routing (a document), >= 1
@@ -41,7 +50,7 @@ struct GeneratedRoutingParams {
   double gate_concentration = 1.0;    // Dirichlet concentration of a token's top-k gate weights, > 0
 };
 
-// The named presets ("mixtral", "olmoe", "uniform"); nullopt for another name.
+// The named presets ("deepseek-v3", "deepseek-v3-decode", "mixtral", "olmoe", "uniform"); nullopt for another name.
 std::optional<GeneratedRoutingParams> routing_preset(std::string_view name);
 std::vector<std::string> routing_preset_names();
 

@@ -51,6 +51,9 @@ struct MoeTally {
   CompensatedSum dropped_gate_mass;                   // gate weight of the dropped pairs (of routed_tokens)
   CompensatedSum weight_bytes;                        // expert weights a controller loaded onto GPUs
   CompensatedSum step_tokens, gpu_step_tokens;        // tokens processed per step, whole cluster and per GPU
+  CompensatedSum weight_stall_s;                      // layer time lost waiting for weight loads, seconds
+  CompensatedSum predictor_error_sum, predictor_errors;  // load predictions: summed error, and their number
+  CompensatedSum cache_accesses, cache_hits;             // expert weights needed, and found in HBM (prefetch)
   std::int64_t layer_steps = 0;
   // Every sum, once: merges, serialization and reports go through this list.
   static constexpr std::array kSums = {&MoeTally::load_imbalance_sum, &MoeTally::compute_s,
@@ -59,7 +62,9 @@ struct MoeTally {
                                        &MoeTally::routed_tokens,      &MoeTally::dropped_pairs,
                                        &MoeTally::rerouted_pairs,     &MoeTally::dropped_gate_mass,
                                        &MoeTally::weight_bytes,       &MoeTally::step_tokens,
-                                       &MoeTally::gpu_step_tokens};
+                                       &MoeTally::gpu_step_tokens,    &MoeTally::weight_stall_s,
+                                       &MoeTally::predictor_error_sum, &MoeTally::predictor_errors,
+                                       &MoeTally::cache_accesses,     &MoeTally::cache_hits};
 };
 
 // What-if analysis of a training run (pipeline workload): sums over steps of the step time as run, under

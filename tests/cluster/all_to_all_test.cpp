@@ -69,13 +69,13 @@ TEST_CASE("a hot GPU's receive port sets its dispatch time") {
 namespace {
 // GPUs holding experts / K experts each (K <= experts), the busiest with `busiest_share` of the GPU's pairs.
 std::vector<PortTraffic> hierarchical_ports(const std::vector<double>& pairs, std::int64_t per_node, int experts, int top_k,
-                                            double busiest_share = 0) {
+                                            double busiest_share = 0, double max_nodes = 0) {
   const double whole = 1.0 / std::max<double>(1.0, static_cast<double>(experts) / static_cast<double>(pairs.size()));
   std::vector<double> busiest(pairs.size());
   for (std::size_t g = 0; g < pairs.size(); ++g) busiest[g] = pairs[g] * std::max(busiest_share, whole);
   std::vector<PortTraffic> ports(pairs.size());
   std::vector<double> scratch(3 * pairs.size() + static_cast<std::size_t>(top_k));
-  hierarchical_traffic(pairs, busiest, per_node, experts, top_k, scratch, ports);
+  hierarchical_traffic(pairs, busiest, per_node, experts, top_k, scratch, ports, max_nodes);
   return ports;
 }
 
@@ -173,9 +173,10 @@ TEST_CASE("hierarchical traffic: copies sent equal copies received per link kind
 // internode, the tokens sent to each destination node (its own included) under top-4-group routing. The
 // test recomputes those counts by token-level sampling, so the published time is known, and compares the
 // model's time with it. The model moves bytes at nominal link speed with no protocol overhead, so it should
-// come in under the measured time, except where DeepSeek's top-4-node limit (not modelled by the generated
-// router) cuts real traffic: EP64. Measured: -16/-14 % (EP8), -23/-23 % (EP16), -13/-14 % (EP32), +19/+16 %
-// (EP64), dispatch/combine. The per-expert scheme, which ignores that DeepEP sends a token once per node
+// come in under the measured time. At EP64 (8 nodes, one expert group a node) DeepSeek's top-4-group limit
+// caps a token at 4 nodes: with the node limit (issue 15; the deepseek-v3 routing presets' group_limit) the
+// model gives -10/-12 % there (+19/+16 % without it). Measured: -16/-14 % (EP8), -23/-23 % (EP16), -13/-14 %
+// (EP32), -10/-12 % (EP64), dispatch/combine. The per-expert scheme, which ignores that DeepEP sends a token once per node
 // and GPU, is 27 % to 93 % over, so this test tells the two apart.
 TEST_CASE("the hierarchical all-to-all is within 25% of DeepEP's published dispatch and combine times") {
   const LinkSpec nvlink{160e9, 2e-6}, nic{50e9, 5e-6};
@@ -188,7 +189,8 @@ TEST_CASE("the hierarchical all-to-all is within 25% of DeepEP's published dispa
     const TokenSample counted = nodes == 1 ? distinct_destinations_per_token(256, 8, 1, 1, row.ep, 20000, 21)
                                            : distinct_destinations_per_token(256, 8, nodes, std::min(nodes, 4), nodes, 20000, 22);
     const std::vector<double> pairs(static_cast<std::size_t>(row.ep), 4096.0 * 8);  // uniform routing
-    const PortTraffic hier = hierarchical_ports(pairs, 8, 256, 8)[0];
+    // DeepSeek-V3's group limit (top-4 of 8 groups, one group a node at EP64) caps the nodes a token reaches.
+    const PortTraffic hier = hierarchical_ports(pairs, 8, 256, 8, 0, nodes > 4 ? 4.0 : 0.0)[0];
     const PortTraffic flat = ports_for(pairs, 8)[0];
     for (const auto& [bytes, gbps] : {std::pair{7168.0 * (1 + 4.0 / 128), row.dispatch_gbps}, std::pair{7168.0 * 2, row.combine_gbps}}) {
       const double published_s = 4096.0 * counted.mean * bytes / (gbps * 1e9);

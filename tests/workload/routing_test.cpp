@@ -544,7 +544,7 @@ TEST_CASE("routing gate scores follow Beta(beta, (k - 1) beta) with mean 1 / k a
 
 TEST_CASE("routing JSON errors name the path, the expectation and the valid choices") {
   const RouterContext ctx{2, 8, 2, 1, 0};
-  CHECK(router_error(R"({"type":"generated"})", ctx).find("needs 'preset' (one of mixtral, olmoe, uniform) or 'skew'") !=
+  CHECK(router_error(R"({"type":"generated"})", ctx).find("needs 'preset' (one of deepseek-v3, deepseek-v3-decode, mixtral, olmoe, uniform), 'skew'") !=
         std::string::npos);
   CHECK(router_error(R"({"type":"generated","preset":"olmo"})", ctx).find("/routing/preset: unknown value 'olmo' (did you mean 'olmoe'?)") !=
         std::string::npos);
@@ -554,7 +554,7 @@ TEST_CASE("routing JSON errors name the path, the expectation and the valid choi
         std::string::npos);
   CHECK(router_error(R"({"type":"generated","preset":"olmoe","layer_correlation":1.5})", ctx)
             .find("/routing/layer_correlation: expected a number >= 0 and <= 1, got 1.5") != std::string::npos);
-  CHECK(router_error(R"({"type":"generated","preset":"olmoe","layer_corr":0.5})", ctx).find("unknown key 'layer_corr' (did you mean 'layer_correlation'?") !=
+  CHECK(router_error(R"({"type":"generated","preset":"olmoe","layer_corelation":0.5})", ctx).find("unknown key 'layer_corelation' (did you mean 'layer_correlation'?") !=
         std::string::npos);
   CHECK(router_error(R"({"type":"generated","preset":"olmoe","phases":[]})", ctx).find("/routing/phases: expected a non-empty array") !=
         std::string::npos);
