@@ -23,6 +23,20 @@ inline RunResults run_json(const std::string& text, int threads = 1) {
   return run_scenario(sc, models, RunOptions{threads});
 }
 
+// One replication of a scenario's first point, straight from its workload: each policy's tally, in order.
+inline std::vector<PolicyTally> run_first_point(const Scenario& sc, std::int64_t steps,
+                                                std::vector<std::string>* labels = nullptr) {
+  const PointModel m = build_point(sc, sc.points.at(0));
+  const std::vector<const Policy*> views = m.policy_views();
+  if (labels)
+    for (const Policy* p : views) labels->push_back(p->label());
+  RunRequest req;
+  req.seed = sc.seed;
+  req.steps = steps;
+  req.policies = views;
+  return m.workload->run(req);
+}
+
 // The input error a scenario given as JSON text raises when it is built and run, or "no error".
 inline std::string run_error(const std::string& text) {
   try {

@@ -29,15 +29,9 @@ std::string gpus(double k) { return R"({"gpus": )" + std::to_string(static_cast<
 
 // Every policy's step times from one replication of a scenario, straight from the workload.
 std::vector<std::vector<SimTime>> step_times(const std::string& text, std::int64_t steps) {
-  const Scenario sc = load_scenario_json(Json::parse(text), "os.json");
-  const PointModel m = build_point(sc, sc.points.at(0));
-  const std::vector<const Policy*> views = m.policy_views();
-  RunRequest req;
-  req.seed = sc.seed;
-  req.steps = steps;
-  req.policies = views;
   std::vector<std::vector<SimTime>> out;
-  for (const PolicyTally& t : m.workload->run(req)) out.push_back(t.steps.values());
+  for (const PolicyTally& t : test::run_first_point(load_scenario_json(Json::parse(text), "os.json"), steps))
+    out.push_back(t.steps.values());
   return out;
 }
 

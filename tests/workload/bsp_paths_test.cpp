@@ -20,16 +20,8 @@ Both run_both(const std::string& cluster, const std::string& compute, const std:
     const Json doc = Json::parse(R"({"steps": )" + std::to_string(steps) + R"(, "seed": 21, "cluster": )" + cluster +
                                  R"(, "workload": {"type": "bsp", "engine": ")" + engine + R"(", "compute": )" + compute +
                                  R"(}, "policies": )" + policies + "}");
-    const Scenario sc = load_scenario_json(doc, "paths.json");
-    const PointModel m = build_point(sc, sc.points.at(0));
-    const std::vector<const Policy*> views = m.policy_views();
-    RunRequest req;
-    req.seed = sc.seed;
-    req.steps = steps;
-    req.policies = views;
-    (std::string(engine) == "batched" ? out.fast : out.events) = m.workload->run(req);
-    if (out.labels.empty())
-      for (const Policy* p : views) out.labels.push_back(p->label());
+    (std::string(engine) == "batched" ? out.fast : out.events) =
+        test::run_first_point(load_scenario_json(doc, "paths.json"), steps, out.labels.empty() ? &out.labels : nullptr);
   }
   return out;
 }
