@@ -49,7 +49,7 @@ double reach_fraction(double share, int experts, int top_k) {
 
 void hierarchical_traffic(std::span<const double> pairs, std::span<const double> busiest, std::int64_t gpus_per_node,
                           int experts, int top_k, std::span<double> node_scratch, std::span<PortTraffic> ports,
-                          double max_nodes) {
+                          double max_nodes, std::span<const std::int64_t> twins) {
   const auto gpus = static_cast<std::int64_t>(pairs.size());
   const std::int64_t node_size = std::min(gpus_per_node, gpus);
   const auto nodes = static_cast<std::size_t>((gpus + node_size - 1) / node_size);
@@ -76,14 +76,25 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
   };
   // Reach per GPU (kept in recv_intra until its turn) and per node; their sums. Loops run node by node (no
   // division per GPU); each value is the same expression as per GPU, so the results are too.
-  for (std::size_t node = 0, g = 0; node < nodes; ++node)
-    for (const std::size_t end = std::min(g + static_cast<std::size_t>(node_size), pairs.size()); g < end; ++g) {
+  // A twin node (an earlier node with the same inputs) takes its values instead: the same bits.
+  const auto twin = [&](std::size_t node) { return twins.empty() ? std::int64_t{-1} : twins[node]; };
+  for (std::size_t node = 0, g = 0; node < nodes; ++node) {
+    const std::size_t end = std::min(g + static_cast<std::size_t>(node_size), pairs.size());
+    if (const std::int64_t t = twin(node); t >= 0) {
+      const std::size_t back = (node - static_cast<std::size_t>(t)) * static_cast<std::size_t>(node_size);
+      for (; g < end; ++g) ports[g].recv_intra = ports[g - back].recv_intra;
+      gpu_reach_sum[node] = gpu_reach_sum[static_cast<std::size_t>(t)];
+      continue;
+    }
+    for (; g < end; ++g) {
       ports[g].recv_intra = reach(pairs[g], busiest[g]);
       gpu_reach_sum[node] += ports[g].recv_intra;
     }
+  }
   double node_reach_sum = 0;
   for (std::size_t n = 0; n < nodes; ++n) {
-    node_pairs[n] = reach(node_pairs[n], node_busiest[n]);  // now the node's reach
+    const std::int64_t t = twin(n);
+    node_pairs[n] = t >= 0 ? node_pairs[static_cast<std::size_t>(t)] : reach(node_pairs[n], node_busiest[n]);  // now the node's reach
     node_reach_sum += node_pairs[n];
   }
   if (max_nodes > 0 && node_reach_sum > max_nodes) {
@@ -92,6 +103,11 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
   }
   for (std::size_t node = 0, g = 0; node < nodes; ++node) {
     const std::size_t end = std::min(g + static_cast<std::size_t>(node_size), pairs.size());
+    if (const std::int64_t t = twin(node); t >= 0) {  // (a node limit scales both nodes' reach alike)
+      const std::size_t back = (node - static_cast<std::size_t>(t)) * static_cast<std::size_t>(node_size);
+      for (; g < end; ++g) ports[g] = ports[g - back];
+      continue;
+    }
     const double n = static_cast<double>(end - g), node_reach = node_pairs[node];
     // The node's copies from other nodes arrive spread over its n NICs; each GPU forwards its arrivals to the
     // peers that need them, and its own tokens to those peers directly.

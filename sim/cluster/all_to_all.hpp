@@ -41,9 +41,11 @@ void all_to_all_traffic(std::span<const double> pairs, std::int64_t gpus_per_nod
 // node_scratch has 3 ceil(K / gpus_per_node) + top_k entries. max_nodes > 0: the router's node limit (DeepSeek-V3's
 // group-limited routing with groups placed by node: a token reaches at most that many nodes); when the nodes'
 // reaches add up to more, they are scaled down to that sum (exact for uniform routing over one group a node).
+// twins (empty, or one entry per node): twins[n] >= 0 names an earlier node whose GPUs have the same pairs and
+// busiest, in order, and as many GPUs; node n's results are copied from it (the same values, computed once).
 void hierarchical_traffic(std::span<const double> pairs, std::span<const double> busiest, std::int64_t gpus_per_node,
                           int experts, int top_k, std::span<double> node_scratch, std::span<PortTraffic> ports,
-                          double max_nodes = 0);
+                          double max_nodes = 0, std::span<const std::int64_t> twins = {});
 
 // Seconds for one GPU's share of an all-to-all phase moving `bytes_per_copy` per token copy.
 double all_to_all_seconds(const PortTraffic& port, double bytes_per_copy, const LinkSpec& nvlink, const LinkSpec& nic);

@@ -82,6 +82,14 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
       nvlink_in_.emplace_back(sim_, c.cluster.nvlink.bandwidth_bytes_per_s, seconds_to_ns(c.cluster.nvlink.latency_s));
     }
   }
+  share_q_.resize(static_cast<std::size_t>(experts_));
+  share_r_.resize(static_cast<std::size_t>(experts_));
+  if (!controller_ && !two_batch_ && gpus_ > experts_ && experts_ % node_size_ == 0 &&
+      placement_ == ExpertPlacement::blocked(static_cast<int>(experts_), gpus_)) {
+    twin_back_ = experts_ / node_size_;
+    twins_.assign(static_cast<std::size_t>(nodes_), -1);
+    twin_comm_.resize(k);
+  }
   if (c.overlap_grad_reduce) grad_ready_.assign(static_cast<std::size_t>(c.model.layers), 0.0);
   if (c.mode == MoeMode::kTraining)
     saved_counts_.resize(static_cast<std::size_t>(c.model.moe_layers()) * static_cast<std::size_t>(experts_));
@@ -164,14 +172,17 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
 
   // Dispatch (hidden x dispatch bytes per token copy) and combine (BF16) all-to-alls, aggregated per GPU port.
   const double k = static_cast<double>(gpus_);
-  std::copy(gpu_tokens_.begin(), gpu_tokens_.end(), pairs_.begin());
-  const double total_pairs = std::accumulate(pairs_.begin(), pairs_.end(), 0.0);
-  const double max_pairs = *std::max_element(pairs_.begin(), pairs_.end());
+  double total_pairs = 0, max_pairs = 0;
+  for (std::int64_t g = 0; g < gpus_; ++g) {  // one pass: the same sums, in the same order
+    pairs_[g] = static_cast<double>(gpu_tokens_[g]);
+    total_pairs += pairs_[g];
+    max_pairs = std::max(max_pairs, pairs_[g]);
+  }
   if (controller_ && !decisions_.local_pairs.empty())  // pairs that stay on their token's GPU skip the network
     for (std::int64_t g = 0; g < gpus_; ++g) pairs_[g] -= static_cast<double>(decisions_.local_pairs[g]);
   if (c_.dispatch == DispatchScheme::kHierarchical)
     hierarchical_traffic(pairs_, busiest_, node_size_, static_cast<int>(experts_), c_.model.top_k, node_scratch_, ports_,
-                         group_limit_ > 0 ? node_limit() : 0.0);
+                         group_limit_ > 0 ? node_limit() : 0.0, twins_);
   else
     all_to_all_traffic(pairs_, node_size_, node_scratch_, ports_);
   LayerSums s;
@@ -265,14 +276,29 @@ const std::int64_t* MoeRun::route_layer(MoeLayer& view) {
 }
 
 // Each GPU runs its expert replicas (ExpertPlacement::slots) as one grouped kernel; with two_batch, each
-// micro-batch's share of every replica's tokens (ceil and floor of half) as one grouped kernel each.
+// micro-batch's share of every replica's tokens (ceil and floor of half) as one grouped kernel each. Each
+// expert's quotient and remainder by its replicas (ExpertPlacement::share) are computed once, not per replica.
 void MoeRun::place(const std::int64_t* counts) {
+  for (std::int64_t e = 0; e < experts_; ++e) {
+    const auto r = static_cast<std::int64_t>(placement_.hosts(static_cast<int>(e)).size());
+    share_q_[e] = r == 1 ? counts[e] : counts[e] / r;
+    share_r_[e] = r == 1 ? 0 : counts[e] % r;
+  }
+  if (!twins_.empty()) return place_twins();
   const bool whole = !two_batch_ || controller_;
   for (std::int64_t g = 0; g < gpus_; ++g) {
+    const std::span<const ExpertPlacement::Slot> slots = placement_.slots(g);
+    if (slots.size() == 1 && !two_batch_) {  // one expert (or a replica of one): the common case at scale
+      const std::int64_t n = share(slots[0]);
+      gpu_tokens_[g] = n;
+      busiest_[g] = static_cast<double>(n);
+      expert_s_[g] = cost_.grouped_time_s({&n, 1});
+      continue;
+    }
     local_.clear();
     std::int64_t sum = 0, busiest = 0;
-    for (const ExpertPlacement::Slot& slot : placement_.slots(g)) {
-      const std::int64_t n = ExpertPlacement::share(slot, counts[slot.expert]);
+    for (const ExpertPlacement::Slot& slot : slots) {
+      const std::int64_t n = share(slot);
       local_.push_back(n);
       sum += n;
       busiest = std::max(busiest, n);
@@ -284,11 +310,28 @@ void MoeRun::place(const std::int64_t* counts) {
     for (std::int64_t& n : local_) n -= n / 2;  // micro-batch 0: ceil(n / 2)
     micro_expert_s_[0][g] = cost_.grouped_time_s(local_);
     std::size_t i = 0;
-    for (const ExpertPlacement::Slot& slot : placement_.slots(g)) {
-      const std::int64_t n = ExpertPlacement::share(slot, counts[slot.expert]);
-      local_[i++] = n / 2;
-    }
+    for (const ExpertPlacement::Slot& slot : slots) local_[i++] = share(slot) / 2;
     micro_expert_s_[1][g] = cost_.grouped_time_s(local_);
+  }
+}
+
+// Twin nodes: with the blocked layout and K > E (one expert replica a GPU), node m holds the same experts as
+// node m - twin_back_ (the previous replica of each); when its GPUs' token shares are the same too,
+// everything of theirs but the noise is the same, so their expert times, traffic and all-to-all times are
+// copied, not computed again (the same values: results unchanged).
+void MoeRun::place_twins() {
+  for (std::int64_t m = 0, g = 0; m < nodes_; ++m) {
+    const std::int64_t first = g, end = g + node_size_, back = twin_back_ * node_size_;
+    bool twin = m >= twin_back_;
+    for (; g < end; ++g) {
+      gpu_tokens_[g] = share(placement_.slots(g)[0]);
+      twin = twin && gpu_tokens_[g] == gpu_tokens_[g - back];
+    }
+    twins_[m] = twin ? m - twin_back_ : -1;
+    for (g = first; g < end; ++g) {
+      busiest_[g] = static_cast<double>(gpu_tokens_[g]);
+      expert_s_[g] = twin ? expert_s_[g - back] : cost_.grouped_time_s({&gpu_tokens_[g], 1});
+    }
   }
 }
 
@@ -303,8 +346,7 @@ MoeRun::GpuPhases MoeRun::phases(std::int64_t g, double compute_factor) const {
 
 MoeRun::LayerSums MoeRun::gpu_phases(double compute_factor, double dense_s) {
   LayerSums s;
-  for (std::int64_t g = 0; g < gpus_; ++g) {
-    const GpuPhases ph = phases(g, compute_factor);
+  const auto add = [&](std::int64_t g, const GpuPhases& ph) {
     s.experts_max = std::max(s.experts_max, ph.dispatch + ph.expert);
     s.combine_max = std::max(s.combine_max, ph.combine);
     s.communication += ph.dispatch + ph.combine;
@@ -313,6 +355,23 @@ MoeRun::LayerSums MoeRun::gpu_phases(double compute_factor, double dense_s) {
     if (controller_) {
       dispatch_s_[g] = ph.dispatch;
       finish_s_[g] = ph.dispatch + ph.expert;
+    }
+  };
+  if (twins_.empty()) {
+    for (std::int64_t g = 0; g < gpus_; ++g) add(g, phases(g, compute_factor));
+    return s;
+  }
+  for (std::int64_t node = 0, g = 0; node < nodes_; ++node) {  // a twin node's GPUs copy their all-to-all times
+    const std::int64_t back = twins_[node] < 0 ? 0 : (node - twins_[node]) * node_size_;
+    for (const std::int64_t end = g + node_size_; g < end; ++g) {
+      if (back == 0) {
+        const GpuPhases ph = phases(g, compute_factor);
+        twin_comm_[g] = {ph.dispatch, ph.combine};
+        add(g, ph);
+      } else {
+        twin_comm_[g] = twin_comm_[g - back];
+        add(g, {twin_comm_[g][0], expert_s_[g] * compute_factor * noise_[g], twin_comm_[g][1]});
+      }
     }
   }
   return s;

@@ -4,6 +4,7 @@
 // The policy's MoeController (sim/policy/moe_policy.hpp), when it has one, is called in layer order; the
 // run charges the cost of each of its decisions.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -50,6 +51,11 @@ class MoeRun final : public EventHandler {
   void moe_layer(int layer, double compute_factor, bool backward);
   const std::int64_t* route_layer(MoeLayer& view);
   void place(const std::int64_t* counts);
+  void place_twins();
+  // A replica's tokens: ExpertPlacement::share from this layer's share_q_ and share_r_.
+  std::int64_t share(const ExpertPlacement::Slot& slot) const {
+    return share_q_[slot.expert] + (slot.replica < share_r_[slot.expert] ? 1 : 0);
+  }
   GpuPhases phases(std::int64_t g, double compute_factor) const;
   LayerSums gpu_phases(double compute_factor, double dense_s);
   void control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums);
@@ -99,6 +105,12 @@ class MoeRun final : public EventHandler {
   std::vector<std::int64_t> counts_;      // tokens per expert
   std::vector<std::int64_t> gpu_tokens_;  // (token, expert) pairs hosted per GPU
   std::vector<std::int64_t> local_;       // scratch: one GPU's tokens per local expert replica
+  std::vector<std::int64_t> share_q_, share_r_;  // per expert: its count's quotient and remainder by its replicas
+  // Twin nodes (find_twins): per node, the earlier node it copies, or -1; per GPU, its dispatch and combine
+  // seconds. Empty unless the layout allows twins.
+  std::vector<std::int64_t> twins_;
+  std::vector<std::array<double, 2>> twin_comm_;
+  std::int64_t twin_back_ = 0;
   std::vector<double> expert_s_;          // expert compute per GPU, before noise
   std::vector<double> noise_;             // per-GPU factor this layer (noise x slowdown)
   std::vector<double> pairs_;             // gpu_tokens_ as doubles, for the all-to-all

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -201,6 +202,36 @@ TEST_CASE("the hierarchical all-to-all is within 25% of DeepEP's published dispa
       CHECK(std::fabs(modelled_s / published_s - 1.0) < 0.25);
       CHECK(per_expert_s / published_s - 1.0 > 0.25);
     }
+  }
+}
+
+TEST_CASE("twin nodes copy exactly what their own computation gives") {
+  // 6 nodes of 4 GPUs; nodes 2 and 5 repeat nodes 0 and 3 pair for pair (as replicas of the same experts with
+  // the same token shares do), node 4 repeats node 1 but for one GPU. With and without the twin hints, every
+  // port is the same bits, also under a node limit that scales the reaches.
+  std::vector<double> pairs(24), busiest(24);
+  for (std::size_t g = 0; g < 24; ++g) {
+    pairs[g] = 500.0 + 37.0 * static_cast<double>((g * 7) % 11);
+    busiest[g] = pairs[g] * 0.6;
+  }
+  for (std::size_t i = 0; i < 4; ++i) {
+    pairs[8 + i] = pairs[i], busiest[8 + i] = busiest[i];
+    pairs[20 + i] = pairs[12 + i], busiest[20 + i] = busiest[12 + i];
+    pairs[16 + i] = pairs[4 + i], busiest[16 + i] = busiest[4 + i];
+  }
+  pairs[17] += 1.0;
+  const std::vector<std::int64_t> twins{-1, -1, 0, -1, -1, 3};
+  for (const double max_nodes : {0.0, 1.5}) {
+    std::vector<PortTraffic> plain(24), twinned(24);
+    std::vector<double> scratch(3 * 6 + 8);
+    hierarchical_traffic(pairs, busiest, 4, 48, 8, scratch, plain, max_nodes);
+    hierarchical_traffic(pairs, busiest, 4, 48, 8, scratch, twinned, max_nodes, twins);
+    for (std::size_t g = 0; g < 24; ++g) {
+      CAPTURE(g);
+      CHECK(std::memcmp(&plain[g], &twinned[g], sizeof(PortTraffic)) == 0);
+    }
+    CHECK(plain[8].send_intra == plain[0].send_intra);  // the twins' own values agree too
+    CHECK(plain[17].recv_intra != plain[5].recv_intra);  // a node that differs by one pair differs
   }
 }
 
