@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -99,6 +100,8 @@ class MoeRun final : public EventHandler {
   std::vector<std::int64_t> counts_;      // tokens per expert
   std::vector<std::int64_t> gpu_tokens_;  // (token, expert) pairs hosted per GPU
   std::vector<std::int64_t> local_;       // scratch: one GPU's tokens per local expert replica
+  const std::int64_t* layer_counts_ = nullptr;  // the layer's counts per expert, as placed (for hedges)
+  std::optional<double> standby_bytes_;  // the controller's standby copies, bytes per GPU (backup_slots)
   std::vector<double> expert_s_;          // expert compute per GPU, before noise
   std::vector<double> noise_;             // per-GPU factor this layer (noise x slowdown)
   std::vector<double> pairs_;             // gpu_tokens_ as doubles, for the all-to-all
