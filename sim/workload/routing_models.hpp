@@ -83,6 +83,14 @@ class TokenDraws {
   // then one uniform start), whose inclusion probabilities are exactly those. `counts` gets the tally.
   void from_shares(std::span<const double> shares, std::int64_t tokens, std::span<std::int64_t> counts,
                    MoeTokens& out);
+  // As from_shares under group-limited routing (DeepSeek-V3's node-limited routing): the experts form `groups`
+  // contiguous groups and each token's experts come from `limit` of them. A token first picks `limit`
+  // distinct groups, group g with probability min(1, c x its share) (summing to limit), then top_k experts
+  // among the picked groups' ones, expert e with probability min(1, c' x its share) (summing to top_k), both
+  // by the same systematic sampling. The experts' marginals then depart from top_k x shares (the counts
+  // engine keeps those): a hot group's experts gain, as the limit concentrates each token's picks.
+  void from_shares_grouped(std::span<const double> shares, int groups, int limit, std::int64_t tokens,
+                           std::span<std::int64_t> counts, MoeTokens& out);
   // The pairs of `counts` (sum tokens x top_k, each at most tokens) dealt to the tokens, counts kept exactly:
   // the experts in a random order, each repeated count times, slot i to the (i mod tokens)-th token of a random
   // permutation, so an expert's tokens are a uniformly random set of its count.
@@ -102,6 +110,10 @@ class TokenDraws {
   std::vector<std::int32_t> order_, slots_;
   std::vector<std::int64_t> perm_;
   std::vector<double> gammas_;
+  // from_shares_grouped scratch: per group its share and probability; the picked groups, their experts, the
+  // experts' shares and probabilities and a visiting order.
+  std::vector<double> group_share_, group_p_, pool_share_, pool_p_;
+  std::vector<std::int32_t> group_order_, group_ids_, chosen_, pool_, pool_order_;
 };
 
 class GeneratedRouter final : public Router {
