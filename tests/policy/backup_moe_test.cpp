@@ -74,6 +74,22 @@ TEST_CASE("backup on moe, fixed form: the known slow GPU is backed up from the s
   CHECK(*backup.extra_work_fraction == doctest::Approx(138.0 / (7 * 138.0 + 276.0)).epsilon(1e-9));
 }
 
+TEST_CASE("backup on moe: backup_on next_node pays the NIC, and over a slow one its copies never start") {
+  // A 1 GB/s NIC: every GPU's dispatch takes 262 us (128 tokens x 2 KB to the other node), so the healthy
+  // GPUs finish at 400 us, GPU 7 at 676 us, and backups launch at 1.5 x 400 = 600 us with 48 of GPU 7's
+  // tokens left. GPU 4 (its node, free NVLink) runs them in 34 us: done at 634 us. GPU 3 (the next node)
+  // would get them only at 698 us, after GPU 7 has finished: no copy, the same steps as none.
+  std::string text = scenario(kTrigger);
+  const std::string fast_nic = R"("nic": {"bandwidth": "1e30B/s")";
+  text.replace(text.find(fast_nic), fast_nic.size(), R"("nic": {"bandwidth": "1GB/s")");
+  text.replace(text.rfind('}') - 1, 0, R"(, {"type": "backup", "name": "next", "quantile": 0.5, "multiplier": 1.5, "backup_on": "next_node"})");
+  const RunResults r = test::run_json(text);
+  const double none = test::record(r, "none").step_time.mean;
+  CHECK(test::record(r, "next").step_time.mean == none);
+  CHECK(*test::record(r, "next").extra_work_fraction == 0.0);
+  CHECK(test::record(r, "backup").step_time.mean == doctest::Approx(none - kLayers * 42e-6).epsilon(1e-5));
+}
+
 TEST_CASE("backup on moe: a healthy cluster triggers no backup and no extra work") {
   const RunResults r = test::run_json(scenario(kTrigger, 8, 8, 1.0));
   const Record& backup = test::record(r, "backup");
