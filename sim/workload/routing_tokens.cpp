@@ -2,6 +2,7 @@
 // and gate scores, drawn from the same layer-step as the counts engine's multinomial. Costs O(tokens x
 // experts) for drawn tokens (a random order of the experts per token) and O(tokens x top_k) for dealt ones.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 
@@ -79,28 +80,46 @@ void TokenDraws::from_shares_grouped(std::span<const double> shares, int groups,
   for (std::size_t e = 0; e < experts_; ++e) group_share_[e / size] += shares[e];
   group_p_.resize(g_count);
   inclusion(group_share_, limit, group_p_);
+  // A picked group's expected picks, top_k x its share / its probability: they sum to top_k over any set of
+  // groups the sampling picks (those at probability 1, and limit - their number of the others, whose quotas
+  // are equal), so every expert keeps its marginal top_k x share.
+  group_quota_.resize(g_count);
+  for (std::size_t g = 0; g < g_count; ++g)
+    group_quota_[g] = group_p_[g] > 0 ? top_k_ * group_share_[g] / group_p_[g] : 0.0;
   group_order_.resize(g_count);
   std::iota(group_order_.begin(), group_order_.end(), 0);
   group_ids_ = group_order_;  // the groups' items are their own indices
   chosen_.resize(static_cast<std::size_t>(limit));
-  pool_order_.resize(static_cast<std::size_t>(limit) * size);
+  pool_order_.resize(size);
+  pool_.resize(size);
+  pool_share_.resize(size);
+  pool_p_.resize(size);
   std::fill(counts.begin(), counts.end(), std::int64_t{0});
   for (std::int64_t t = 0; t < tokens; ++t) {
     shuffle(std::span<std::int32_t>(group_order_));
     systematic(group_p_, group_order_, group_ids_, rng_.uniform(), limit, chosen_.data());
-    pool_.clear();
-    pool_share_.clear();
-    for (const std::int32_t g : chosen_)
-      for (std::size_t e = static_cast<std::size_t>(g) * size; e < (static_cast<std::size_t>(g) + 1) * size; ++e) {
-        pool_.push_back(static_cast<std::int32_t>(e));
-        pool_share_.push_back(shares[e]);
-      }
-    pool_p_.resize(pool_.size());
-    inclusion(pool_share_, top_k_, pool_p_);
-    std::iota(pool_order_.begin(), pool_order_.end(), 0);
-    shuffle(std::span<std::int32_t>(pool_order_));
     std::int32_t* picked = &out.experts[static_cast<std::size_t>(t) * static_cast<std::size_t>(top_k_)];
-    systematic(pool_p_, pool_order_, pool_, rng_.uniform(), top_k_, picked);
+    // The quotas rounded to whole picks that keep their means and sum to top_k (one uniform offset).
+    const double u = rng_.uniform();
+    double cum = 0;
+    int m = 0;
+    for (std::size_t c = 0; c < chosen_.size(); ++c) {
+      const auto g = static_cast<std::size_t>(chosen_[c]);
+      const double before = cum;
+      cum += group_quota_[g];
+      const int last = c + 1 == chosen_.size() ? top_k_ - m : static_cast<int>(std::floor(cum + u) - std::floor(before + u));
+      const int n = std::clamp(last, 0, std::min(static_cast<int>(size), top_k_ - m));
+      if (n == 0) continue;
+      for (std::size_t i = 0; i < size; ++i) {
+        pool_[i] = static_cast<std::int32_t>(g * size + i);
+        pool_share_[i] = shares[g * size + i];
+      }
+      inclusion(pool_share_, n, pool_p_);
+      std::iota(pool_order_.begin(), pool_order_.end(), 0);
+      shuffle(std::span<std::int32_t>(pool_order_));
+      systematic(pool_p_, pool_order_, pool_, rng_.uniform(), n, picked + m);
+      m += n;
+    }
     for (int j = 0; j < top_k_; ++j) ++counts[static_cast<std::size_t>(picked[j])];
   }
   for (std::size_t e = 0; e < experts_; ++e) out.popularity[e] = static_cast<double>(counts[e]) + 1.0;

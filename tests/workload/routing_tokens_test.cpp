@@ -164,4 +164,29 @@ TEST_CASE("route_tokens with a group limit: no token reaches more groups than th
   CHECK(widest_free > 4);  // without the limit, top-8 of 64 reaches 5 or more groups of 8
 }
 
+TEST_CASE("route_tokens with a group limit keeps each expert's marginal, top_k x its share") {
+  // Fixed shares (no drift, no content noise), 64 experts in 8 groups, top-8 from at most 4 groups: each
+  // expert's mean count over 300 steps of 512 tokens is 512 x 8 x share, within 5 standard errors.
+  GeneratedRoutingParams p = *routing_preset("deepseek-v3");
+  p.batch_noise = 0;
+  p.phases = {{1, 0.0}};
+  const RouterContext rc{1, 64, 8, 5, 0};
+  GeneratedRouter router(p, rc);
+  const std::vector<double> shares(router.base_shares(0).begin(), router.base_shares(0).end());
+  const int steps = 300;
+  const std::int64_t tokens = 512;
+  std::vector<std::int64_t> counts(64);
+  std::vector<double> sum(64, 0.0);
+  MoeTokens t;
+  for (int s = 0; s < steps; ++s) {
+    router.route_tokens(s, 0, tokens, counts, t);
+    for (std::size_t e = 0; e < 64; ++e) sum[e] += static_cast<double>(counts[e]);
+  }
+  for (std::size_t e = 0; e < 64; ++e) {
+    const double pi = 8 * shares[e], expected = static_cast<double>(tokens) * pi;
+    INFO("expert " << e << ": pi " << pi);
+    CHECK(std::fabs(sum[e] / steps - expected) <= 5 * std::sqrt(static_cast<double>(tokens) * pi * (1 - pi) / steps) + 1e-9);
+  }
+}
+
 }  // namespace tailsim
