@@ -72,6 +72,10 @@ class BackupPolicy final : public Policy, public BspPolicy, public MoePolicy {
     return make_backup_controller(moe_, info);
   }
   void check(const MoeRunInfo& shape) const override { check_backup_moe(*this, moe_, shape); }
+  void check_gpus(std::int64_t /*gpus*/) const override {  // the bsp workload: the moe keys mean nothing there
+    if (moe_.backup_slots) fail("backup_slots", "applies to the moe workload (standby expert copies); remove it here");
+    if (moe_.next_node) fail("backup_on", "applies to the moe workload (where expert copies are); remove it here");
+  }
   bool copies_work() const override { return attempts_drawn() > 1; }
   int attempts_drawn() const override { return quantile_ ? 2 : copies_; }
   int attempts_at_start() const override { return quantile_ ? 1 : copies_; }

@@ -126,6 +126,10 @@ TEST_CASE("backup on moe: bad backup_slots, copies and memory name the key") {
   const std::string big = error(R"({"type": "backup", "backup_slots": 1})", 8, 8,
                                 R"("layers": 3, "hidden": 32768, "expert_intermediate": 131072)");
   CHECK(big.find("/policies/1/backup_slots: expected copies that fit the GPU's memory") != std::string::npos);
+  const std::string bsp = test::run_error(R"({"seed": 1, "steps": 2, "cluster": {"gpus": 4},
+    "workload": {"type": "bsp", "compute": {"type": "constant", "value": 0.01}},
+    "policy": {"type": "backup", "backup_slots": 1}})");
+  CHECK(bsp.find("/policy/backup_slots: applies to the moe workload") != std::string::npos);
   const std::string copies = error(R"({"type": "backup", "copies": 3})");
   CHECK(copies.find("/policies/1/copies: expected 2 or left out on the moe workload") != std::string::npos);
 }
