@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "sim/policy/backup.hpp"
 #include "sim/policy/policy.hpp"
 
 namespace tailsim {
@@ -14,19 +15,8 @@ namespace {
 
 std::int64_t quantile_count(double quantile, std::int64_t gpus) { return speculation_quorum(quantile, gpus); }
 
-// Median of the given durations: the mean of the two middle values for an even count.
-double median_ns(std::vector<SimTime>& values) {
-  const std::size_t n = values.size();
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(n / 2), values.end());
-  const double hi = static_cast<double>(values[n / 2]);
-  if (n % 2 == 1) return hi;
-  const double lo = static_cast<double>(*std::max_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(n / 2)));
-  return 0.5 * (lo + hi);
-}
-
 SimTime launch_time(std::vector<SimTime>& finished, double multiplier, SimTime now_rel) {
-  const double threshold = multiplier * median_ns(finished);
-  return std::max(now_rel, static_cast<SimTime>(std::llround(threshold)));
+  return std::max(now_rel, static_cast<SimTime>(std::llround(speculation_threshold(finished, multiplier))));
 }
 
 class SpeculationStepper final : public BspStepper {
@@ -71,11 +61,21 @@ class SpeculationStepper final : public BspStepper {
   std::vector<SimTime> primary_, backup_, sorted_;
 };
 
-class BackupPolicy final : public Policy, public BspPolicy {
+class BackupPolicy final : public Policy, public BspPolicy, public MoePolicy {
  public:
-  BackupPolicy(int copies, std::optional<double> quantile, double multiplier)
-      : Policy("backup", "backup"), copies_(copies), quantile_(quantile), multiplier_(multiplier) {}
+  explicit BackupPolicy(const BackupMoeParams& p)
+      : Policy("backup", "backup"), copies_(p.copies), quantile_(p.quantile), multiplier_(p.multiplier), moe_(p) {}
   const BspPolicy* bsp() const override { return this; }
+  const MoePolicy* moe() const override { return this; }
+  std::unique_ptr<MoeController> make_controller(const MoeRunInfo& info) const override {
+    check(info);
+    return make_backup_controller(moe_, info);
+  }
+  void check(const MoeRunInfo& shape) const override { check_backup_moe(*this, moe_, shape); }
+  void check_gpus(std::int64_t /*gpus*/) const override {  // the bsp workload: the moe keys mean nothing there
+    if (moe_.backup_slots) fail("backup_slots", "applies to the moe workload (standby expert copies); remove it here");
+    if (moe_.next_node) fail("backup_on", "applies to the moe workload (where expert copies are); remove it here");
+  }
   bool copies_work() const override { return attempts_drawn() > 1; }
   int attempts_drawn() const override { return quantile_ ? 2 : copies_; }
   int attempts_at_start() const override { return quantile_ ? 1 : copies_; }
@@ -100,22 +100,28 @@ class BackupPolicy final : public Policy, public BspPolicy {
   int copies_;
   std::optional<double> quantile_;
   double multiplier_;
+  BackupMoeParams moe_;
 };
 
 }  // namespace
 
 std::unique_ptr<Policy> make_backup_policy(const JsonReader& n) {
+  BackupMoeParams p;
+  if (n.has("backup_slots")) p.backup_slots = static_cast<int>(n.integer("backup_slots", {}, Range{0.0, 65536.0}));
+  p.next_node = n.string("backup_on", "node", {"node", "next_node"}) == "next_node";
   if (n.has("quantile")) {
     const double q = n.number("quantile", {}, open_unit_interval());
     const double multiplier = n.number("multiplier", 1.5, above(0));
     if (n.has("copies") && n.integer("copies") != 2)
       n.child("copies").fail("the trigger form (with 'quantile') launches one backup per slow task: "
                              "copies must be 2 or left out");
-    return std::make_unique<BackupPolicy>(2, q, multiplier);
+    p.quantile = q;
+    p.multiplier = multiplier;
+    return std::make_unique<BackupPolicy>(p);
   }
   if (n.has("multiplier")) n.child("multiplier").fail("'multiplier' needs 'quantile' (the trigger form)");
-  const int copies = static_cast<int>(n.integer("copies", 2, Range{1.0, static_cast<double>(kMaxAttempts)}));
-  return std::make_unique<BackupPolicy>(copies, std::nullopt, 1.5);
+  p.copies = static_cast<int>(n.integer("copies", 2, Range{1.0, static_cast<double>(kMaxAttempts)}));
+  return std::make_unique<BackupPolicy>(p);
 }
 
 }  // namespace tailsim

@@ -84,6 +84,19 @@ inline std::int64_t speculation_quorum(double quantile, std::int64_t gpus) {
   return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(quantile * static_cast<double>(gpus) - 1e-9)));
 }
 
+// Spark's threshold: multiplier x the median of the finished durations (the mean of the two middle values
+// for an even count). Reorders `finished` (not empty). Shared by the bsp and moe sides of `backup`.
+template <class T>
+double speculation_threshold(std::vector<T>& finished, double multiplier) {
+  const std::size_t n = finished.size();
+  const auto mid = finished.begin() + static_cast<std::ptrdiff_t>(n / 2);
+  std::nth_element(finished.begin(), mid, finished.end());
+  const double hi = static_cast<double>(*mid);
+  if (n % 2 == 1) return multiplier * hi;
+  const double lo = static_cast<double>(*std::max_element(finished.begin(), mid));
+  return multiplier * (0.5 * (lo + hi));
+}
+
 // A policy's bsp hooks (Policy::bsp()).
 class BspPolicy {
  public:

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -85,7 +86,9 @@ struct MoeRunInfo {
   std::uint64_t seed = 0, replication = 0;  // for the controller's own RNG streams
   double expert_bytes = 0;  // one routed expert's weights, bytes
   double host_bandwidth = 0;  // each GPU's link to host memory, bytes/s one way (0: none given)
+  double gpu_memory_bytes = 0;  // each GPU's HBM (0: not given)
   int expert_groups = 1;    // the router's expert groups (contiguous blocks of experts / groups)
+  std::int64_t stable_from_step = 0;  // the routing's stable phase starts here; the steps before fluctuate
   // The routing of the future, for oracles: a private copy of the run's router, to be called for every
   // step from 0 in order and within a step for every layer in order; it then gives exactly the counts the
   // run's router will give (before any controller edits them). Null when the routing cannot be replayed.
@@ -115,11 +118,20 @@ struct WeightLoad {
   bool wait = true;
 };
 
-// A backup copy of GPU `from`'s expert work on GPU `to`, which runs it after its own experts; `from`'s
-// experts finish when the first of the two does.
+// A backup copy of GPU `from`'s expert work on GPU `to` (which must hold replicas of from's experts):
+// launched at `at_s`, it re-runs the tokens `from` has not processed by then, after `to`'s own experts; `from`'s
+// experts finish when the first of the two does, and the other is cancelled.
 struct Hedge {
   std::int64_t from = 0;
   std::int64_t to = 0;
+  double at_s = 0;  // launch, seconds from the layer's dispatch start (0: from the start, every token)
+};
+
+// One load prediction, checked against what then happened.
+struct PredictorError {
+  double error = 0;       // load-weighted: sum |predicted - actual| / sum actual
+  bool one_step = false;  // a forecast of the next step (horizon 1); else of the mean over a re-plan's interval
+  bool stable = true;     // the first step it forecast lies in the routing's stable phase (else a fluctuating one)
 };
 
 // What a controller did in one layer; the workload charges the costs.
@@ -132,8 +144,8 @@ struct MoeDecisions {
   std::vector<std::int64_t> local_pairs;
   std::vector<WeightLoad> loads;
   std::vector<Hedge> hedges;
-  // Load predictions that ended this layer: each one's load-weighted error (predictor_mape).
-  std::vector<double> predictor_errors;
+  // Load predictions that ended this layer: each one's error (predictor_mape and its breakdowns).
+  std::vector<PredictorError> predictor_errors;
   // Expert-weight cache (prefetch): the (GPU, expert) weights this layer needed, and how many were in HBM.
   std::int64_t cache_accesses = 0, cache_hits = 0;
   void clear() {
@@ -163,6 +175,9 @@ class MoeController {
                              MoeDecisions& /*d*/) {}
   virtual void after_layer(const MoeLayer& /*layer*/, const MoeLayerOutcome& /*outcome*/) {}
   virtual void between_steps(std::int64_t /*next_step*/, ExpertPlacement& /*placement*/) {}
+  // Bytes of standby expert copies each GPU holds beyond its placement (backup_slots), reported; none: not a
+  // policy that holds copies.
+  virtual std::optional<double> standby_bytes_per_gpu() const { return std::nullopt; }
 };
 
 // A policy's moe hooks (Policy::moe()).

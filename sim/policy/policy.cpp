@@ -12,10 +12,15 @@ const PolicyRegistry& policy_registry() {
     PolicyRegistry r("policies");
     r.add("none", "wait for the slowest worker at every barrier", {}, make_none_policy);
     r.add("backup", "speculative copies: `copies` attempts per task keeping the first, or (with `quantile`) "
-                    "Spark-style backups for tasks slower than multiplier x the median",
+                    "Spark-style backups for tasks slower than multiplier x the median; moe: a straggling GPU's remaining tokens re-run "
+                    "on a GPU holding copies of its experts (the trigger, or the known slow GPUs)",
           {{"copies", "attempts per task, first finisher wins (integer 1..8, default 2); fixed form"},
            {"quantile", "fraction of tasks finished before backups are considered, in (0, 1); trigger form"},
-           {"multiplier", "a task is slow once it has run multiplier x the median finished time (> 0, default 1.5)"}},
+           {"multiplier", "a task is slow once it has run multiplier x the median finished time (> 0, default 1.5)"},
+           {"backup_slots", "moe: standby expert copies per GPU, a multiple of the experts a GPU hosts (integer >= 0; "
+                            "default: one GPU's experts, or 0 with more GPUs than experts, when replicas serve)"},
+           {"backup_on", "moe: where a GPU's copies are, \"node\" (default: the next GPUs of its node, over NVLink) or "
+                         "\"next_node\" (the next nodes first: a slow node's GPUs do not back each other up)"}},
           make_backup_policy);
     r.add("drop_slowest", "finish each step with the first K - m arrivals, abandoning the last m",
           {{"m", "workers dropped per step (integer >= 0, < K)"}}, make_drop_slowest_policy);

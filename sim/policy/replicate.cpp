@@ -9,7 +9,9 @@
 // the new placement, after a fence on each link that carried copies: a GPU whose copies are still on the way
 // stalls (weight_stall_s). The first plan (step 0) is free: the deployment starts with it; without history
 // it is the plan for uniform load (the oracle plans it from the routing ahead).
-// predictor_mape: each re-plan's estimate against the mean load its interval then saw, per layer.
+// predictor_mape: each re-plan's estimate against the mean load its interval then saw, per layer; by the
+// routing's phase of the interval's first step; and (not the oracle) a forecast of the re-plan's own step from
+// the same history (horizon 1) against that step's load.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -41,6 +43,7 @@ class ReplicateController final : public MoeController {
     plans_.resize(layers);
     next_.resize(layers);
     history_.assign(layers * static_cast<std::size_t>(rows_) * experts_, 0.0);
+    one_step_.assign(layers * experts_, -1.0);
     estimate_.assign(layers * experts_, 0.0);
     previous_.assign(layers * experts_, 0.0);
     fences_.resize(layers);
@@ -79,6 +82,11 @@ class ReplicateController final : public MoeController {
     // History: a ring of rows_ rows per layer; step t's row is row t mod rows_.
     double* h = &history_[(l * static_cast<std::size_t>(rows_) + static_cast<std::size_t>(view.step % rows_)) * experts_];
     for (std::size_t e = 0; e < experts_; ++e) h[e] = static_cast<double>(view.counts[e]);
+    double* next = &one_step_[l * experts_];
+    if (next[0] >= 0) {  // this step's forecast, made at its re-plan
+      errors_.push_back({load_error({next, experts_}, {h, experts_}), true, view.step >= info_.stable_from_step});
+      next[0] = -1.0;
+    }
     // The window that the re-plan at s predicted, s + 1 .. s + interval, ends at the next re-plan (which moved
     // the estimate into previous_).
     if (view.step <= p_.interval) return;
@@ -86,7 +94,8 @@ class ReplicateController final : public MoeController {
     for (std::size_t e = 0; e < experts_; ++e) w[e] += static_cast<double>(view.counts[e]);
     if (view.step % p_.interval != 0) return;
     for (std::size_t e = 0; e < experts_; ++e) w[e] /= p_.interval;
-    errors_.push_back(load_error({&previous_[l * experts_], experts_}, {w, experts_}));
+    errors_.push_back({load_error({&previous_[l * experts_], experts_}, {w, experts_}), false,
+                       view.step - p_.interval + 1 >= info_.stable_from_step});
     std::fill(w, w + experts_, 0.0);
   }
 
@@ -132,6 +141,7 @@ class ReplicateController final : public MoeController {
       }
       const LoadHistory h{ordered_, rows, info_.experts};
       predict_mean_load(p_.predictor, h, p_.interval, {&estimate_[l * experts_], experts_});
+      predict_load(p_.predictor, h, 1, {&one_step_[l * experts_], experts_});
     }
     ExpertPlacement next = plan({&estimate_[l * experts_], experts_}, &plans_[l]);
     copy_weights(plans_[l], next, l, d);
@@ -169,7 +179,9 @@ class ReplicateController final : public MoeController {
   std::vector<double> previous_;    // layers x experts: the one before (its window ends at the last re-plan)
   std::vector<double> ahead_load_;  // layers x experts: the oracle's mean counts of the coming window
   std::vector<double> window_sum_;  // layers x experts: counts since the last re-plan
-  std::vector<double> scratch_, errors_;
+  std::vector<double> one_step_;     // layers x experts: the re-plan's forecast of its own step (-1 first: none)
+  std::vector<double> scratch_;
+  std::vector<PredictorError> errors_;
   std::vector<std::int64_t> counts_;
   std::int64_t ahead_ = 0;
   int held_ = -1;  // the layer whose plan is swapped into the workload's placement

@@ -38,7 +38,11 @@ Json record_json(const Record& rec, bool timing, bool slowdown) {
       j["weight_stall_s"] = w->stall_s;
     }
     if (rec.moe->predictor_mape) j["predictor_mape"] = *rec.moe->predictor_mape;
+    if (rec.moe->predictor_mape_h1) j["predictor_mape_h1"] = *rec.moe->predictor_mape_h1;
+    if (rec.moe->predictor_mape_stable) j["predictor_mape_stable"] = *rec.moe->predictor_mape_stable;
+    if (rec.moe->predictor_mape_fluctuating) j["predictor_mape_fluctuating"] = *rec.moe->predictor_mape_fluctuating;
     if (rec.moe->prefetch_hit_rate) j["prefetch_hit_rate"] = *rec.moe->prefetch_hit_rate;
+    if (rec.moe->backup_bytes_per_gpu) j["backup_bytes_per_gpu"] = *rec.moe->backup_bytes_per_gpu;
   }
   if (const auto& w = rec.whatif) {
     j["whatif_slowdown"] = w->slowdown;
@@ -91,7 +95,12 @@ MoeRecord moe_from_json(const Json& j) {
   if (j.contains("weight_bytes_moved"))
     m.weights = MoeRecord::Weights{j.at("weight_bytes_moved").get<double>(), j.at("weight_stall_s").get<double>()};
   if (j.contains("predictor_mape")) m.predictor_mape = j.at("predictor_mape").get<double>();
+  for (const auto& [key, field] : {std::pair{"predictor_mape_h1", &MoeRecord::predictor_mape_h1},
+                                   std::pair{"predictor_mape_stable", &MoeRecord::predictor_mape_stable},
+                                   std::pair{"predictor_mape_fluctuating", &MoeRecord::predictor_mape_fluctuating}})
+    if (j.contains(key)) m.*field = j.at(key).get<double>();
   if (j.contains("prefetch_hit_rate")) m.prefetch_hit_rate = j.at("prefetch_hit_rate").get<double>();
+  if (j.contains("backup_bytes_per_gpu")) m.backup_bytes_per_gpu = j.at("backup_bytes_per_gpu").get<double>();
   if (j.contains("throughput")) {  // absent in records written before it existed
     m.tokens_per_s = j.at("throughput").at("tokens_per_s").get<double>();
     m.tokens_per_s_per_gpu = j.at("throughput").at("tokens_per_s_per_gpu").get<double>();

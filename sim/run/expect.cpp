@@ -76,7 +76,12 @@ std::optional<Measured> metric_of(const Record& r, const std::string& m) {
   if (m == "weight_bytes_moved" && r.moe->weights) return Measured{r.moe->weights->bytes_moved, 0};
   if (m == "weight_stall_s" && r.moe->weights) return Measured{r.moe->weights->stall_s, 0};
   if (m == "predictor_mape" && r.moe->predictor_mape) return Measured{*r.moe->predictor_mape, 0};
+  if (m == "predictor_mape_h1" && r.moe->predictor_mape_h1) return Measured{*r.moe->predictor_mape_h1, 0};
+  if (m == "predictor_mape_stable" && r.moe->predictor_mape_stable) return Measured{*r.moe->predictor_mape_stable, 0};
+  if (m == "predictor_mape_fluctuating" && r.moe->predictor_mape_fluctuating)
+    return Measured{*r.moe->predictor_mape_fluctuating, 0};
   if (m == "prefetch_hit_rate" && r.moe->prefetch_hit_rate) return Measured{*r.moe->prefetch_hit_rate, 0};
+  if (m == "backup_bytes_per_gpu" && r.moe->backup_bytes_per_gpu) return Measured{*r.moe->backup_bytes_per_gpu, 0};
   if (!r.moe->routing) return std::nullopt;
   if (m == "dropped_fraction") return Measured{r.moe->routing->dropped_fraction, 0};
   if (m == "rerouted_fraction") return Measured{r.moe->routing->rerouted_fraction, 0};
@@ -149,7 +154,8 @@ const std::vector<std::string>& expectation_metrics() {
       "time_split.compute", "time_split.communication", "time_split.barrier_wait", "bytes_moved",
       "throughput.tokens_per_s", "throughput.tokens_per_s_per_gpu", "dropped_fraction",
       "rerouted_fraction", "dropped_gate_mass", "weight_bytes_moved", "weight_stall_s", "predictor_mape",
-      "prefetch_hit_rate", "whatif_slowdown", "whatif_by_dp_rank.N", "whatif_by_stage.N",
+      "predictor_mape_h1", "predictor_mape_stable", "predictor_mape_fluctuating",
+      "prefetch_hit_rate", "backup_bytes_per_gpu", "whatif_slowdown", "whatif_by_dp_rank.N", "whatif_by_stage.N",
       "events", "steps", "speedup"};
   return names;
 }

@@ -141,8 +141,16 @@ MoeRecord moe_record(const MoeTally& m) {
   if (m.weight_bytes > 0) mr.weights = MoeRecord::Weights{m.weight_bytes, m.weight_stall_s};  // stall: per step below
   const double predictions = m.predictor_errors;
   if (predictions > 0) mr.predictor_mape = m.predictor_error_sum / predictions;
+  const auto mean = [](const CompensatedSum& sum, const CompensatedSum& n) {
+    return static_cast<double>(n) > 0 ? std::optional<double>(static_cast<double>(sum) / static_cast<double>(n)) : std::nullopt;
+  };
+  mr.predictor_mape_h1 = mean(m.predictor_h1_sum, m.predictor_h1_n);
+  mr.predictor_mape_stable = mean(m.predictor_stable_sum, m.predictor_stable_n);
+  mr.predictor_mape_fluctuating = mean(m.predictor_fluctuating_sum, m.predictor_fluctuating_n);
   const double accesses = m.cache_accesses;
   if (accesses > 0) mr.prefetch_hit_rate = m.cache_hits / accesses;
+  const double standby_steps = m.standby_steps;
+  if (standby_steps > 0) mr.backup_bytes_per_gpu = m.standby_bytes / standby_steps;
   return mr;
 }
 
@@ -182,7 +190,9 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
     rec.step_time = std::move(t.steps).summarize();
     const double gpu_time = t.gpu_time_s, busy = t.busy_s, extra = t.extra_s;
     rec.idle_fraction = gpu_time > 0 ? std::max(0.0, (gpu_time - busy) / gpu_time) : 0.0;
-    if (policies[k]->copies_work()) rec.extra_work_fraction = busy > 0 ? extra / busy : 0.0;
+    // The moe workload's busy time counts communication: its copies are set against the useful compute.
+    const double useful = t.moe.layer_steps > 0 ? static_cast<double>(t.moe.compute_s) - extra : busy;
+    if (policies[k]->copies_work()) rec.extra_work_fraction = useful > 0 ? extra / useful : 0.0;
     rec.events = t.events;
     if (t.moe.layer_steps > 0) {
       rec.moe = moe_record(t.moe);

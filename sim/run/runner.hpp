@@ -36,7 +36,10 @@ struct MoeRecord {
   };
   std::optional<Weights> weights;       // policies that loaded weights
   std::optional<double> predictor_mape;  // policies that predicted expert load: mean load-weighted error
+  // The same for forecasts of the next step (horizon 1), and over the interval by the routing's phase.
+  std::optional<double> predictor_mape_h1, predictor_mape_stable, predictor_mape_fluctuating;
   std::optional<double> prefetch_hit_rate;  // policies with an expert-weight cache: needed weights found in HBM
+  std::optional<double> backup_bytes_per_gpu;  // backup: HBM each GPU gives its standby expert copies, bytes
 };
 
 // A policy's speed-up over the scenario's baseline policy at the same point, paired over steps

@@ -147,6 +147,7 @@ void MoeWorkload::check_policy(const Policy& policy) const {
   shape.expert_groups = config_.router->expert_groups();
   shape.expert_bytes = config_.model.expert_shape().weight_bytes();
   shape.host_bandwidth = config_.cluster.gpu.host_link_bandwidth_bytes_per_s;
+  shape.gpu_memory_bytes = config_.cluster.gpu.memory_bytes;
   policy.moe()->check(shape);
 }
 

@@ -1,6 +1,7 @@
 // The parts of an MoE layer that a policy's controller drives (sim/workload/moe_run.hpp): weight loads and
 // their stalls, hedges, and the node limit of group-limited routing under the controller's placement.
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -63,24 +64,45 @@ void MoeRun::control_experts(const MoeLayer& view, double compute_factor, double
   sums.experts_max = *std::max_element(finish_s_.begin(), finish_s_.end());
 }
 
-// A backup copy of GPU h.from's experts on GPU h.to: its tokens cross to h.to once they have reached
-// h.from (dispatch), run after h.to's own experts at h.to's speed, and the results cross back; whichever of
-// the primary and the copy finishes first ends h.from's experts, and the other is cancelled then.
+// A backup copy of GPU h.from's remaining expert work on GPU h.to, launched at h.at_s. The primary has run
+// since its experts started (its finish less its compute), through its grouped kernel at an even pace: each
+// of its replicas has done floor(done x n) of its n tokens. The rest cross to h.to once launched (and once
+// they have reached h.from), run after h.to's own experts at h.to's speed as one grouped kernel, and the
+// results cross back. Whichever of the primary and the copy finishes first ends h.from's experts; the other
+// is cancelled then (its compute stops).
 void MoeRun::hedge(const Hedge& h, double compute_factor, LayerSums& sums) {
-  if (h.from < 0 || h.from >= gpus_ || h.to < 0 || h.to >= gpus_ || h.from == h.to)
-    throw std::logic_error("MoE controller: hedge from GPU " + std::to_string(h.from) + " to " + std::to_string(h.to));
+  if (h.from < 0 || h.from >= gpus_ || h.to < 0 || h.to >= gpus_ || h.from == h.to || !(h.at_s >= 0))
+    throw std::logic_error("MoE controller: hedge from GPU " + std::to_string(h.from) + " to " + std::to_string(h.to) +
+                           " at " + std::to_string(h.at_s) + " s");
+  const double primary_s = expert_s_[h.from] * compute_factor * noise_[h.from];
+  const double primary_end = finish_s_[h.from];
+  const double done = primary_s > 0 ? std::clamp((h.at_s - (primary_end - primary_s)) / primary_s, 0.0, 1.0) : 1.0;
+  local_.clear();
+  std::int64_t left = 0;
+  for (const ExpertPlacement::Slot& slot : placement_.slots(h.from)) {
+    const std::int64_t n = ExpertPlacement::share(slot, layer_counts_[slot.expert]);
+    local_.push_back(n - static_cast<std::int64_t>(std::floor(done * static_cast<double>(n))));
+    left += local_.back();
+  }
+  if (left == 0) return;  // finished before the launch
   const LinkSpec& link = link_between(h.from, h.to);
-  const double tokens_bytes = static_cast<double>(gpu_tokens_[h.from]) * static_cast<double>(c_.model.hidden);
+  const double tokens_bytes = static_cast<double>(left) * static_cast<double>(c_.model.hidden);
   const double in_s = tokens_bytes * dispatch_bytes_per_element_ / link.bandwidth_bytes_per_s + link.latency_s;
   const double out_s = tokens_bytes * 2.0 / link.bandwidth_bytes_per_s + link.latency_s;
-  const double copy_s = expert_s_[h.from] * compute_factor * noise_[h.to];
-  const double start = std::max(finish_s_[h.to], dispatch_s_[h.from] + in_s);
-  finish_s_[h.from] = std::min(finish_s_[h.from], start + copy_s + out_s);
-  const double ran = std::max(0.0, std::min(start + copy_s, finish_s_[h.from]) - start);
-  finish_s_[h.to] = std::max(finish_s_[h.to], start + ran);
+  const double copy_s = cost_.grouped_time_s(local_) * compute_factor * noise_[h.to];
+  const double start = std::max(finish_s_[h.to], std::max(h.at_s, dispatch_s_[h.from]) + in_s);
+  const double copy_end = start + copy_s + out_s;
+  double ran = std::max(0.0, std::min(start + copy_s, primary_end) - start);  // cancelled when the primary ends
+  if (copy_end < primary_end) {  // the copy wins: the primary stops when its results arrive
+    finish_s_[h.from] = copy_end;
+    sums.compute -= std::min(primary_s, primary_end - copy_end);
+    ran = copy_s;
+    tally_.moe.bytes_moved += tokens_bytes * 2.0;
+  }
+  if (ran > 0) finish_s_[h.to] = std::max(finish_s_[h.to], start + ran);  // else it never started
   extra_s_ += ran;
   sums.compute += ran;
-  tally_.moe.bytes_moved += tokens_bytes * (dispatch_bytes_per_element_ + 2.0);
+  tally_.moe.bytes_moved += tokens_bytes * dispatch_bytes_per_element_;
 }
 
 }  // namespace tailsim

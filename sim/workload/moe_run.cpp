@@ -32,13 +32,16 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
   info.replication = req.replication;
   info.expert_bytes = c.model.expert_shape().weight_bytes();
   info.host_bandwidth = c.cluster.gpu.host_link_bandwidth_bytes_per_s;
+  info.gpu_memory_bytes = c.cluster.gpu.memory_bytes;
   info.expert_groups = c.router->expert_groups();
+  info.stable_from_step = c.router->stable_from();
   info.route_ahead = [this, seed = req.seed, replication = req.replication](std::int64_t step, int layer,
                                                                            std::span<std::int64_t> counts) {
     if (!ahead_) ahead_ = c_.router->make(c_.model.router_context(seed, replication));
     ahead_->route(step, layer, gpus_ * c_.tokens_per_gpu, counts);
   };
   controller_ = policy.make_controller(info);
+  if (controller_) standby_bytes_ = controller_->standby_bytes_per_gpu();
 
   const auto k = static_cast<std::size_t>(gpus_);
   counts_.resize(static_cast<std::size_t>(experts_));
@@ -104,6 +107,10 @@ void MoeRun::run(std::int64_t steps) {
     simulate_step();
     const SimTime step_ns = sim_.now() - step_start_;
     tally_.add_step(step_ns, gpus_, busy_s_, extra_s_);
+    if (standby_bytes_) {
+      tally_.moe.standby_bytes += *standby_bytes_;
+      tally_.moe.standby_steps += 1.0;
+    }
     tally_.moe.step_tokens += static_cast<double>(gpus_ * c_.tokens_per_gpu);
     tally_.moe.gpu_step_tokens += static_cast<double>(c_.tokens_per_gpu);
     if (trace_)
@@ -266,9 +273,16 @@ const std::int64_t* MoeRun::route_layer(MoeLayer& view) {
     t.dropped_gate_mass += decisions_.dropped_gate_mass;
     t.cache_accesses += static_cast<double>(decisions_.cache_accesses);
     t.cache_hits += static_cast<double>(decisions_.cache_hits);
-    for (const double e : decisions_.predictor_errors) {
-      t.predictor_error_sum += e;
+    for (const PredictorError& e : decisions_.predictor_errors) {
+      if (e.one_step) {
+        t.predictor_h1_sum += e.error;
+        t.predictor_h1_n += 1.0;
+        continue;
+      }
+      t.predictor_error_sum += e.error;
       t.predictor_errors += 1.0;
+      (e.stable ? t.predictor_stable_sum : t.predictor_fluctuating_sum) += e.error;
+      (e.stable ? t.predictor_stable_n : t.predictor_fluctuating_n) += 1.0;
     }
   }
   if (!saved_counts_.empty()) std::copy(counts_.begin(), counts_.end(), saved_counts_.begin() + saved_at);
@@ -286,6 +300,7 @@ void MoeRun::place(const std::int64_t* counts) {
   }
   if (!twins_.empty()) return place_twins();
   const bool whole = !two_batch_ || controller_;
+  layer_counts_ = counts;
   for (std::int64_t g = 0; g < gpus_; ++g) {
     const std::span<const ExpertPlacement::Slot> slots = placement_.slots(g);
     if (slots.size() == 1 && !two_batch_) {  // one expert (or a replica of one): the common case at scale

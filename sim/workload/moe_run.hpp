@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -106,11 +107,13 @@ class MoeRun final : public EventHandler {
   std::vector<std::int64_t> gpu_tokens_;  // (token, expert) pairs hosted per GPU
   std::vector<std::int64_t> local_;       // scratch: one GPU's tokens per local expert replica
   std::vector<std::int64_t> share_q_, share_r_;  // per expert: its count's quotient and remainder by its replicas
-  // Twin nodes (find_twins): per node, the earlier node it copies, or -1; per GPU, its dispatch and combine
+  // Twin nodes (place_twins): per node, the earlier node it copies, or -1; per GPU, its dispatch and combine
   // seconds. Empty unless the layout allows twins.
   std::vector<std::int64_t> twins_;
   std::vector<std::array<double, 2>> twin_comm_;
   std::int64_t twin_back_ = 0;
+  const std::int64_t* layer_counts_ = nullptr;  // the layer's counts per expert, as placed (for hedges)
+  std::optional<double> standby_bytes_;  // the controller's standby copies, bytes per GPU (backup_slots)
   std::vector<double> expert_s_;          // expert compute per GPU, before noise
   std::vector<double> noise_;             // per-GPU factor this layer (noise x slowdown)
   std::vector<double> pairs_;             // gpu_tokens_ as doubles, for the all-to-all

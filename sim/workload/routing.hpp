@@ -53,6 +53,9 @@ class RouterSource {
   virtual int expert_groups() const { return 1; }
   // The groups a token's experts come from at most (group-limited routing); 0: no limit.
   virtual int group_limit() const { return 0; }
+  // The first step of the routing's stable phase, the last phase of its drift schedule (the one that lasts);
+  // the steps before it are its fluctuating phases. 0: no schedule, every step is stable.
+  virtual std::int64_t stable_from() const { return 0; }
   // Counts what the source holds for the run (a trace's counts, shared by every point replaying the file).
   virtual void count_held(HeldBytes&) const {}
 };

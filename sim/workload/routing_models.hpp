@@ -83,6 +83,15 @@ class TokenDraws {
   // then one uniform start), whose inclusion probabilities are exactly those. `counts` gets the tally.
   void from_shares(std::span<const double> shares, std::int64_t tokens, std::span<std::int64_t> counts,
                    MoeTokens& out);
+  // As from_shares under group-limited routing (DeepSeek-V3's node-limited routing): the experts form `groups`
+  // contiguous groups and each token's experts come from `limit` of them. A token picks `limit` distinct
+  // groups, group g with probability p_g = min(1, c x its share S_g) (summing to limit), gives each picked
+  // group its quota top_k S_g / p_g of picks (rounded to whole picks keeping the means, summing to top_k),
+  // and draws them among the group's experts in proportion to their shares, all by systematic sampling. So
+  // expert e is still picked with probability top_k x shares[e] (exactly, unless an expert would take more
+  // than its group's quota allows), as in from_shares and the counts engine.
+  void from_shares_grouped(std::span<const double> shares, int groups, int limit, std::int64_t tokens,
+                           std::span<std::int64_t> counts, MoeTokens& out);
   // The pairs of `counts` (sum tokens x top_k, each at most tokens) dealt to the tokens, counts kept exactly:
   // the experts in a random order, each repeated count times, slot i to the (i mod tokens)-th token of a random
   // permutation, so an expert's tokens are a uniformly random set of its count.
@@ -102,6 +111,10 @@ class TokenDraws {
   std::vector<std::int32_t> order_, slots_;
   std::vector<std::int64_t> perm_;
   std::vector<double> gammas_;
+  // from_shares_grouped scratch: per group its share and probability; the picked groups, their experts, the
+  // experts' shares and probabilities and a visiting order.
+  std::vector<double> group_share_, group_p_, group_quota_, pool_share_, pool_p_;
+  std::vector<std::int32_t> group_order_, group_ids_, chosen_, pool_, pool_order_;
 };
 
 class GeneratedRouter final : public Router {

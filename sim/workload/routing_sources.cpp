@@ -182,6 +182,11 @@ class GeneratedSource final : public RouterSource {
   double gate_concentration() const override { return params_.gate_concentration; }
   int expert_groups() const override { return params_.groups; }
   int group_limit() const override { return params_.group_limit; }
+  std::int64_t stable_from() const override {
+    std::int64_t start = 0;  // as GeneratedRouter lays out its phases
+    for (std::size_t i = 0; i + 1 < params_.phases.size(); ++i) start += std::max<std::int64_t>(params_.phases[i].steps, 1);
+    return start;
+  }
 
  private:
   GeneratedRoutingParams params_;

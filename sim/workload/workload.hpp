@@ -54,6 +54,10 @@ struct MoeTally {
   CompensatedSum weight_stall_s;                      // layer time lost waiting for weight loads, seconds
   CompensatedSum predictor_error_sum, predictor_errors;  // load predictions: summed error, and their number
   CompensatedSum cache_accesses, cache_hits;             // expert weights needed, and found in HBM (prefetch)
+  CompensatedSum standby_bytes, standby_steps;           // per step: standby copies' bytes per GPU (backup_slots)
+  // Load predictions by horizon (the next step) and, over an interval, by the routing's phase: sums and counts.
+  CompensatedSum predictor_h1_sum, predictor_h1_n;
+  CompensatedSum predictor_stable_sum, predictor_stable_n, predictor_fluctuating_sum, predictor_fluctuating_n;
   std::int64_t layer_steps = 0;
   // Every sum, once: merges, serialization and reports go through this list.
   static constexpr std::array kSums = {&MoeTally::load_imbalance_sum, &MoeTally::compute_s,
@@ -64,7 +68,11 @@ struct MoeTally {
                                        &MoeTally::weight_bytes,       &MoeTally::step_tokens,
                                        &MoeTally::gpu_step_tokens,    &MoeTally::weight_stall_s,
                                        &MoeTally::predictor_error_sum, &MoeTally::predictor_errors,
-                                       &MoeTally::cache_accesses,     &MoeTally::cache_hits};
+                                       &MoeTally::cache_accesses,     &MoeTally::cache_hits,
+                                       &MoeTally::standby_bytes,      &MoeTally::standby_steps,
+                                       &MoeTally::predictor_h1_sum,   &MoeTally::predictor_h1_n,
+                                       &MoeTally::predictor_stable_sum, &MoeTally::predictor_stable_n,
+                                       &MoeTally::predictor_fluctuating_sum, &MoeTally::predictor_fluctuating_n};
 };
 
 // What-if analysis of a training run (pipeline workload): sums over steps of the step time as run, under

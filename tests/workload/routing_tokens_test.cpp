@@ -122,3 +122,71 @@ TEST_CASE("route_tokens on a trace deals its counts to tokens exactly") {
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+namespace {
+
+// The most groups one token's experts come from, over a layer-step (groups of `size` contiguous experts).
+int widest_token(const MoeTokens& t, int top_k, int size) {
+  int widest = 0;
+  for (std::int64_t i = 0; i < t.tokens; ++i) {
+    std::vector<std::int32_t> groups;
+    for (int j = 0; j < top_k; ++j) groups.push_back(t.experts[static_cast<std::size_t>(i * top_k + j)] / size);
+    std::sort(groups.begin(), groups.end());
+    widest = std::max(widest, static_cast<int>(std::unique(groups.begin(), groups.end()) - groups.begin()));
+  }
+  return widest;
+}
+
+}  // namespace
+
+TEST_CASE("route_tokens with a group limit: no token reaches more groups than the limit") {
+  // DeepSeek-V3's shape at a quarter scale: 64 experts in 8 groups, top-8 from at most 4 groups, skewed
+  // (log-normal popularity, group offsets, drift and content noise as the deepseek-v3 preset).
+  GeneratedRoutingParams p = *routing_preset("deepseek-v3");
+  const RouterContext rc{2, 64, 8, 7, 0};
+  GeneratedRouter limited(p, rc);
+  p.group_limit = 0;
+  GeneratedRouter free(p, rc);
+  std::vector<std::int64_t> counts(64), group_pairs(8, 0);
+  MoeTokens t;
+  int widest_limited = 0, widest_free = 0;
+  for (int s = 0; s < 20; ++s)
+    for (int l = 0; l < 2; ++l) {
+      limited.route_tokens(s, l, 512, counts, t);
+      check_tokens(t, counts, 512, 8);
+      widest_limited = std::max(widest_limited, widest_token(t, 8, 8));
+      free.route_tokens(s, l, 512, counts, t);
+      widest_free = std::max(widest_free, widest_token(t, 8, 8));
+    }
+  CHECK(widest_limited <= 4);
+  CHECK(widest_free > 4);  // without the limit, top-8 of 64 reaches 5 or more groups of 8
+}
+
+TEST_CASE("route_tokens with a group limit keeps each expert's marginal, top_k x its share") {
+  // Fixed shares (no drift, no content noise), 64 experts in 8 groups, top-8 from at most 4 groups: each
+  // expert's mean count over 300 steps of 512 tokens is 512 x 8 x share, within 5 standard errors.
+  GeneratedRoutingParams p = *routing_preset("deepseek-v3");
+  p.batch_noise = 0;
+  p.phases = {{1, 0.0}};
+  const RouterContext rc{1, 64, 8, 5, 0};
+  GeneratedRouter router(p, rc);
+  const std::vector<double> shares(router.base_shares(0).begin(), router.base_shares(0).end());
+  const int steps = 300;
+  const std::int64_t tokens = 512;
+  std::vector<std::int64_t> counts(64);
+  std::vector<double> sum(64, 0.0);
+  MoeTokens t;
+  for (int s = 0; s < steps; ++s) {
+    router.route_tokens(s, 0, tokens, counts, t);
+    for (std::size_t e = 0; e < 64; ++e) sum[e] += static_cast<double>(counts[e]);
+  }
+  for (std::size_t e = 0; e < 64; ++e) {
+    const double pi = 8 * shares[e], expected = static_cast<double>(tokens) * pi;
+    INFO("expert " << e << ": pi " << pi);
+    CHECK(std::fabs(sum[e] / steps - expected) <= 5 * std::sqrt(static_cast<double>(tokens) * pi * (1 - pi) / steps) + 1e-9);
+  }
+}
+
+}  // namespace tailsim
