@@ -1,0 +1,48 @@
+// Fail-slow presets: Falcon's episodes in time units, turned into steps with the scenario's step time.
+#include "sim/workload/pipeline_failslow.hpp"
+
+#include <doctest/doctest.h>
+
+#include "tests/helpers.hpp"
+
+namespace tailsim {
+
+TEST_CASE("the falcon fail-slow preset gives per-step rates and durations at the scenario's step time") {
+  const Json node = Json::parse(R"({"preset": "falcon-fail-slow", "step_s": "400ms"})");
+  const std::vector<FailSlowSpec> specs =
+      read_fail_slow(JsonReader(node, "test.json", "/workload/fail_slow"));
+  REQUIRE(specs.size() == 2);
+  CHECK(!specs[0].link);
+  CHECK(specs[1].link);
+  CHECK(specs[0].rate_per_rank_step == doctest::Approx(0.0153 * 0.4 / 3600));
+  CHECK(specs[1].rate_per_rank_step == doctest::Approx(0.117 * 0.4 / 3600));
+  // Communication fail-slows are the more frequent and the longer (means 24 and 10 minutes).
+  CHECK(specs[1].rate_per_rank_step > 5 * specs[0].rate_per_rank_step);
+  CHECK(specs[0].steps_per_duration_unit == doctest::Approx(2.5));
+  CHECK(specs[0].duration_steps->mean() == doctest::Approx(600).epsilon(1e-3));
+  CHECK(specs[1].duration_steps->mean() == doctest::Approx(1440).epsilon(1e-3));
+  CHECK(specs[0].factor->min_value() >= 1.1);
+}
+
+TEST_CASE("a fail-slow preset needs a step time and is not a cluster noise") {
+  const std::string head = R"({"name": "f", "steps": 2, "cluster": {"gpus": 4)";
+  const std::string workload =
+      R"(, "workload": {"type": "pipeline", "pp": 2, "forward": {"type": "constant", "value": 0.01})";
+  const std::string tail = R"(}, "policies": [{"type": "none"}]})";
+  const std::string no_step =
+      test::run_error(head + "}" + workload + R"(, "fail_slow": {"preset": "falcon-fail-slow"})" + tail);
+  CHECK(no_step.find("/workload/fail_slow") != std::string::npos);
+  CHECK(no_step.find("step_s") != std::string::npos);
+  const std::string unknown =
+      test::run_error(head + "}" + workload + R"(, "fail_slow": {"preset": "falcon", "step_s": 1})" + tail);
+  CHECK(unknown.find("/workload/fail_slow/preset") != std::string::npos);
+  CHECK(unknown.find("unknown noise preset 'falcon' (did you mean 'falcon-fail-slow'?)") != std::string::npos);
+  const std::string as_noise = test::run_error(head + R"(, "noise": "falcon-fail-slow"})" + workload + tail);
+  CHECK(as_noise.find("/cluster/noise: 'falcon-fail-slow' is a preset of fail-slow episodes") !=
+        std::string::npos);
+  CHECK(test::run_error(head + "}" + workload +
+                        R"(, "fail_slow": {"preset": "falcon-fail-slow", "step_s": 0.5})" + tail) ==
+        "no error");
+}
+
+}  // namespace tailsim
