@@ -76,6 +76,12 @@ void serialize_unit(std::string& out, std::size_t index, const UnitResult& u) {
     for (const CompensatedSum* v : {&w.actual_s, &w.counterfactual_s, &w.ideal_s}) put_sum(*v);
     for (const CompensatedSum& v : w.by_dp_rank_s) put_sum(v);
     for (const CompensatedSum& v : w.by_stage_s) put_sum(v);
+    put_bytes(out, static_cast<std::uint64_t>(t.evictions.size()));
+    for (const Eviction& e : t.evictions) {
+      put_bytes(out, e.rank);
+      put_bytes(out, e.step);
+      put_bytes(out, static_cast<std::uint8_t>(e.spare));
+    }
   }
 }
 
@@ -108,6 +114,12 @@ void deserialize_units(const std::string& in, std::vector<UnitResult>& results) 
       for (CompensatedSum* v : {&w.actual_s, &w.counterfactual_s, &w.ideal_s}) take_sum(*v);
       for (CompensatedSum& v : w.by_dp_rank_s) take_sum(v);
       for (CompensatedSum& v : w.by_stage_s) take_sum(v);
+      t.evictions.resize(take_bytes<std::uint64_t>(in, pos));
+      for (Eviction& e : t.evictions) {
+        e.rank = take_bytes<std::int64_t>(in, pos);
+        e.step = take_bytes<std::int64_t>(in, pos);
+        e.spare = take_bytes<std::uint8_t>(in, pos) != 0;
+      }
     }
   }
 }
@@ -194,6 +206,7 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
       }
     }
     if (t.whatif.steps > 0) rec.whatif = whatif_record(t.whatif);
+    if (policies[k]->evict()) rec.evicted = std::move(t.evictions);
     if (k != model.baseline)
       if (const auto s = paired_speedup(merged[model.baseline].batches, t.batches))
         rec.vs_baseline = VsBaseline{policies[model.baseline]->label(), s->speedup, s->ci95_low, s->ci95_high};

@@ -9,6 +9,7 @@
 #include "sim/core/rng.hpp"
 #include "sim/engine/simulator.hpp"
 #include "sim/cluster/trace_sink.hpp"
+#include "sim/policy/evict.hpp"
 
 namespace tailsim {
 
@@ -57,16 +58,18 @@ class BspDraws {
 constexpr std::int64_t kChunk = 2048;  // workers drawn and reduced at a time: fits L1 for every attempt
 
 // The event-driven engine for one policy: each step starts every task's attempts on the GpuArray, arrivals
-// go to a Barrier whose release starts the next step, and speculative launches are events too.
+// go to a Barrier whose release starts the next step, and speculative launches are events too. With
+// `evict` (BspEviction) ranks out of service start nothing and the barrier waits for those in service.
 class BspEventRun final : public EventHandler, public GpuListener {
  public:
   enum Kind : std::uint32_t { kStepStart, kRelease, kLaunchBackups };
 
-  BspEventRun(const BspSetup& setup, const BspPolicy& policy, BspDraws& draws, int attempts, std::int64_t steps,
+  BspEventRun(const BspSetup& setup, const Policy& policy, BspDraws& draws, int attempts, std::int64_t steps,
               PolicyTally& tally, TraceSink* trace)
-      : setup_(setup), policy_(policy), draws_(draws), attempts_(attempts), steps_(steps), tally_(tally),
+      : setup_(setup), policy_(*policy.bsp()), draws_(draws), attempts_(attempts), steps_(steps), tally_(tally),
         self_(sim_.add_handler(this)), gpus_(sim_, setup.gpus, *this), barrier_(sim_, self_, kRelease),
         trace_(trace) {
+    if (policy.evict()) evict_.emplace(*policy.evict(), setup.groups, setup.gpus);
     const auto k = static_cast<std::size_t>(setup.gpus);
     for (int a = 0; a < attempts; ++a) {
       keys_[a].resize(k);
@@ -127,15 +130,19 @@ class BspEventRun final : public EventHandler, public GpuListener {
     finished_.clear();
     launch_event_.reset();
     for (std::int64_t k = 0; k < setup_.gpus; ++k) {
-      gpus_.start_task(k);
       finish_ns_[k] = -1;
+      if (evict_ && (times_[0][k] = evict_->task_ns(k, times_[0][k])) < 0) {
+        std::fill_n(launched_at_.begin() + k * kMaxAttempts, kMaxAttempts, SimTime{-1});
+        continue;
+      }
+      gpus_.start_task(k);
       for (int a = 0; a < policy_.attempts_at_start(); ++a) {
         gpus_.start_attempt(k, a, times_[a][k]);
         launched_at_[k * kMaxAttempts + a] = 0;
       }
       for (int a = policy_.attempts_at_start(); a < kMaxAttempts; ++a) launched_at_[k * kMaxAttempts + a] = -1;
     }
-    quorum_ = policy_.barrier_quorum(setup_.gpus);
+    quorum_ = evict_ ? evict_->in_service() : policy_.barrier_quorum(setup_.gpus);
     barrier_.arm(quorum_);
   }
 
@@ -154,20 +161,25 @@ class BspEventRun final : public EventHandler, public GpuListener {
     if (launch_event_) sim.cancel(*launch_event_);  // backups not yet launched are moot
     SimTime busy = 0, extra = 0;
     for (std::int64_t k = 0; k < setup_.gpus; ++k) {
+      if (evict_ && !evict_->serving(k)) continue;
       if (!gpus_.done(k)) gpus_.abandon(k);
       const SimTime end = finish_ns_[k] < 0 ? step : finish_ns_[k];
       busy += end;
       for (int a = 1; a < kMaxAttempts; ++a)
         if (const SimTime at = launched_at_[k * kMaxAttempts + a]; at >= 0) extra += end - at;
     }
-    tally_.add_step(step, setup_.gpus, static_cast<double>(busy) * 1e-9, static_cast<double>(extra) * 1e-9);
+    tally_.add_step(step, evict_ ? evict_->in_service() : setup_.gpus, static_cast<double>(busy) * 1e-9,
+                    static_cast<double>(extra) * 1e-9);
     if (trace_) trace_step(step);
+    if (evict_) evict_->end_step();
     if (++step_index_ < steps_) sim.schedule_in(0, self_, kStepStart);
+    else if (evict_) tally_.evictions = evict_->evictions();
   }
 
   // Every attempt (a cancelled one until its task ends), each GPU's wait for the release, and the step.
   void trace_step(SimTime step) {
     for (std::int64_t k = 0; k < setup_.gpus; ++k) {
+      if (evict_ && !evict_->serving(k)) continue;
       const bool dropped = finish_ns_[k] < 0;
       const SimTime end = dropped ? step : finish_ns_[k];
       for (int a = 0; a < attempts_; ++a) {
@@ -215,6 +227,7 @@ class BspEventRun final : public EventHandler, public GpuListener {
   std::int64_t step_track_ = 0, gpu_track_ = 0;
   std::vector<int> winner_;      // tracing: per GPU, the attempt that finished first
   std::int64_t straggler_ = -1;  // tracing: the GPU whose arrival released the barrier
+  std::optional<BspEviction> evict_;  // `evict` only
 };
 
 }  // namespace
@@ -294,10 +307,12 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
     }
     for (std::size_t p = 0; p < steppers.size(); ++p) {
       const BspStepResult r = steppers[p]->end_step();
-      tallies[p].add_step(r.step_ns, s.gpus, r.busy_s, r.extra_s);
+      tallies[p].add_step(r.step_ns, r.gpus > 0 ? r.gpus : s.gpus, r.busy_s, r.extra_s);
       tallies[p].events += 1;  // the barrier release: the only event that interacts
     }
   }
+  for (std::size_t p = 0; p < steppers.size(); ++p)
+    tallies[p].evictions.assign(steppers[p]->evictions().begin(), steppers[p]->evictions().end());
   return tallies;
 }
 
@@ -310,7 +325,7 @@ std::vector<PolicyTally> BspWorkload::run_events(const RunRequest& req) const {
     // Each policy replays the same streams from their start: common random numbers.
     BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), true);
     if (req.trace) req.trace->begin_process(req.policies[p]->label());
-    BspEventRun run(with_times, *req.policies[p]->bsp(), draws, attempts, req.steps, tallies[p], req.trace);
+    BspEventRun run(with_times, *req.policies[p], draws, attempts, req.steps, tallies[p], req.trace);
     if (req.steps > 0) run.run();
   }
   return tallies;

@@ -102,9 +102,12 @@ void MoeRun::run(std::int64_t steps) {
       trace_->slice(step_track_, "step " + std::to_string(step_), step_start_, sim_.now(),
                     TraceArgs().add("step", step_).add("step_ns", step_ns));
     busy_s_ = extra_s_ = 0;
-    if (controller_) controller_->between_steps(step_ + 1, placement_);
+    if (!controller_) continue;
+    controller_->between_steps(step_ + 1, placement_);
+    for (const std::int64_t g : controller_->replaced_by_spares()) slow_.at(static_cast<std::size_t>(g)) = 1.0;
   }
   tally_.events += sim_.events_executed();
+  if (controller_) tally_.evictions.assign(controller_->evictions().begin(), controller_->evictions().end());
 }
 
 void MoeRun::sync_after(double seconds, Kind kind) {
@@ -191,7 +194,7 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
   t.bytes_moved += s.moved * static_cast<double>(c_.model.hidden) * (dispatch_bytes_per_element_ + 2.0);
   t.load_imbalance_sum += total_pairs > 0 ? max_pairs / (total_pairs / k) : 1.0;
   ++t.layer_steps;
-  if (controller_) controller_->after_layer(view, MoeLayerOutcome{gpu_tokens_, finish_s_, layer_s});
+  if (controller_) controller_->after_layer(view, MoeLayerOutcome{gpu_tokens_, finish_s_, layer_s, noise_});
 }
 
 // The latest end of the layer's dense part over the GPUs: dense_s (plus a GPU's drawn core attention) x noise.
