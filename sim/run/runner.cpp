@@ -1,6 +1,7 @@
 #include "sim/run/runner.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <exception>
@@ -77,11 +78,7 @@ void serialize_unit(std::string& out, std::size_t index, const UnitResult& u) {
     for (const CompensatedSum& v : w.by_dp_rank_s) put_sum(v);
     for (const CompensatedSum& v : w.by_stage_s) put_sum(v);
     put_bytes(out, static_cast<std::uint64_t>(t.evictions.size()));
-    for (const Eviction& e : t.evictions) {
-      put_bytes(out, e.rank);
-      put_bytes(out, e.step);
-      put_bytes(out, static_cast<std::uint8_t>(e.spare));
-    }
+    for (const Eviction& e : t.evictions) put_bytes(out, std::array<std::int64_t, 3>{e.rank, e.step, e.spare});
   }
 }
 
@@ -116,9 +113,8 @@ void deserialize_units(const std::string& in, std::vector<UnitResult>& results) 
       for (CompensatedSum& v : w.by_stage_s) take_sum(v);
       t.evictions.resize(take_bytes<std::uint64_t>(in, pos));
       for (Eviction& e : t.evictions) {
-        e.rank = take_bytes<std::int64_t>(in, pos);
-        e.step = take_bytes<std::int64_t>(in, pos);
-        e.spare = take_bytes<std::uint8_t>(in, pos) != 0;
+        const auto v = take_bytes<std::array<std::int64_t, 3>>(in, pos);
+        e = {v[0], v[1], v[2] != 0};
       }
     }
   }
