@@ -46,3 +46,37 @@ TEST_CASE("a fail-slow preset needs a step time and is not a cluster noise") {
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+namespace {
+
+// K = 8 GPUs, 16 toy experts, H100 links; `extra` adds cluster and workload keys. Step times of the policy.
+std::vector<SimTime> moe_steps(const std::string& cluster_extra, const std::string& workload_extra) {
+  const Json doc = Json::parse(R"({"seed": 5, "steps": 6, "cluster": {"gpus": 8, "gpu": "h100-sxm")" + cluster_extra +
+                               R"(}, "workload": {"type": "moe", "tokens_per_gpu": 256,
+      "routing": {"type": "generated", "preset": "uniform"},
+      "model": {"name": "toy", "layers": 3, "experts": 16, "top_k": 2, "hidden": 1024, "expert_intermediate": 512})" +
+                               workload_extra + R"(}, "policies": [{"type": "none"}]})");
+  return test::run_first_point(load_scenario_json(doc, "moe.json"), 6).at(0).steps.values();
+}
+
+std::string episodes(const char* kind, double rate, double factor) {
+  return std::string(R"(, "fail_slow": [{"kind": ")") + kind + R"(", "rate_per_rank_step": )" + std::to_string(rate) +
+         R"(, "duration_steps": {"type": "constant", "value": 1}, "factor": {"type": "constant", "value": )" +
+         std::to_string(factor) + "}}]";
+}
+
+}  // namespace
+
+TEST_CASE("moe: fail-slow episodes slow a GPU's compute or its links while they last") {
+  const std::vector<SimTime> healthy = moe_steps("", "");
+  // An episode on every GPU at every step, 3x compute: the cluster with every GPU 3x slow.
+  CHECK(moe_steps("", episodes("compute", 1, 3)) == moe_steps(R"(, "slow_gpus": [{"count": 8, "factor": 3}])", ""));
+  CHECK(moe_steps("", episodes("compute", 0, 3)) == healthy);
+  const std::vector<SimTime> link = moe_steps("", episodes("link", 1, 4));
+  for (std::size_t i = 0; i < healthy.size(); ++i) CHECK(link[i] > healthy[i]);
+  CHECK(moe_steps("", episodes("link", 0, 4)) == healthy);
+}
+
+}  // namespace tailsim
