@@ -31,17 +31,18 @@ class BspDraws {
   }
 
   // Draws workers [0, n) of a range of group `g`: raw uniforms into keys[a], and durations into times[a]
-  // when per-draw times are on. `scratch` holds n noise uniforms.
+  // when per-draw times are on. `scratch` holds n noise uniforms; `episode` (null: none) the n workers'
+  // fail-slow factors this step, which slow their primary attempt.
   void draw(const WorkerGroup& g, std::int64_t n, std::uint64_t* const* keys, SimTime* const* times,
-            std::uint64_t* scratch) {
+            std::uint64_t* scratch, const double* episode = nullptr) {
     for (int a = 0; a < attempts_; ++a) {
       compute_streams_[a].fill({keys[a], static_cast<std::size_t>(n)});
       if (!per_draw_times_) continue;
       if (noise_) noise_streams_[a].fill({scratch, static_cast<std::size_t>(n)});
       for (std::int64_t i = 0; i < n; ++i) {
         const double noise = noise_ ? noise_->from_uniform(raw_to_open_uniform(scratch[i])) : 1.0;
-        times[a][i] = BspSetup::task_ns(BspSetup::attempt_factor(g, a), noise,
-                                        compute_.from_uniform(raw_to_open_uniform(keys[a][i])));
+        const double factor = BspSetup::attempt_factor(g, a) * (episode && a == 0 ? episode[i] : 1.0);
+        times[a][i] = BspSetup::task_ns(factor, noise, compute_.from_uniform(raw_to_open_uniform(keys[a][i])));
       }
     }
   }
@@ -55,6 +56,13 @@ class BspDraws {
   std::array<RngStream, kMaxAttempts> noise_streams_;
 };
 
+// Every worker's fail-slow factor at `step` (bsp has no links: link episodes are refused when parsed).
+void step_episodes(FailSlowEpisodes& episodes, std::int64_t step, std::vector<double>& factor) {
+  std::fill(factor.begin(), factor.end(), 1.0);
+  std::vector<double> links(factor.size(), 1.0);
+  episodes.at_step(step, factor, links);
+}
+
 constexpr std::int64_t kChunk = 2048;  // workers drawn and reduced at a time: fits L1 for every attempt
 
 // The event-driven engine for one policy: each step starts every task's attempts on the GpuArray, arrivals
@@ -65,10 +73,11 @@ class BspEventRun final : public EventHandler, public GpuListener {
   enum Kind : std::uint32_t { kStepStart, kRelease, kLaunchBackups };
 
   BspEventRun(const BspSetup& setup, const Policy& policy, BspDraws& draws, int attempts, std::int64_t steps,
-              PolicyTally& tally, TraceSink* trace)
+              PolicyTally& tally, TraceSink* trace, FailSlowEpisodes* episodes)
       : setup_(setup), policy_(*policy.bsp()), draws_(draws), attempts_(attempts), steps_(steps), tally_(tally),
         self_(sim_.add_handler(this)), gpus_(sim_, setup.gpus, *this), barrier_(sim_, self_, kRelease),
-        trace_(trace) {
+        trace_(trace), episodes_(episodes) {
+    if (episodes_) episode_.assign(static_cast<std::size_t>(setup.gpus), 1.0);
     if (policy.evict()) evict_.emplace(*policy.evict(), setup.groups, setup.gpus);
     const auto k = static_cast<std::size_t>(setup.gpus);
     for (int a = 0; a < attempts; ++a) {
@@ -118,6 +127,7 @@ class BspEventRun final : public EventHandler, public GpuListener {
   void start_step(Simulator& sim) {
     tally_.check_stop();
     step_start_ = sim.now();
+    if (episodes_) step_episodes(*episodes_, step_index_, episode_);
     std::array<std::uint64_t*, kMaxAttempts> keys{};
     std::array<SimTime*, kMaxAttempts> times{};
     for (const WorkerGroup& g : setup_.groups) {
@@ -125,7 +135,8 @@ class BspEventRun final : public EventHandler, public GpuListener {
         keys[a] = keys_[a].data() + g.first;
         times[a] = times_[a].data() + g.first;
       }
-      draws_.draw(g, g.count, keys.data(), times.data(), scratch_.data());
+      draws_.draw(g, g.count, keys.data(), times.data(), scratch_.data(),
+                  episodes_ ? episode_.data() + g.first : nullptr);
     }
     finished_.clear();
     launch_event_.reset();
@@ -228,6 +239,8 @@ class BspEventRun final : public EventHandler, public GpuListener {
   std::vector<int> winner_;      // tracing: per GPU, the attempt that finished first
   std::int64_t straggler_ = -1;  // tracing: the GPU whose arrival released the barrier
   std::optional<BspEviction> evict_;  // `evict` only
+  FailSlowEpisodes* episodes_;        // null without fail-slow episodes
+  std::vector<double> episode_;       // per GPU: this step's fail-slow factor
 };
 
 }  // namespace
@@ -237,7 +250,7 @@ BspSetup BspWorkload::setup(std::span<const Policy* const> policies) const {
   s.gpus = cluster_.gpus;
   s.groups = cluster_.groups();
   s.compute = compute_.get();
-  s.per_draw_times = cluster_.noise != nullptr || !compute_->monotone() ||
+  s.per_draw_times = cluster_.noise != nullptr || !compute_->monotone() || !fail_slow_.empty() ||
                      std::any_of(policies.begin(), policies.end(),
                                  [](const Policy* p) { return p->bsp()->needs_worker_times(); });
   return s;
@@ -251,6 +264,9 @@ int BspWorkload::attempts_drawn(std::span<const Policy* const> policies) const {
 
 void BspWorkload::check_policy(const Policy& policy) const {
   if (!policy.bsp()) policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'bsp'");
+  if (policy.evict() && !fail_slow_.empty())
+    policy.fail("type", "evict with fail_slow on workload 'bsp' is not modelled: a spare would inherit the running "
+                        "episode of the worker it replaces (the pipeline workload with pp = 1 runs both)");
   policy.bsp()->check_gpus(cluster_.gpus);
   if (engine_ != BspEngine::kOrderStatistics) return;
   const Policy* const one[] = {&policy};
@@ -271,6 +287,12 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
   const BspSetup s = setup(req.policies);
   const int attempts = attempts_drawn(req.policies);
   BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), s.per_draw_times);
+  std::optional<FailSlowEpisodes> episodes;
+  std::vector<double> episode;
+  if (!fail_slow_.empty()) {
+    episodes.emplace(fail_slow_, s.gpus, req.seed, req.replication);
+    episode.resize(static_cast<std::size_t>(s.gpus));
+  }
   std::vector<std::unique_ptr<BspStepper>> steppers;
   for (const Policy* p : req.policies) steppers.push_back(p->bsp()->make_stepper(s));
   std::vector<PolicyTally> tallies = make_tallies(req);
@@ -294,6 +316,7 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
     if ((step % 64 == 0 || s.gpus >= kChunk) && req.stop && req.stop->load(std::memory_order_relaxed))
       throw RunStopped{};
     for (auto& st : steppers) st->begin_step();
+    if (episodes) step_episodes(*episodes, step, episode);
     for (std::size_t gi = 0; gi < s.groups.size(); ++gi) {
       const WorkerGroup& g = s.groups[gi];
       chunk.group = &g;
@@ -301,7 +324,7 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
       for (std::int64_t first = g.first; first < g.first + g.count; first += kChunk) {
         chunk.first = first;
         chunk.n = std::min(kChunk, g.first + g.count - first);
-        draws.draw(g, chunk.n, keys.data(), times.data(), scratch.data());
+        draws.draw(g, chunk.n, keys.data(), times.data(), scratch.data(), episodes ? episode.data() + first : nullptr);
         for (auto& st : steppers) st->add_chunk(chunk);
       }
     }
@@ -324,8 +347,11 @@ std::vector<PolicyTally> BspWorkload::run_events(const RunRequest& req) const {
   for (std::size_t p = 0; p < req.policies.size(); ++p) {
     // Each policy replays the same streams from their start: common random numbers.
     BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), true);
+    std::optional<FailSlowEpisodes> episodes;
+    if (!fail_slow_.empty()) episodes.emplace(fail_slow_, with_times.gpus, req.seed, req.replication);
     if (req.trace) req.trace->begin_process(req.policies[p]->label());
-    BspEventRun run(with_times, *req.policies[p], draws, attempts, req.steps, tallies[p], req.trace);
+    BspEventRun run(with_times, *req.policies[p], draws, attempts, req.steps, tallies[p], req.trace,
+                    episodes ? &*episodes : nullptr);
     if (req.steps > 0) run.run();
   }
   return tallies;
@@ -363,9 +389,21 @@ std::unique_ptr<Workload> make_bsp_workload(const JsonReader& n, const ClusterSp
     n.child("engine").fail("engine 'order_statistics' cannot run cluster.noise exactly: noise multiplies each task "
                            "by its own factor, so a group's times are no longer one distribution's draws "
                            "(\"engine\": \"fast\" runs it on batched draws)");
+  std::vector<FailSlowSpec> fail_slow;
+  if (const auto fs = n.optional_child("fail_slow")) {
+    fail_slow = read_fail_slow(*fs);
+    for (const FailSlowSpec& f : fail_slow)
+      if (f.link) fs->fail("bsp workers exchange nothing but the barrier: only 'compute' fail-slow episodes apply");
+    if (kind == BspEngine::kOrderStatistics)
+      n.child("engine").fail("engine 'order_statistics' cannot run fail_slow exactly: an episode slows one worker for "
+                             "a while, so a group's times are no longer one distribution's draws (\"engine\": "
+                             "\"fast\" runs it on batched draws)");
+  }
   const JsonReader engine_node = n.has("engine") ? n.child("engine") : n;
-  return std::make_unique<BspWorkload>(cluster, std::move(compute), kind,
-                                       std::make_pair(engine_node.file(), engine_node.path_or_root()));
+  auto w = std::make_unique<BspWorkload>(cluster, std::move(compute), kind,
+                                         std::make_pair(engine_node.file(), engine_node.path_or_root()));
+  w->set_fail_slow(std::move(fail_slow));
+  return w;
 }
 
 }  // namespace tailsim

@@ -92,6 +92,7 @@ std::vector<BspOrderForm> forms_of(std::span<const Policy* const> policies) {
 
 std::string BspWorkload::order_statistics_refusal(std::span<const Policy* const> policies) const {
   if (cluster_.noise) return "cluster.noise multiplies each task by its own factor";
+  if (!fail_slow_.empty()) return "fail-slow episodes slow single workers for a while";
   for (const Policy* p : policies) {
     if (!p->bsp()) continue;  // check_policy refuses it
     const BspOrderForm form = p->bsp()->order_form();

@@ -10,7 +10,8 @@ const WorkloadRegistry& workload_registry() {
     WorkloadRegistry r("workloads");
     r.add("bsp", "bulk-synchronous steps: K workers compute, then meet at a barrier (the tail-at-scale model)",
           {{"compute", "distribution of a worker's compute time per step, seconds"},
-           {"engine", "\"fast\" (batched draws, default) or \"events\" (every completion through the event queue)"}},
+           {"engine", "\"fast\" (batched draws, default) or \"events\" (every completion through the event queue)"},
+           {"fail_slow", "compute fail-slow episodes per worker, as the pipeline workload's (entries or a preset)"}},
           make_bsp_workload);
     r.add("moe",
           "Mixture-of-Experts expert parallelism: per layer dense part, routing, dispatch, grouped experts, combine, barrier",

@@ -80,3 +80,53 @@ TEST_CASE("moe: fail-slow episodes slow a GPU's compute or its links while they 
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+namespace {
+
+// K = 16 workers at 0.1 s (normal, CV 2 %); `extra` adds workload keys. Each policy's step times.
+std::vector<std::vector<SimTime>> bsp_steps(const std::string& cluster_extra, const std::string& extra,
+                                            const std::string& engine = "batched") {
+  const Json doc = Json::parse(R"({"seed": 4, "steps": 30, "cluster": {"gpus": 16)" + cluster_extra +
+                               R"(}, "workload": {"type": "bsp", "engine": ")" + engine +
+                               R"(", "compute": {"type": "normal", "mean": 0.1, "stddev": 0.002})" + extra +
+                               R"(}, "policies": [{"type": "none"}, {"type": "backup", "copies": 2}]})");
+  std::vector<std::vector<SimTime>> out;
+  for (const PolicyTally& t : test::run_first_point(load_scenario_json(doc, "bsp.json"), 30))
+    out.push_back(t.steps.values());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("bsp: fail-slow episodes slow a worker's primary task while they last, alike on both engines") {
+  // An episode on every worker at every step, 3x: the cluster with every GPU 3x slow (backups too run on
+  // healthy spares in both).
+  const auto all = bsp_steps("", episodes("compute", 1, 3));
+  CHECK(all == bsp_steps(R"(, "slow_gpus": [{"count": 16, "factor": 3}])", ""));
+  CHECK(bsp_steps("", episodes("compute", 0, 3)) == bsp_steps("", ""));
+  // Random episodes: the batched and event engines meet the same ones.
+  const std::string random = R"(, "fail_slow": [{"kind": "compute", "rate_per_rank_step": 0.05,
+      "duration_steps": {"type": "exponential", "mean": 4}, "factor": {"type": "uniform", "min": 1.2, "max": 2}}])";
+  const auto batched = bsp_steps("", random), events = bsp_steps("", random, "events");
+  CHECK(batched == events);
+  CHECK(batched != bsp_steps("", ""));
+}
+
+TEST_CASE("bsp refuses link fail-slows, order_statistics with fail-slows, and evict beside them") {
+  const std::string head = R"({"name": "f", "steps": 2, "cluster": {"gpus": 4}, "workload": {"type": "bsp", )";
+  const std::string compute = R"("compute": {"type": "constant", "value": 0.1})";
+  const std::string tail = R"(}, "policies": [{"type": "none"}]})";
+  CHECK(test::run_error(head + compute + episodes("link", 0.1, 2) + tail)
+            .find("/workload/fail_slow: bsp workers exchange nothing but the barrier") != std::string::npos);
+  CHECK(test::run_error(head + R"("engine": "order_statistics", )" + compute + episodes("compute", 0.1, 2) + tail)
+            .find("/workload/engine: engine 'order_statistics' cannot run fail_slow exactly") != std::string::npos);
+  const std::string evict = R"(}, "policies": [{"type": "none"}, {"type": "evict"}]})";
+  CHECK(test::run_error(head + compute + episodes("compute", 0.1, 2) + evict)
+            .find("/policies/1/type: evict with fail_slow on workload 'bsp' is not modelled") != std::string::npos);
+  const RunResults r = test::run_json(head + compute + episodes("compute", 0.1, 2) + tail);
+  CHECK(test::record(r, "none").engine == "batched");
+}
+
+}  // namespace tailsim
