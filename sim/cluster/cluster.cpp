@@ -115,6 +115,9 @@ ClusterSpec parse_cluster(const JsonReader& n) {
       doc = load_config(*noise, "noise", n.string("noise"));
       node = JsonReader(doc->json, doc->file);
       node.mark_read("description");
+      if (node.has("fail_slow"))
+        noise->fail("'" + n.string("noise") + "' is a preset of fail-slow episodes, not a noise distribution: give it "
+                    "to the pipeline workload as \"fail_slow\": {\"preset\": \"" + n.string("noise") + "\", \"step_s\": S}");
     }
     node.expect_object();
     if (node.has("type") && node.value().at("type") == "none") {

@@ -41,7 +41,9 @@ ConfigDoc load_config(const JsonReader& at, const std::string& kind, const std::
   const std::vector<std::string> names = config_names(kind);
   if (std::find(names.begin(), names.end(), name) == names.end()) {
     const std::string hint = closest_match(name, names);
-    at.fail("unknown " + kind.substr(0, kind.size() - 1) + " '" + name + "'" +
+    // "gpus" -> "gpu"; "noise" is both singular and plural.
+    const std::string one = kind == "noise" ? "noise preset" : kind.substr(0, kind.size() - 1);
+    at.fail("unknown " + one + " '" + name + "'" +
             (hint.empty() ? "" : " (did you mean '" + hint + "'?)") + "; valid: " + join(names) + " (from " +
             (config_root() / kind).string() + ")");
   }

@@ -15,6 +15,7 @@
 #include "sim/cluster/cluster.hpp"
 #include "sim/core/rng.hpp"
 #include "sim/core/time.hpp"
+#include "sim/policy/eviction.hpp"
 #include "sim/stats/distribution.hpp"
 
 namespace tailsim {
@@ -54,6 +55,7 @@ struct BspStepResult {
   SimTime step_ns = 0;  // barrier release time relative to the step start
   double busy_s = 0;    // sum over the K GPUs of time spent computing until the release
   double extra_s = 0;   // speculative-copy compute (GPU-seconds on spare workers)
+  std::int64_t gpus = 0;  // GPUs in service this step (evict); 0: all K
 };
 
 class BspStepper {
@@ -62,6 +64,8 @@ class BspStepper {
   virtual void begin_step() = 0;
   virtual void add_chunk(const BspChunk& chunk) = 0;
   virtual BspStepResult end_step() = 0;
+  // The ranks taken out of service so far (evict), in order.
+  virtual std::span<const Eviction> evictions() const { return {}; }
 };
 
 // A policy as the order-statistics engine sees it (sim/workload/bsp_order_statistics.cpp): each task is

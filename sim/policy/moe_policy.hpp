@@ -8,7 +8,8 @@
 //   on_stragglers   with each GPU's expert finish time known: hedge a straggling GPU's expert work elsewhere
 //   after_layer     observe the outcome (history for predictors and straggler detectors)
 // A backward pass (training) replays the forward counts: it calls on_stragglers and after_layer only.
-// between_steps runs after every step (take ranks out of service by moving their experts away).
+// between_steps runs after every step (take ranks out of service by moving their experts away; or put a
+// healthy spare in a rank's place: replaced_by_spares).
 // Policies decide; the workload computes every cost of a decision (dropped and rerouted pairs, traffic,
 // weight bytes and the stalls they cause, backup compute).
 #pragma once
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "sim/cluster/cluster.hpp"
+#include "sim/policy/eviction.hpp"
 #include "sim/policy/moe_tokens.hpp"
 
 namespace tailsim {
@@ -164,6 +166,9 @@ struct MoeLayerOutcome {
   std::span<const std::int64_t> gpu_pairs;  // (token, expert) pairs each GPU ran
   std::span<const double> expert_finish_s;  // per GPU: dispatch + experts, from the dispatch start
   double layer_s = 0;                       // the whole layer, dense part to combine
+  // Per GPU: its compute factor this layer (slowdown x noise), the time its kernels take on the same work
+  // relative to a nominal GPU: what a straggler detector's timers compare across ranks.
+  std::span<const double> compute_factor = {};
 };
 
 class MoeController {
@@ -178,6 +183,11 @@ class MoeController {
   // Bytes of standby expert copies each GPU holds beyond its placement (backup_slots), reported; none: not a
   // policy that holds copies.
   virtual std::optional<double> standby_bytes_per_gpu() const { return std::nullopt; }
+  // Asked after between_steps: the GPUs a healthy spare took over from the next step on (their slowdown
+  // goes; their noise stays). The controller loads the spare's expert weights itself.
+  virtual std::vector<std::int64_t> replaced_by_spares() { return {}; }
+  // The GPUs taken out of service so far (evict), in order.
+  virtual std::span<const Eviction> evictions() const { return {}; }
 };
 
 // A policy's moe hooks (Policy::moe()).

@@ -57,14 +57,16 @@ const PolicyRegistry& policy_registry() {
                         "\"previous_step\" (layer l+1's busiest of the previous step)"},
            {"prefetch_k", "experts loaded ahead per GPU and layer (integer 1 .. cache_experts, default 1)"}},
           make_prefetch_policy);
-    r.add("evict", "pipeline: ranks whose score (reference median / own median step compute over `window` steps, as "
-                   "NVIDIA's straggler detector) falls below `threshold` leave after `drain` steps, replaced by spares",
+    r.add("evict", "bsp, pipeline and moe: ranks whose score (reference median / own median step compute over `window` "
+                   "steps, as NVIDIA's straggler detector) falls below `threshold` leave after `drain` steps, replaced by "
+                   "spares",
           {{"window", "steps of each rank's median (integer >= 1, default 10)"},
            {"threshold", "score below which a rank is flagged, in (0, 1] (default 0.75)"},
            {"reference", "\"best\" (default: the best rank's median) or \"own\" (the rank's own best window)"},
            {"drain", "steps between flagging and leaving (integer >= 0, default 0)"},
            {"spares", "healthy spare ranks that replace evicted ones (integer >= 0, default 0); without one the "
-                      "rank's data-parallel replica leaves and the others share its work"}},
+                      "rank leaves and the others share its work (bsp: the workers; pipeline: its data-parallel "
+                      "replica; moe: its experts move, paying weight transfer)"}},
           make_evict_policy);
     return r;
   }();

@@ -54,6 +54,10 @@ Json record_json(const Record& rec, bool timing, bool slowdown) {
     if (v->ci95_low) j["vs_baseline"]["ci95_low"] = *v->ci95_low;
     if (v->ci95_high) j["vs_baseline"]["ci95_high"] = *v->ci95_high;
   }
+  if (rec.evicted) {
+    j["evicted"] = Json::array();
+    for (const Eviction& e : *rec.evicted) j["evicted"].push_back({{"rank", e.rank}, {"step", e.step}, {"spare", e.spare}});
+  }
   j["events"] = rec.events;
   if (!rec.engine.empty()) j["engine"] = rec.engine;
   if (timing) j["wall_seconds"] = rec.wall_seconds;
@@ -141,6 +145,12 @@ Record record_from_json(const Json& j, std::size_t point, const std::vector<std:
       if (r.has("whatif_by_dp_rank")) w.by_dp_rank = j.at("whatif_by_dp_rank").get<std::vector<double>>();
       if (r.has("whatif_by_stage")) w.by_stage = j.at("whatif_by_stage").get<std::vector<double>>();
       rec.whatif = std::move(w);
+    }
+    if (r.has("evicted")) {
+      rec.evicted.emplace();
+      for (const Json& e : j.at("evicted"))
+        rec.evicted->push_back({json_integer<std::int64_t>(e.at("rank"), "rank"), json_integer<std::int64_t>(e.at("step"), "step"),
+                                e.at("spare").get<bool>()});
     }
     if (r.has("vs_baseline")) rec.vs_baseline = vs_baseline_from_json(j.at("vs_baseline"));
     rec.events = json_integer<std::uint64_t>(j.at("events"), "events");

@@ -30,6 +30,17 @@ std::string csv_field(const std::string& s) {
 // Shortest decimal text that reads back to the same double, as nlohmann writes numbers.
 std::string number(double v) { return Json(v).dump(); }
 
+// The what-if cells: the slowdown, then each decomposition as its entries joined by ';' (empty cells where
+// the record has none).
+void write_whatif(std::ostream& os, const std::optional<WhatIfRecord>& w) {
+  os << ',' << (w ? number(w->slowdown) : std::string());
+  for (const std::vector<double>* values : {w ? &w->by_dp_rank : nullptr, w ? &w->by_stage : nullptr}) {
+    os << ',';
+    if (!values) continue;
+    for (std::size_t i = 0; i < values->size(); ++i) os << (i ? ";" : "") << number((*values)[i]);
+  }
+}
+
 }  // namespace
 
 Json results_json(const RunResults& r, const ReportOptions& options) {
@@ -49,6 +60,9 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
         "vs_baseline.speedup,vs_baseline.ci95_low,vs_baseline.ci95_high,idle_fraction,extra_work_fraction,"
         "load_imbalance,time_split.compute,time_split.communication,time_split.barrier_wait,bytes_moved,"
         "throughput.tokens_per_s,throughput.tokens_per_s_per_gpu,dropped_fraction,rerouted_fraction,dropped_gate_mass,events";
+  // What-if columns only where a record has them (training replays), so other results keep their columns.
+  const bool whatif = std::any_of(r.records.begin(), r.records.end(), [](const Record& rec) { return rec.whatif.has_value(); });
+  if (whatif) os << ",whatif_slowdown,whatif_by_dp_rank,whatif_by_stage";
   if (options.timing) os << ",wall_seconds";
   os << '\n';
   // An empty cell: the field does not apply to the record.
@@ -78,6 +92,7 @@ std::string results_csv(const RunResults& r, const ReportOptions& options) {
     else
       os << ",,,";
     os << rec.events;
+    if (whatif) write_whatif(os, rec.whatif);
     if (options.timing) os << ',' << number(rec.wall_seconds);
     os << '\n';
   }

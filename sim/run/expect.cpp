@@ -49,6 +49,10 @@ std::optional<Measured> metric_of(const Record& r, const std::string& m) {
       {"steps", static_cast<double>(s.count)}};
   for (const auto& [name, v] : plain)
     if (m == name) return Measured{v, 0};
+  if (m == "evicted_ranks" || m == "first_eviction_step") {
+    if (!r.evicted || (m == "first_eviction_step" && r.evicted->empty())) return std::nullopt;
+    return Measured{static_cast<double>(m == "evicted_ranks" ? r.evicted->size() : r.evicted->front().step), 0};
+  }
   if (m == "extra_work_fraction") {
     if (!r.extra_work_fraction) return std::nullopt;
     return Measured{*r.extra_work_fraction, 0};
@@ -156,6 +160,7 @@ const std::vector<std::string>& expectation_metrics() {
       "rerouted_fraction", "dropped_gate_mass", "weight_bytes_moved", "weight_stall_s", "predictor_mape",
       "predictor_mape_h1", "predictor_mape_stable", "predictor_mape_fluctuating",
       "prefetch_hit_rate", "backup_bytes_per_gpu", "whatif_slowdown", "whatif_by_dp_rank.N", "whatif_by_stage.N",
+      "evicted_ranks", "first_eviction_step",
       "events", "steps", "speedup"};
   return names;
 }

@@ -1,6 +1,7 @@
 #include "sim/run/runner.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <exception>
@@ -76,6 +77,8 @@ void serialize_unit(std::string& out, std::size_t index, const UnitResult& u) {
     for (const CompensatedSum* v : {&w.actual_s, &w.counterfactual_s, &w.ideal_s}) put_sum(*v);
     for (const CompensatedSum& v : w.by_dp_rank_s) put_sum(v);
     for (const CompensatedSum& v : w.by_stage_s) put_sum(v);
+    put_bytes(out, static_cast<std::uint64_t>(t.evictions.size()));
+    for (const Eviction& e : t.evictions) put_bytes(out, std::array<std::int64_t, 3>{e.rank, e.step, e.spare});
   }
 }
 
@@ -108,6 +111,11 @@ void deserialize_units(const std::string& in, std::vector<UnitResult>& results) 
       for (CompensatedSum* v : {&w.actual_s, &w.counterfactual_s, &w.ideal_s}) take_sum(*v);
       for (CompensatedSum& v : w.by_dp_rank_s) take_sum(v);
       for (CompensatedSum& v : w.by_stage_s) take_sum(v);
+      t.evictions.resize(take_bytes<std::uint64_t>(in, pos));
+      for (Eviction& e : t.evictions) {
+        const auto v = take_bytes<std::array<std::int64_t, 3>>(in, pos);
+        e = {v[0], v[1], v[2] != 0};
+      }
     }
   }
 }
@@ -204,6 +212,7 @@ std::vector<Record> point_records(const Scenario& sc, std::size_t p, const Point
       }
     }
     if (t.whatif.steps > 0) rec.whatif = whatif_record(t.whatif);
+    if (policies[k]->evict()) rec.evicted = std::move(t.evictions);
     if (k != model.baseline)
       if (const auto s = paired_speedup(merged[model.baseline].batches, t.batches))
         rec.vs_baseline = VsBaseline{policies[model.baseline]->label(), s->speedup, s->ci95_low, s->ci95_high};

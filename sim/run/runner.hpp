@@ -70,6 +70,7 @@ struct Record {
   std::string engine;                         // the engine that ran the point, where a workload has a choice
   std::optional<MoeRecord> moe;
   std::optional<WhatIfRecord> whatif;  // pipeline workload with `whatif`
+  std::optional<std::vector<Eviction>> evicted;  // evict: the first replication's evictions, in order
   std::optional<VsBaseline> vs_baseline;      // policies other than the baseline (when its mean is not 0)
   double wall_seconds = 0;  // summed over the point's replications
 };

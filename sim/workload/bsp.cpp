@@ -9,6 +9,7 @@
 #include "sim/core/rng.hpp"
 #include "sim/engine/simulator.hpp"
 #include "sim/cluster/trace_sink.hpp"
+#include "sim/policy/evict.hpp"
 
 namespace tailsim {
 
@@ -30,17 +31,18 @@ class BspDraws {
   }
 
   // Draws workers [0, n) of a range of group `g`: raw uniforms into keys[a], and durations into times[a]
-  // when per-draw times are on. `scratch` holds n noise uniforms.
+  // when per-draw times are on. `scratch` holds n noise uniforms; `episode` (null: none) the n workers'
+  // fail-slow factors this step, which slow their primary attempt.
   void draw(const WorkerGroup& g, std::int64_t n, std::uint64_t* const* keys, SimTime* const* times,
-            std::uint64_t* scratch) {
+            std::uint64_t* scratch, const double* episode = nullptr) {
     for (int a = 0; a < attempts_; ++a) {
       compute_streams_[a].fill({keys[a], static_cast<std::size_t>(n)});
       if (!per_draw_times_) continue;
       if (noise_) noise_streams_[a].fill({scratch, static_cast<std::size_t>(n)});
       for (std::int64_t i = 0; i < n; ++i) {
         const double noise = noise_ ? noise_->from_uniform(raw_to_open_uniform(scratch[i])) : 1.0;
-        times[a][i] = BspSetup::task_ns(BspSetup::attempt_factor(g, a), noise,
-                                        compute_.from_uniform(raw_to_open_uniform(keys[a][i])));
+        const double factor = BspSetup::attempt_factor(g, a) * (episode && a == 0 ? episode[i] : 1.0);
+        times[a][i] = BspSetup::task_ns(factor, noise, compute_.from_uniform(raw_to_open_uniform(keys[a][i])));
       }
     }
   }
@@ -54,19 +56,29 @@ class BspDraws {
   std::array<RngStream, kMaxAttempts> noise_streams_;
 };
 
+// Every worker's fail-slow factor at `step` (bsp has no links: link episodes are refused when parsed).
+void step_episodes(FailSlowEpisodes& episodes, std::int64_t step, std::vector<double>& factor) {
+  std::fill(factor.begin(), factor.end(), 1.0);
+  std::vector<double> links(factor.size(), 1.0);
+  episodes.at_step(step, factor, links);
+}
+
 constexpr std::int64_t kChunk = 2048;  // workers drawn and reduced at a time: fits L1 for every attempt
 
 // The event-driven engine for one policy: each step starts every task's attempts on the GpuArray, arrivals
-// go to a Barrier whose release starts the next step, and speculative launches are events too.
+// go to a Barrier whose release starts the next step, and speculative launches are events too. With
+// `evict` (BspEviction) ranks out of service start nothing and the barrier waits for those in service.
 class BspEventRun final : public EventHandler, public GpuListener {
  public:
   enum Kind : std::uint32_t { kStepStart, kRelease, kLaunchBackups };
 
-  BspEventRun(const BspSetup& setup, const BspPolicy& policy, BspDraws& draws, int attempts, std::int64_t steps,
-              PolicyTally& tally, TraceSink* trace)
-      : setup_(setup), policy_(policy), draws_(draws), attempts_(attempts), steps_(steps), tally_(tally),
+  BspEventRun(const BspSetup& setup, const Policy& policy, BspDraws& draws, int attempts, std::int64_t steps,
+              PolicyTally& tally, TraceSink* trace, FailSlowEpisodes* episodes)
+      : setup_(setup), policy_(*policy.bsp()), draws_(draws), attempts_(attempts), steps_(steps), tally_(tally),
         self_(sim_.add_handler(this)), gpus_(sim_, setup.gpus, *this), barrier_(sim_, self_, kRelease),
-        trace_(trace) {
+        trace_(trace), episodes_(episodes) {
+    if (episodes_) episode_.assign(static_cast<std::size_t>(setup.gpus), 1.0);
+    if (policy.evict()) evict_.emplace(*policy.evict(), setup.groups, setup.gpus);
     const auto k = static_cast<std::size_t>(setup.gpus);
     for (int a = 0; a < attempts; ++a) {
       keys_[a].resize(k);
@@ -115,6 +127,7 @@ class BspEventRun final : public EventHandler, public GpuListener {
   void start_step(Simulator& sim) {
     tally_.check_stop();
     step_start_ = sim.now();
+    if (episodes_) step_episodes(*episodes_, step_index_, episode_);
     std::array<std::uint64_t*, kMaxAttempts> keys{};
     std::array<SimTime*, kMaxAttempts> times{};
     for (const WorkerGroup& g : setup_.groups) {
@@ -122,20 +135,25 @@ class BspEventRun final : public EventHandler, public GpuListener {
         keys[a] = keys_[a].data() + g.first;
         times[a] = times_[a].data() + g.first;
       }
-      draws_.draw(g, g.count, keys.data(), times.data(), scratch_.data());
+      draws_.draw(g, g.count, keys.data(), times.data(), scratch_.data(),
+                  episodes_ ? episode_.data() + g.first : nullptr);
     }
     finished_.clear();
     launch_event_.reset();
     for (std::int64_t k = 0; k < setup_.gpus; ++k) {
-      gpus_.start_task(k);
       finish_ns_[k] = -1;
+      if (evict_ && (times_[0][k] = evict_->task_ns(k, times_[0][k])) < 0) {
+        std::fill_n(launched_at_.begin() + k * kMaxAttempts, kMaxAttempts, SimTime{-1});
+        continue;
+      }
+      gpus_.start_task(k);
       for (int a = 0; a < policy_.attempts_at_start(); ++a) {
         gpus_.start_attempt(k, a, times_[a][k]);
         launched_at_[k * kMaxAttempts + a] = 0;
       }
       for (int a = policy_.attempts_at_start(); a < kMaxAttempts; ++a) launched_at_[k * kMaxAttempts + a] = -1;
     }
-    quorum_ = policy_.barrier_quorum(setup_.gpus);
+    quorum_ = evict_ ? evict_->in_service() : policy_.barrier_quorum(setup_.gpus);
     barrier_.arm(quorum_);
   }
 
@@ -154,20 +172,25 @@ class BspEventRun final : public EventHandler, public GpuListener {
     if (launch_event_) sim.cancel(*launch_event_);  // backups not yet launched are moot
     SimTime busy = 0, extra = 0;
     for (std::int64_t k = 0; k < setup_.gpus; ++k) {
+      if (evict_ && !evict_->serving(k)) continue;
       if (!gpus_.done(k)) gpus_.abandon(k);
       const SimTime end = finish_ns_[k] < 0 ? step : finish_ns_[k];
       busy += end;
       for (int a = 1; a < kMaxAttempts; ++a)
         if (const SimTime at = launched_at_[k * kMaxAttempts + a]; at >= 0) extra += end - at;
     }
-    tally_.add_step(step, setup_.gpus, static_cast<double>(busy) * 1e-9, static_cast<double>(extra) * 1e-9);
+    tally_.add_step(step, evict_ ? evict_->in_service() : setup_.gpus, static_cast<double>(busy) * 1e-9,
+                    static_cast<double>(extra) * 1e-9);
     if (trace_) trace_step(step);
+    if (evict_) evict_->end_step();
     if (++step_index_ < steps_) sim.schedule_in(0, self_, kStepStart);
+    else if (evict_) tally_.evictions = evict_->evictions();
   }
 
   // Every attempt (a cancelled one until its task ends), each GPU's wait for the release, and the step.
   void trace_step(SimTime step) {
     for (std::int64_t k = 0; k < setup_.gpus; ++k) {
+      if (evict_ && !evict_->serving(k)) continue;
       const bool dropped = finish_ns_[k] < 0;
       const SimTime end = dropped ? step : finish_ns_[k];
       for (int a = 0; a < attempts_; ++a) {
@@ -215,6 +238,9 @@ class BspEventRun final : public EventHandler, public GpuListener {
   std::int64_t step_track_ = 0, gpu_track_ = 0;
   std::vector<int> winner_;      // tracing: per GPU, the attempt that finished first
   std::int64_t straggler_ = -1;  // tracing: the GPU whose arrival released the barrier
+  std::optional<BspEviction> evict_;  // `evict` only
+  FailSlowEpisodes* episodes_;        // null without fail-slow episodes
+  std::vector<double> episode_;       // per GPU: this step's fail-slow factor
 };
 
 }  // namespace
@@ -224,7 +250,7 @@ BspSetup BspWorkload::setup(std::span<const Policy* const> policies) const {
   s.gpus = cluster_.gpus;
   s.groups = cluster_.groups();
   s.compute = compute_.get();
-  s.per_draw_times = cluster_.noise != nullptr || !compute_->monotone() ||
+  s.per_draw_times = cluster_.noise != nullptr || !compute_->monotone() || !fail_slow_.empty() ||
                      std::any_of(policies.begin(), policies.end(),
                                  [](const Policy* p) { return p->bsp()->needs_worker_times(); });
   return s;
@@ -238,6 +264,9 @@ int BspWorkload::attempts_drawn(std::span<const Policy* const> policies) const {
 
 void BspWorkload::check_policy(const Policy& policy) const {
   if (!policy.bsp()) policy.fail("type", "policy '" + policy.type() + "' does not apply to workload 'bsp'");
+  if (policy.evict() && !fail_slow_.empty())
+    policy.fail("type", "evict with fail_slow on workload 'bsp' is not modelled: a spare would inherit the running "
+                        "episode of the worker it replaces (the pipeline workload with pp = 1 runs both)");
   policy.bsp()->check_gpus(cluster_.gpus);
   if (engine_ != BspEngine::kOrderStatistics) return;
   const Policy* const one[] = {&policy};
@@ -258,6 +287,12 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
   const BspSetup s = setup(req.policies);
   const int attempts = attempts_drawn(req.policies);
   BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), s.per_draw_times);
+  std::optional<FailSlowEpisodes> episodes;
+  std::vector<double> episode;
+  if (!fail_slow_.empty()) {
+    episodes.emplace(fail_slow_, s.gpus, req.seed, req.replication);
+    episode.resize(static_cast<std::size_t>(s.gpus));
+  }
   std::vector<std::unique_ptr<BspStepper>> steppers;
   for (const Policy* p : req.policies) steppers.push_back(p->bsp()->make_stepper(s));
   std::vector<PolicyTally> tallies = make_tallies(req);
@@ -281,6 +316,7 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
     if ((step % 64 == 0 || s.gpus >= kChunk) && req.stop && req.stop->load(std::memory_order_relaxed))
       throw RunStopped{};
     for (auto& st : steppers) st->begin_step();
+    if (episodes) step_episodes(*episodes, step, episode);
     for (std::size_t gi = 0; gi < s.groups.size(); ++gi) {
       const WorkerGroup& g = s.groups[gi];
       chunk.group = &g;
@@ -288,16 +324,18 @@ std::vector<PolicyTally> BspWorkload::run_fast(const RunRequest& req) const {
       for (std::int64_t first = g.first; first < g.first + g.count; first += kChunk) {
         chunk.first = first;
         chunk.n = std::min(kChunk, g.first + g.count - first);
-        draws.draw(g, chunk.n, keys.data(), times.data(), scratch.data());
+        draws.draw(g, chunk.n, keys.data(), times.data(), scratch.data(), episodes ? episode.data() + first : nullptr);
         for (auto& st : steppers) st->add_chunk(chunk);
       }
     }
     for (std::size_t p = 0; p < steppers.size(); ++p) {
       const BspStepResult r = steppers[p]->end_step();
-      tallies[p].add_step(r.step_ns, s.gpus, r.busy_s, r.extra_s);
+      tallies[p].add_step(r.step_ns, r.gpus > 0 ? r.gpus : s.gpus, r.busy_s, r.extra_s);
       tallies[p].events += 1;  // the barrier release: the only event that interacts
     }
   }
+  for (std::size_t p = 0; p < steppers.size(); ++p)
+    tallies[p].evictions.assign(steppers[p]->evictions().begin(), steppers[p]->evictions().end());
   return tallies;
 }
 
@@ -309,8 +347,11 @@ std::vector<PolicyTally> BspWorkload::run_events(const RunRequest& req) const {
   for (std::size_t p = 0; p < req.policies.size(); ++p) {
     // Each policy replays the same streams from their start: common random numbers.
     BspDraws draws(req, attempts, *compute_, cluster_.noise.get(), true);
+    std::optional<FailSlowEpisodes> episodes;
+    if (!fail_slow_.empty()) episodes.emplace(fail_slow_, with_times.gpus, req.seed, req.replication);
     if (req.trace) req.trace->begin_process(req.policies[p]->label());
-    BspEventRun run(with_times, *req.policies[p]->bsp(), draws, attempts, req.steps, tallies[p], req.trace);
+    BspEventRun run(with_times, *req.policies[p], draws, attempts, req.steps, tallies[p], req.trace,
+                    episodes ? &*episodes : nullptr);
     if (req.steps > 0) run.run();
   }
   return tallies;
@@ -334,23 +375,6 @@ TraceSize BspWorkload::trace_size(std::span<const Policy* const> policies) const
   const auto k = static_cast<double>(cluster_.gpus);
   // The step, each GPU's attempts and barrier wait.
   return {1 + k * (attempts_drawn(policies) + 1), 2 * (2 + k)};
-}
-
-std::unique_ptr<Workload> make_bsp_workload(const JsonReader& n, const ClusterSpec& cluster) {
-  auto compute = std::shared_ptr<const Distribution>(make_distribution(n.child("compute")));
-  if (compute->min_value() < 0) n.child("compute").fail("compute times must be >= 0");
-  const std::string engine = n.string("engine", "fast", {"fast", "batched", "events", "order_statistics"});
-  const BspEngine kind = engine == "fast"      ? BspEngine::kFast
-                         : engine == "batched" ? BspEngine::kBatched
-                         : engine == "events"  ? BspEngine::kEvents
-                                               : BspEngine::kOrderStatistics;
-  if (kind == BspEngine::kOrderStatistics && cluster.noise)
-    n.child("engine").fail("engine 'order_statistics' cannot run cluster.noise exactly: noise multiplies each task "
-                           "by its own factor, so a group's times are no longer one distribution's draws "
-                           "(\"engine\": \"fast\" runs it on batched draws)");
-  const JsonReader engine_node = n.has("engine") ? n.child("engine") : n;
-  return std::make_unique<BspWorkload>(cluster, std::move(compute), kind,
-                                       std::make_pair(engine_node.file(), engine_node.path_or_root()));
 }
 
 }  // namespace tailsim

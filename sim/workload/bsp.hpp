@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "sim/stats/distribution.hpp"
+#include "sim/workload/pipeline_failslow.hpp"
 #include "sim/workload/workload.hpp"
 
 namespace tailsim {
@@ -41,6 +42,9 @@ class BspWorkload final : public Workload {
   // Why the order_statistics engine cannot run these policies exactly here; "" when it can.
   std::string order_statistics_refusal(std::span<const Policy* const> policies) const;
   const ClusterSpec& cluster() const { return cluster_; }
+  // Compute fail-slow episodes (sim/workload/pipeline_failslow.hpp): a worker's primary task slowed while
+  // one lasts (backups run on spare GPUs); both engines draw them alike.
+  void set_fail_slow(std::vector<FailSlowSpec> specs) { fail_slow_ = std::move(specs); }
 
  private:
   BspSetup setup(std::span<const Policy* const> policies) const;
@@ -50,6 +54,7 @@ class BspWorkload final : public Workload {
   std::shared_ptr<const Distribution> compute_;
   BspEngine engine_;
   std::pair<std::string, std::string> engine_at_;
+  std::vector<FailSlowSpec> fail_slow_;
 };
 
 // drop_slowest's m beyond which the order_statistics engine declines (it keeps the m + 1 largest of each

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "sim/core/rng.hpp"
+#include "sim/policy/evict.hpp"
 #include "sim/stats/order_statistics.hpp"
 #include "sim/workload/bsp.hpp"
 #include "sim/workload/bsp_speculation.hpp"
@@ -91,6 +92,7 @@ std::vector<BspOrderForm> forms_of(std::span<const Policy* const> policies) {
 
 std::string BspWorkload::order_statistics_refusal(std::span<const Policy* const> policies) const {
   if (cluster_.noise) return "cluster.noise multiplies each task by its own factor";
+  if (!fail_slow_.empty()) return "fail-slow episodes slow single workers for a while";
   for (const Policy* p : policies) {
     if (!p->bsp()) continue;  // check_policy refuses it
     const BspOrderForm form = p->bsp()->order_form();
@@ -127,7 +129,14 @@ Workload::GpuLimit BspWorkload::gpu_limit(std::span<const Policy* const> policie
 }
 
 std::uint64_t BspWorkload::working_bytes_for(std::span<const Policy* const> policies) const {
-  if (engine_used(policies) != "order_statistics") return working_bytes(policies.size());
+  if (engine_used(policies) != "order_statistics") {
+    // evict: per rank, its detector's window of times and its state (sim/policy/evict.hpp).
+    std::uint64_t detectors = 0;
+    for (const Policy* p : policies)
+      if (const EvictParams* e = p->evict())
+        detectors += static_cast<std::uint64_t>(cluster_.gpus) * (8 * static_cast<std::uint64_t>(e->window) + 48);
+    return working_bytes(policies.size()) + detectors;
+  }
   // Per group: its stream and the uniforms and tails of its largest workers; per policy and group: a law
   // and the largest workers' times. Nothing per GPU.
   std::uint64_t bytes = 1u << 12;

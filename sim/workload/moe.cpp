@@ -252,6 +252,7 @@ std::unique_ptr<Workload> make_moe_workload(const JsonReader& n, const ClusterSp
   if (c.overlap_grad_reduce && c.mode != MoeMode::kTraining)
     n.child("overlap_grad_reduce").fail("'overlap_grad_reduce' applies to mode 'training' (this workload's mode is 'inference')");
   parse_overlap(n, c);
+  if (const auto fs = n.optional_child("fail_slow")) c.fail_slow = read_fail_slow(*fs);
   c.dispatch = n.string("dispatch", "hierarchical", {"hierarchical", "per_expert"}) == "per_expert"
                    ? DispatchScheme::kPerExpert
                    : DispatchScheme::kHierarchical;

@@ -20,6 +20,7 @@
 #include "sim/cost/cost_model.hpp"
 #include "sim/policy/moe_policy.hpp"
 #include "sim/stats/distribution.hpp"
+#include "sim/workload/pipeline_failslow.hpp"
 #include "sim/workload/routing.hpp"
 #include "sim/workload/workload.hpp"
 
@@ -112,6 +113,9 @@ class MoeWorkload final : public Workload {
     // Training: each layer's gradients are all-reduced as soon as its backward pass is done (one bucket a
     // layer, in backward order, first-in-first-out on the link), as Megatron's and DDP's overlap_grad_reduce.
     bool overlap_grad_reduce = false;
+    // Fail-slow episodes (sim/workload/pipeline_failslow.hpp): per step, a GPU's compute (every layer) or
+    // its links (its all-to-all time) slowed by a factor; a spare that replaces a GPU ends its episodes.
+    std::vector<FailSlowSpec> fail_slow;
   };
   explicit MoeWorkload(Config config);
   void check_policy(const Policy& policy) const override;

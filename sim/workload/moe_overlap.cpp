@@ -58,9 +58,11 @@ void MoeRun::time_collectives() {
         comm_s_[1][1][g] = comm_s_[1][0][g];
         continue;
       }
+      const double link = link_.empty() ? 1.0 : link_[g];  // a fail-slow episode on the GPU's links
       comm_s_[0][m][g] = all_to_all_seconds(port, hidden * dispatch_bytes_per_element_ * micro_share_[m],
-                                            c_.cluster.nvlink, c_.cluster.nic);
-      comm_s_[1][m][g] = all_to_all_seconds(port.reversed(), hidden * 2.0 * micro_share_[m], c_.cluster.nvlink, c_.cluster.nic);
+                                            c_.cluster.nvlink, c_.cluster.nic) * link;
+      comm_s_[1][m][g] =
+          all_to_all_seconds(port.reversed(), hidden * 2.0 * micro_share_[m], c_.cluster.nvlink, c_.cluster.nic) * link;
     }
   }
 }

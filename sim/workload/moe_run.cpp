@@ -68,6 +68,10 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
       sm_factor_ = static_cast<double>(c.cluster.gpu.sm_count) / static_cast<double>(c.cluster.gpu.sm_count - c.comm_sms);
   }
   for (const WorkerGroup& g : info.groups) std::fill(slow_.begin() + g.first, slow_.begin() + g.first + g.count, g.factor);
+  if (!c.fail_slow.empty()) {
+    episodes_.emplace(c.fail_slow, gpus_, req.seed, req.replication);
+    link_.assign(k, 1.0);
+  }
   pairs_.resize(k);
   ports_.resize(k);
   busiest_.resize(k);
@@ -104,6 +108,11 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
 void MoeRun::run(std::int64_t steps) {
   for (step_ = 0; step_ < steps; ++step_) {
     step_start_ = sim_.now();
+    if (episodes_) {
+      step_slow_ = slow_;
+      std::fill(link_.begin(), link_.end(), 1.0);
+      episodes_->at_step(step_, step_slow_, link_);
+    }
     simulate_step();
     const SimTime step_ns = sim_.now() - step_start_;
     tally_.add_step(step_ns, gpus_, busy_s_, extra_s_);
@@ -117,9 +126,15 @@ void MoeRun::run(std::int64_t steps) {
       trace_->slice(step_track_, "step " + std::to_string(step_), step_start_, sim_.now(),
                     TraceArgs().add("step", step_).add("step_ns", step_ns));
     busy_s_ = extra_s_ = 0;
-    if (controller_) controller_->between_steps(step_ + 1, placement_);
+    if (!controller_) continue;
+    controller_->between_steps(step_ + 1, placement_);
+    for (const std::int64_t g : controller_->replaced_by_spares()) {
+      slow_.at(static_cast<std::size_t>(g)) = 1.0;
+      if (episodes_) episodes_->end(g);
+    }
   }
   tally_.events += sim_.events_executed();
+  if (controller_) tally_.evictions.assign(controller_->evictions().begin(), controller_->evictions().end());
 }
 
 void MoeRun::sync_after(double seconds, Kind kind) {
@@ -129,11 +144,12 @@ void MoeRun::sync_after(double seconds, Kind kind) {
 }
 
 void MoeRun::draw_noise() {
+  const std::vector<double>& slow = episodes_ ? step_slow_ : slow_;
   if (!c_.cluster.noise) {
-    std::copy(slow_.begin(), slow_.end(), noise_.begin());
+    std::copy(slow.begin(), slow.end(), noise_.begin());
     return;
   }
-  for (std::int64_t g = 0; g < gpus_; ++g) noise_[g] = slow_[g] * c_.cluster.noise->from_uniform(noise_stream_.uniform());
+  for (std::int64_t g = 0; g < gpus_; ++g) noise_[g] = slow[g] * c_.cluster.noise->from_uniform(noise_stream_.uniform());
 }
 
 void MoeRun::simulate_step() {
@@ -209,7 +225,7 @@ void MoeRun::moe_layer(int layer, double compute_factor, bool backward) {
   t.bytes_moved += s.moved * static_cast<double>(c_.model.hidden) * (dispatch_bytes_per_element_ + 2.0);
   t.load_imbalance_sum += total_pairs > 0 ? max_pairs / (total_pairs / k) : 1.0;
   ++t.layer_steps;
-  if (controller_) controller_->after_layer(view, MoeLayerOutcome{gpu_tokens_, finish_s_, layer_s});
+  if (controller_) controller_->after_layer(view, MoeLayerOutcome{gpu_tokens_, finish_s_, layer_s, noise_});
 }
 
 // The latest end of the layer's dense part over the GPUs: dense_s (plus a GPU's drawn core attention) x noise.
@@ -354,9 +370,10 @@ void MoeRun::place_twins() {
 MoeRun::GpuPhases MoeRun::phases(std::int64_t g, double compute_factor) const {
   const double hidden = static_cast<double>(c_.model.hidden);
   const PortTraffic& port = ports_[g];
-  return {all_to_all_seconds(port, hidden * dispatch_bytes_per_element_, c_.cluster.nvlink, c_.cluster.nic),
+  const double link = link_.empty() ? 1.0 : link_[g];  // a fail-slow episode on the GPU's links
+  return {all_to_all_seconds(port, hidden * dispatch_bytes_per_element_, c_.cluster.nvlink, c_.cluster.nic) * link,
           expert_s_[g] * compute_factor * noise_[g],
-          all_to_all_seconds(port.reversed(), hidden * 2.0, c_.cluster.nvlink, c_.cluster.nic)};
+          all_to_all_seconds(port.reversed(), hidden * 2.0, c_.cluster.nvlink, c_.cluster.nic) * link};
 }
 
 MoeRun::LayerSums MoeRun::gpu_phases(double compute_factor, double dense_s) {

@@ -123,6 +123,9 @@ class MoeRun final : public EventHandler {
   std::vector<double> dispatch_s_, finish_s_, load_s_;  // with a controller: per GPU, from the dispatch start
   std::vector<Link> nic_in_, nvlink_in_, host_in_;  // with a controller: each GPU's ingress links for weight loads
   std::vector<double> slow_;
+  // Fail-slow episodes (Config::fail_slow): this step's per-GPU compute factor (slow_ x episodes) and link factor.
+  std::optional<FailSlowEpisodes> episodes_;
+  std::vector<double> step_slow_, link_;
   std::vector<double> core_s_;  // decode with a drawn context: each GPU's core attention per layer this step
   RngStream context_stream_;    // "moe/context": the requests' context lengths, one draw per request and step
   // two_batch: per GPU, each micro-batch's experts (before noise), core attention (drawn contexts) and when

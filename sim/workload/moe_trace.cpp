@@ -84,7 +84,8 @@ void MoeRun::trace_ports(std::int64_t g, const PortTraffic& p, double bytes_per_
     TraceArgs a = args;
     a.add("bytes_sent", (port.send_intra + port.send_inter) * bytes_per_copy)
         .add("bytes_received", (port.recv_intra + port.recv_inter) * bytes_per_copy);
-    const double seconds = all_to_all_seconds(port, bytes_per_copy, c_.cluster.nvlink, c_.cluster.nic);
+    const double seconds =
+        all_to_all_seconds(port, bytes_per_copy, c_.cluster.nvlink, c_.cluster.nic) * (link_.empty() ? 1.0 : link_[g]);
     trace_->slice(track + g, phase, at, at + seconds_to_ns(seconds), a);
   }
 }

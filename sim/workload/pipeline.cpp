@@ -158,7 +158,43 @@ struct RankState {
     if (share != 1.0)
       for (double& f : step_factor) f *= share;
   }
+  // Ranks leaving service: a spare takes a rank's place (keeping only its stage's factor; its fail-slow
+  // episode ends), else the rank's replica leaves (the last one stays).
+  void depart(const PipelineConfig& cfg, const std::vector<std::int64_t>& leaving, EvictController& evict,
+              FailSlowEpisodes* episodes, std::int64_t next_step, std::vector<Eviction>& out) {
+    for (const std::int64_t r : leaving) {
+      if (evict.take_spare()) {
+        out.push_back({r, next_step, true});
+        replaced[static_cast<std::size_t>(r)] = true;
+        factor[static_cast<std::size_t>(r)] = cfg.stage_factor[static_cast<std::size_t>(cfg.stage_of(r))];
+        evict.replaced(r);
+        if (episodes) episodes->end(r);
+        continue;
+      }
+      const int d = cfg.replica_of(r);
+      if (replica_gone[static_cast<std::size_t>(d)] || replicas == 1) continue;
+      out.push_back({r, next_step, false});
+      replica_gone[static_cast<std::size_t>(d)] = true;
+      --replicas;
+    }
+  }
 };
+
+// Slow links this step: the rank's p2p transfers, and the ring of its stage (its slowest member).
+void slow_links(const PipelineConfig& cfg, const std::vector<double>& lf, std::vector<ReplicaDurations>& rs, DpPhase& ph) {
+  const int p = cfg.shape.stages;
+  for (int s = 0; s < p; ++s) {
+    double worst = 1.0;
+    for (int d = 0; d < cfg.dp; ++d) {
+      const double f = lf[static_cast<std::size_t>(cfg.rank(d, s))];
+      const auto i = static_cast<std::size_t>(d * p + s);
+      rs[static_cast<std::size_t>(d)].p2p_fwd_ns[static_cast<std::size_t>(s)] = static_cast<SimTime>(static_cast<double>(cfg.p2p_fwd_ns[i]) * f);
+      rs[static_cast<std::size_t>(d)].p2p_bwd_ns[static_cast<std::size_t>(s)] = static_cast<SimTime>(static_cast<double>(cfg.p2p_bwd_ns[i]) * f);
+      worst = std::max(worst, f);
+    }
+    ph.reduce_ns[static_cast<std::size_t>(s)] = static_cast<SimTime>(static_cast<double>(cfg.phase.reduce_ns[static_cast<std::size_t>(s)]) * worst);
+  }
+}
 
 // Each rank's compute time this step (the detector's per-step measure).
 void rank_times(const PipelineConfig& cfg, const std::vector<ReplicaDurations>& reps, std::vector<double>& out) {
@@ -224,21 +260,6 @@ void PipelineWorkload::run_policy(const RunRequest& req, const Policy& policy, P
   if (!cfg_.fail_slow.empty()) episodes.emplace(cfg_.fail_slow, ranks, req.seed, req.replication);
   std::vector<double> link(static_cast<std::size_t>(ranks), 1.0);
   DpPhase phase = cfg_.phase;
-  // Slow links this step: the rank's p2p transfers, and the ring of its stage (its slowest member).
-  const auto slow_links = [&](const std::vector<double>& lf, std::vector<ReplicaDurations>& rs, DpPhase& ph) {
-    const int p = cfg_.shape.stages;
-    for (int s = 0; s < p; ++s) {
-      double worst = 1.0;
-      for (int d = 0; d < cfg_.dp; ++d) {
-        const double f = lf[static_cast<std::size_t>(cfg_.rank(d, s))];
-        const auto i = static_cast<std::size_t>(d * p + s);
-        rs[static_cast<std::size_t>(d)].p2p_fwd_ns[static_cast<std::size_t>(s)] = static_cast<SimTime>(static_cast<double>(cfg_.p2p_fwd_ns[i]) * f);
-        rs[static_cast<std::size_t>(d)].p2p_bwd_ns[static_cast<std::size_t>(s)] = static_cast<SimTime>(static_cast<double>(cfg_.p2p_bwd_ns[i]) * f);
-        worst = std::max(worst, f);
-      }
-      ph.reduce_ns[static_cast<std::size_t>(s)] = static_cast<SimTime>(static_cast<double>(cfg_.phase.reduce_ns[static_cast<std::size_t>(s)]) * worst);
-    }
-  };
   // drop_slowest: the step goes on without the m slowest replicas' gradients (m / dp of the samples).
   const int drop = policy.type() == "drop_slowest" ? static_cast<int>(cfg_.dp - policy.bsp()->barrier_quorum(cfg_.dp)) : 0;
   ReplicaTimes scratch;
@@ -267,7 +288,7 @@ void PipelineWorkload::run_policy(const RunRequest& req, const Policy& policy, P
     }
     SimTime busy = 0;
     std::uint64_t events = 0;
-    if (episodes) slow_links(link, reps, phase);
+    if (episodes) slow_links(cfg_, link, reps, phase);
     const SimTime step_ns = pipeline_step_ns(cfg_, orders, all ? reps : active, cfg_.events, scratch, &busy, &events,
                                              drop, &phase);
     if (req.trace) trace_step(*req.trace, cfg_, orders, all ? reps : active, clock_ns, step_ns, track0);
@@ -277,19 +298,7 @@ void PipelineWorkload::run_policy(const RunRequest& req, const Policy& policy, P
     tally.events += cfg_.events ? events : 1;  // the fast path: the barrier is the only event
     if (!evict) continue;
     rank_times(cfg_, reps, times);
-    for (const std::int64_t r : evict->end_step(times)) {
-      if (evict->take_spare()) {
-        state.replaced[static_cast<std::size_t>(r)] = true;
-        state.factor[static_cast<std::size_t>(r)] = cfg_.stage_factor[static_cast<std::size_t>(cfg_.stage_of(r))];
-        evict->replaced(r);
-        if (episodes) episodes->end(r);
-        continue;
-      }
-      const int d = cfg_.replica_of(r);
-      if (state.replica_gone[static_cast<std::size_t>(d)] || state.replicas == 1) continue;
-      state.replica_gone[static_cast<std::size_t>(d)] = true;
-      --state.replicas;
-    }
+    state.depart(cfg_, evict->end_step(times), *evict, episodes ? &*episodes : nullptr, step + 1, tally.evictions);
   }
 }
 

@@ -210,18 +210,7 @@ std::unique_ptr<Workload> make_pipeline_workload(const JsonReader& n, const Clus
     for (int s = 0; s < t.pp; ++s) cfg.phase.tail_ns[static_cast<std::size_t>(s)] += seconds_to_ns(t.tail_s[static_cast<std::size_t>(s)]);
   }
   if (const auto w = n.optional_child("whatif")) cfg.whatif = read_whatif(*w, cfg);
-  if (const auto fs = n.optional_child("fail_slow"))
-    for (const JsonReader& e : fs->elements()) {
-      e.expect_object();
-      FailSlowSpec spec;
-      spec.link = e.string("kind", {}, {"compute", "link"}) == "link";
-      spec.rate_per_rank_step = e.number("rate_per_rank_step", {}, Range{0.0, 1.0});
-      spec.duration_steps = std::shared_ptr<const Distribution>(make_distribution(e.child("duration_steps")));
-      spec.factor = std::shared_ptr<const Distribution>(make_distribution(e.child("factor")));
-      if (spec.factor->min_value() <= 0) e.child("factor").fail("a slowdown factor must be > 0");
-      e.finish();
-      cfg.fail_slow.push_back(std::move(spec));
-    }
+  if (const auto fs = n.optional_child("fail_slow")) cfg.fail_slow = read_fail_slow(*fs);
   return std::make_unique<PipelineWorkload>(cluster, std::move(cfg));
 }
 

@@ -10,7 +10,8 @@ const WorkloadRegistry& workload_registry() {
     WorkloadRegistry r("workloads");
     r.add("bsp", "bulk-synchronous steps: K workers compute, then meet at a barrier (the tail-at-scale model)",
           {{"compute", "distribution of a worker's compute time per step, seconds"},
-           {"engine", "\"fast\" (batched draws, default) or \"events\" (every completion through the event queue)"}},
+           {"engine", "\"fast\" (batched draws, default) or \"events\" (every completion through the event queue)"},
+           {"fail_slow", "compute fail-slow episodes per worker, as the pipeline workload's (entries or a preset)"}},
           make_bsp_workload);
     r.add("moe",
           "Mixture-of-Experts expert parallelism: per layer dense part, routing, dispatch, grouped experts, combine, barrier",
@@ -22,7 +23,9 @@ const WorkloadRegistry& workload_registry() {
            {"backward_factor", "backward compute / forward compute in training (> 0, default 2)"},
            {"dispatch", "\"hierarchical\" (default: a token crosses to each destination node once, then to each GPU "
                         "over NVLink, as DeepEP's normal kernels) or \"per_expert\" (one copy per (token, expert) pair, "
-                        "as DeepEP's low-latency kernels)"}},
+                        "as DeepEP's low-latency kernels)"},
+           {"fail_slow", "fail-slow episodes per GPU, as the pipeline workload's: compute (every layer) or link (its "
+                         "all-to-all time)"}},
           make_moe_workload);
     r.add("pipeline",
           "pipeline-parallel training: dp x pp ranks run a 1F1B / GPipe / interleaved schedule, p2p between stages, "
@@ -45,7 +48,8 @@ const WorkloadRegistry& workload_registry() {
            {"placement", "\"replica_major\" (default: rank = d x pp + stage) or \"stage_major\" (stage x dp + d)"},
            {"engine", "\"fast\" (per-replica recurrence, default) or \"events\" (every task through the event queue)"},
            {"trace", "replay {file, format: bytedance (default) | simple, dp, pp} instead of drawing task times"},
-           {"fail_slow", "episodes arriving at random: [{kind: compute | link, rate_per_rank_step, duration_steps, factor}]"},
+           {"fail_slow", "episodes arriving at random: [{kind: compute | link, rate_per_rank_step, duration_steps, factor}], "
+                         "or a preset {preset: NAME in configs/noise, step_s}"},
            {"whatif", "counterfactual {ranks: [...], stages: [...], decompose: bool}; {} fixes every rank"}},
           make_pipeline_workload);
     return r;

@@ -103,6 +103,7 @@ struct PolicyTally {
   std::uint64_t events = 0;      // events executed by the engine
   MoeTally moe;
   WhatIfTally whatif;
+  std::vector<Eviction> evictions;  // ranks an evict policy took out, in order (a merge keeps the first replication's)
   const std::atomic<bool>* stop = nullptr;  // checked every 64 steps (RunRequest::stop)
   static constexpr std::array kSums = {&PolicyTally::gpu_time_s, &PolicyTally::busy_s, &PolicyTally::extra_s};
 

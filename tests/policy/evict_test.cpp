@@ -101,6 +101,9 @@ TEST_CASE("evict without spares drops the slow replicas and the others share the
   const auto r = test::run_json(doc);
   CHECK(test::record(r, "none").step_time.mean == doctest::Approx(0.6).epsilon(1e-9));
   CHECK(test::record(r, "evict").step_time.mean == doctest::Approx((2 * 0.6 + 8 * 0.3 * 32 / 28) / 10).epsilon(1e-6));
+  // The results name the four ranks and step 2, the first without them.
+  CHECK(*test::record(r, "evict").evicted ==
+        std::vector<Eviction>{{4, 2, false}, {5, 2, false}, {6, 2, false}, {7, 2, false}});
 }
 
 }  // namespace tailsim

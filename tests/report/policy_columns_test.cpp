@@ -149,3 +149,29 @@ TEST_CASE("check judges the routing costs and the paired speed-up against the sc
 }
 
 }  // namespace tailsim
+
+namespace tailsim {
+
+TEST_CASE("what-if figures go to results.csv where a record has them, and evictions to results.json and back") {
+  Record none = record_of("none"), evict = record_of("evict");
+  none.whatif = WhatIfRecord{1.5, {1.25, 1.0}, {1.5}};
+  evict.evicted = std::vector<Eviction>{{7, 12, true}, {3, 15, false}};
+  const RunResults r = results_of({none, evict});
+  const std::string csv = results_csv(r, {});
+  CHECK(csv.find(",events,whatif_slowdown,whatif_by_dp_rank,whatif_by_stage\n") != std::string::npos);
+  CHECK(csv.find(",0,1.5,1.25;1.0,1.5\n") != std::string::npos);
+  CHECK(csv.find(",0,,,\n") != std::string::npos);  // the evict record has no what-if: empty cells
+  // Without what-if figures the columns stay as they were.
+  CHECK(results_csv(results_of({record_of("none")}), {}).find("whatif") == std::string::npos);
+
+  const Json j = results_json(r, {});
+  CHECK_FALSE(j["records"][0].contains("evicted"));
+  CHECK(j["records"][1]["evicted"] ==
+        Json::parse(R"([{"rank": 7, "step": 12, "spare": true}, {"rank": 3, "step": 15, "spare": false}])"));
+  for (std::size_t i = 0; i < 2; ++i) {
+    const Record back = record_from_json(j["records"][i], 0, {"cluster.gpus"}, "r.jsonl", "line 2");
+    CHECK(record_json(back, false) == j["records"][i]);
+  }
+}
+
+}  // namespace tailsim

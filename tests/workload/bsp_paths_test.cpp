@@ -58,6 +58,19 @@ TEST_CASE("fast and event paths agree with noise and persistent slow GPUs") {
                            kLognormal, kAllPolicies, 200));
 }
 
+TEST_CASE("fast and event paths agree step by step for evict, with spares and without") {
+  // Noise and slow GPUs: ranks leave at different steps; a spare's task is the drawn one over its GPU's factor,
+  // and once spares run out the ranks left share the work.
+  const std::string policies = R"([{"type": "none"}, {"type": "evict", "window": 4, "spares": 1},
+      {"type": "evict", "name": "shrink", "window": 3, "drain": 2}])";
+  const Both b = run_both(R"({"gpus": 40, "gpu": "h100-sxm", "noise": {"type": "normal", "mean": 1, "stddev": 0.05},
+                              "slow_gpus": [{"count": 2, "factor": 1.7}, {"count": 1, "factor": 3}]})",
+                          R"({"type": "normal", "mean": 1, "stddev": 0.02})", policies, 60);
+  check_identical(b);
+  // Evictions happened: both evict policies end faster than none.
+  for (std::size_t p : {1u, 2u}) CHECK(b.fast[p].steps.values().back() < b.fast[0].steps.values().back());
+}
+
 TEST_CASE("fast and event paths agree across fast-path chunk boundaries (K > 2048)") {
   const std::string policies = R"([{"type": "none"}, {"type": "backup", "copies": 2}])";
   check_identical(run_both(R"({"gpus": 4500, "gpu": "h100-sxm", "slow_gpus": [{"count": 3, "factor": 2}]})", kLognormal,

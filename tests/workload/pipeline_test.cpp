@@ -196,10 +196,11 @@ class TwoRanks final : public Distributor {
 
 }  // namespace
 
-TEST_CASE("what-if tallies cross process boundaries intact: two ranks give the one-process records") {
+TEST_CASE("what-if and eviction tallies cross process boundaries intact: two ranks give the one-process records") {
   const std::string doc = R"({"name": "p", "seed": 3, "steps": 6, "replications": 2, "cluster": {"gpus": 8},
     "workload": {"type": "pipeline", "pp": 2, "microbatches": 4, "forward": {"type": "lognormal", "mu": -4.6, "sigma": 0.2},
-                 "whatif": {"decompose": true}}, "policies": [{"type": "none"}]})";
+                 "whatif": {"decompose": true}, "slow": [{"ranks": [5], "factor": 3}]},
+    "policies": [{"type": "none"}, {"type": "evict", "window": 2, "spares": 1}]})";
   const Scenario sc = load_scenario_json(Json::parse(doc), "test.json");
   const std::vector<PointModel> models = build_all_points(sc);
   const RunResults one = run_scenario(sc, models, RunOptions{1});
@@ -210,7 +211,10 @@ TEST_CASE("what-if tallies cross process boundaries intact: two ranks give the o
   o0.distributor = &r0;
   run_scenario(sc, models, o1);
   const RunResults two = run_scenario(sc, models, o0);
-  REQUIRE(two.records.size() == 1);
+  REQUIRE(two.records.size() == 2);
+  REQUIRE(two.records[1].evicted);
+  CHECK(*two.records[1].evicted == std::vector<Eviction>{{5, 2, true}});
+  CHECK(two.records[1].evicted == one.records[1].evicted);
   const auto& a = *one.records[0].whatif;
   const auto& b = *two.records[0].whatif;
   CHECK(a.slowdown == b.slowdown);
