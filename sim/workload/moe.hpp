@@ -116,6 +116,9 @@ class MoeWorkload final : public Workload {
     // Fail-slow episodes (sim/workload/pipeline_failslow.hpp): per step, a GPU's compute (every layer) or
     // its links (its all-to-all time) slowed by a factor; a spare that replaces a GPU ends its episodes.
     std::vector<FailSlowSpec> fail_slow;
+    // Twin nodes (sim/workload/moe_run.cpp, place_twins) computed once; false computes every node, for the
+    // tests that show both give the same results. Not a scenario key.
+    bool twin_nodes = true;
   };
   explicit MoeWorkload(Config config);
   void check_policy(const Policy& policy) const override;

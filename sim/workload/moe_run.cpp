@@ -91,7 +91,7 @@ MoeRun::MoeRun(const MoeWorkload::Config& c, const MoeTimes& times, const RunReq
   }
   share_q_.resize(static_cast<std::size_t>(experts_));
   share_r_.resize(static_cast<std::size_t>(experts_));
-  if (!controller_ && !two_batch_ && gpus_ > experts_ && experts_ % node_size_ == 0 &&
+  if (c.twin_nodes && !controller_ && !two_batch_ && gpus_ > experts_ && experts_ % node_size_ == 0 &&
       placement_ == ExpertPlacement::blocked(static_cast<int>(experts_), gpus_)) {
     twin_back_ = experts_ / node_size_;
     twins_.assign(static_cast<std::size_t>(nodes_), -1);
@@ -366,14 +366,18 @@ void MoeRun::place_twins() {
   }
 }
 
-// One GPU's all-to-all and expert times in the current layer (once place() and the traffic are done).
-MoeRun::GpuPhases MoeRun::phases(std::int64_t g, double compute_factor) const {
+// One GPU's dispatch and combine seconds from its port traffic, before a fail-slow episode on its links.
+std::array<double, 2> MoeRun::port_seconds(std::int64_t g) const {
   const double hidden = static_cast<double>(c_.model.hidden);
   const PortTraffic& port = ports_[g];
+  return {all_to_all_seconds(port, hidden * dispatch_bytes_per_element_, c_.cluster.nvlink, c_.cluster.nic),
+          all_to_all_seconds(port.reversed(), hidden * 2.0, c_.cluster.nvlink, c_.cluster.nic)};
+}
+
+// One GPU's all-to-all and expert times in the current layer (once place() and the traffic are done).
+MoeRun::GpuPhases MoeRun::phases(std::int64_t g, double compute_factor, const std::array<double, 2>& port_s) const {
   const double link = link_.empty() ? 1.0 : link_[g];  // a fail-slow episode on the GPU's links
-  return {all_to_all_seconds(port, hidden * dispatch_bytes_per_element_, c_.cluster.nvlink, c_.cluster.nic) * link,
-          expert_s_[g] * compute_factor * noise_[g],
-          all_to_all_seconds(port.reversed(), hidden * 2.0, c_.cluster.nvlink, c_.cluster.nic) * link};
+  return {port_s[0] * link, expert_s_[g] * compute_factor * noise_[g], port_s[1] * link};
 }
 
 MoeRun::LayerSums MoeRun::gpu_phases(double compute_factor, double dense_s) {
@@ -393,17 +397,11 @@ MoeRun::LayerSums MoeRun::gpu_phases(double compute_factor, double dense_s) {
     for (std::int64_t g = 0; g < gpus_; ++g) add(g, phases(g, compute_factor));
     return s;
   }
-  for (std::int64_t node = 0, g = 0; node < nodes_; ++node) {  // a twin node's GPUs copy their all-to-all times
+  for (std::int64_t node = 0, g = 0; node < nodes_; ++node) {  // a twin node's GPUs copy their port times
     const std::int64_t back = twins_[node] < 0 ? 0 : (node - twins_[node]) * node_size_;
     for (const std::int64_t end = g + node_size_; g < end; ++g) {
-      if (back == 0) {
-        const GpuPhases ph = phases(g, compute_factor);
-        twin_comm_[g] = {ph.dispatch, ph.combine};
-        add(g, ph);
-      } else {
-        twin_comm_[g] = twin_comm_[g - back];
-        add(g, {twin_comm_[g][0], expert_s_[g] * compute_factor * noise_[g], twin_comm_[g][1]});
-      }
+      twin_comm_[g] = back == 0 ? port_seconds(g) : twin_comm_[g - back];
+      add(g, phases(g, compute_factor, twin_comm_[g]));
     }
   }
   return s;

@@ -57,7 +57,9 @@ class MoeRun final : public EventHandler {
   std::int64_t share(const ExpertPlacement::Slot& slot) const {
     return share_q_[slot.expert] + (slot.replica < share_r_[slot.expert] ? 1 : 0);
   }
-  GpuPhases phases(std::int64_t g, double compute_factor) const;
+  std::array<double, 2> port_seconds(std::int64_t g) const;
+  GpuPhases phases(std::int64_t g, double compute_factor, const std::array<double, 2>& port_s) const;
+  GpuPhases phases(std::int64_t g, double compute_factor) const { return phases(g, compute_factor, port_seconds(g)); }
   LayerSums gpu_phases(double compute_factor, double dense_s);
   void control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums);
   void hedge(const Hedge& h, double compute_factor, LayerSums& sums);
