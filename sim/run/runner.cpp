@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -272,12 +273,16 @@ class ScenarioRun {
   }
 
   // The calling thread works too; a thread the system cannot create is a warning, not an abort (the run
-  // goes on with fewer, and its results do not depend on how many).
+  // goes on with fewer, and its results do not depend on how many). TAILSIM_FAULT_THREADS=N, fault
+  // injection for the tests: the system refuses every thread past the N-th.
   void run_threads() {
     const int threads = std::max(1, std::min<int>(options_.threads, static_cast<int>(mine_.size())));
+    const char* fault = std::getenv("TAILSIM_FAULT_THREADS");
+    const int allowed = fault && *fault ? std::atoi(fault) : threads;
     std::vector<std::thread> pool;
     for (int t = 1; t < threads; ++t) {
       try {
+        if (t >= allowed) throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
         pool.emplace_back([this] { work(); });
       } catch (const std::system_error& e) {
         spdlog::warn("could not start thread {} of {} ({}): running on {}", t + 1, threads, e.what(), t);

@@ -374,12 +374,6 @@ std::array<double, 2> MoeRun::port_seconds(std::int64_t g) const {
           all_to_all_seconds(port.reversed(), hidden * 2.0, c_.cluster.nvlink, c_.cluster.nic)};
 }
 
-// One GPU's all-to-all and expert times in the current layer (once place() and the traffic are done).
-MoeRun::GpuPhases MoeRun::phases(std::int64_t g, double compute_factor, const std::array<double, 2>& port_s) const {
-  const double link = link_.empty() ? 1.0 : link_[g];  // a fail-slow episode on the GPU's links
-  return {port_s[0] * link, expert_s_[g] * compute_factor * noise_[g], port_s[1] * link};
-}
-
 MoeRun::LayerSums MoeRun::gpu_phases(double compute_factor, double dense_s) {
   LayerSums s;
   const auto add = [&](std::int64_t g, const GpuPhases& ph) {

@@ -58,7 +58,11 @@ class MoeRun final : public EventHandler {
     return share_q_[slot.expert] + (slot.replica < share_r_[slot.expert] ? 1 : 0);
   }
   std::array<double, 2> port_seconds(std::int64_t g) const;
-  GpuPhases phases(std::int64_t g, double compute_factor, const std::array<double, 2>& port_s) const;
+  // One GPU's all-to-all and expert times in the current layer (once place() and the traffic are done).
+  GpuPhases phases(std::int64_t g, double compute_factor, const std::array<double, 2>& port_s) const {
+    const double link = link_.empty() ? 1.0 : link_[g];  // a fail-slow episode on the GPU's links
+    return {port_s[0] * link, expert_s_[g] * compute_factor * noise_[g], port_s[1] * link};
+  }
   GpuPhases phases(std::int64_t g, double compute_factor) const { return phases(g, compute_factor, port_seconds(g)); }
   LayerSums gpu_phases(double compute_factor, double dense_s);
   void control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums);
