@@ -188,7 +188,8 @@ TEST_CASE("bad moe input exits 2 from the command line: unknown model, impossibl
       {moe(8, R"("model": "mixtral-8x7b", "routing": {"type": "trace", "file": ")" + trace + R"("})"),
        "/workload/routing/file: " + trace + " line 1: the header has 2 expert columns, the model has 8 experts"}};
   for (const auto& [text, message] : cases) {
-    INFO(text);
+    const std::string& shown = text;  // (clang 14 cannot capture a structured binding in INFO's lambda)
+    INFO(shown);
     const auto r = run_text(text);
     CHECK(r.exit_code == 2);
     CHECK(r.err.find(message) != std::string::npos);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <string>
 
 #include "sim/config/json_reader.hpp"
@@ -174,7 +175,9 @@ TEST_CASE("absurd values are errors with their path: K beyond 10^12, steps = 0, 
       {R"(--set 'workload.compute={"type":"constant","value":1e300}')", "a simulated duration of 1e+300 s does not fit the clock"}};
   for (const auto& [args, message] : cases) {
     const test::CommandResult r = test::run_cli("run " + kScenario + " --set steps=100 " + args + " --quiet");
-    INFO(args << " -> " << r.err);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << args << " -> " << r.err;
+    INFO(info_text.str());
     CHECK(r.exit_code == 2);
     CHECK(r.err.find(message) != std::string::npos);
   }
@@ -214,7 +217,9 @@ TEST_CASE("hostile command-line and scenario input exits 2 with the path (found 
        "/workload/compute/components: the weights add up to more than the largest number"}};
   for (const auto& [args, message] : cases) {
     const test::CommandResult r = test::run_cli("run " + kScenario + " --set steps=100 " + args);
-    INFO(args << " -> " << r.err);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << args << " -> " << r.err;
+    INFO(info_text.str());
     CHECK(r.exit_code == 2);
     CHECK(r.err.find(message) != std::string::npos);
     CHECK(r.out.empty());

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "sim/config/json_reader.hpp"
@@ -118,7 +119,9 @@ TEST_CASE("shards merged give the bytes of a single run; bad shard specs and mis
            {R"({"tailsim_records":2,"scenario":"s","fingerprint":"x","seed":1,"steps":10,"replications":1,"points":1e300,"param_names":[],)"
             R"("param_values":[],"policies":["none"],"inputs":[]})",
             "line 1: malformed records line: 'points': expected an integer >= 0, got 1e+300"}}) {
-    INFO(log);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << log;
+    INFO(info_text.str());
     std::ofstream(dir / "typo" / "records.jsonl") << log << '\n';
     const test::CommandResult typo = test::run_cli("merge " + (dir / "typo").string() + " --out " + (dir / "m4").string());
     CHECK(typo.exit_code == 2);
@@ -254,7 +257,9 @@ TEST_CASE("bad expectations are input errors (exit 2) found before any run, also
     const std::string file = with_expect(expect);
     for (const char* verb : {"check ", "validate ", "run "}) {
       const test::CommandResult r = test::run_cli(verb + file);
-      INFO(verb << expect << " -> " << r.err);
+      std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+      info_text << verb << expect << " -> " << r.err;
+      INFO(info_text.str());
       CHECK(r.exit_code == 2);
       CHECK(r.err.find(message) != std::string::npos);
     }

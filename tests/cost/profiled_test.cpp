@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "sim/cost/profiled.hpp"
 #include "tests/cost/cost_helpers.hpp"
@@ -107,7 +108,9 @@ TEST_CASE("profiled extrapolates past the end with the slope of the table's uppe
 // monotone on every segment between two measured points and past the last one.
 TEST_CASE("profiled never decreases except where the measured table itself does, on every shipped table") {
   for (const auto& [gpu, file] : test::shipped_ffn_tables()) {
-    INFO("table " << file);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << "table " << file;
+    INFO(info_text.str());
     const auto model = test::cost_model({{"type", "profiled"}, {"table", file}, {"strict", false}}, gpu,
                                         test::kMixtralExpert);
     const ProfileTable& t = dynamic_cast<const ProfiledCostModel&>(*model).table();

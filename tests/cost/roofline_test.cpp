@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <sstream>
 
 #include "sim/cost/roofline.hpp"
 #include "tests/cost/cost_helpers.hpp"
@@ -104,7 +105,9 @@ TEST_CASE("fitted reaches a small error on the H100 Mixtral table with physical 
 TEST_CASE(
     "fitting every shipped table gives physical parameters and beats the datasheet defaults it may choose") {
   for (const auto& [gpu, file] : test::shipped_ffn_tables()) {
-    INFO("table " << file);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << "table " << file;
+    INFO(info_text.str());
     const GpuSpec spec = test::gpu_spec(gpu);
     const ProfileTable table = read_profile_table(test::shipped(file));
     const ExpertShape shape = *measured_shape(table, "fp16");

@@ -69,7 +69,8 @@ TEST_CASE("backup on moe: a 3x slow GPU's remaining tokens re-run on its backup,
 
 TEST_CASE("backup on moe, fixed form: the known slow GPU is backed up from the start, all of its tokens") {
   // GPU 4 runs its own 138 us, then all 256 of GPU 7's tokens in 138 us: done at 276 us.
-  const Record& backup = test::record(test::run_json(scenario(R"({"type": "backup"})")), "backup");
+  const RunResults results = test::run_json(scenario(R"({"type": "backup"})"));
+  const Record& backup = test::record(results, "backup");
   CHECK(backup.step_time.mean == doctest::Approx(step_s(276)).epsilon(1e-12));
   CHECK(*backup.extra_work_fraction == doctest::Approx(138.0 / (7 * 138.0 + 276.0)).epsilon(1e-9));
 }
@@ -102,7 +103,8 @@ TEST_CASE("backup on moe: a healthy cluster triggers no backup and no extra work
 TEST_CASE("backup on moe: with more GPUs than experts the placement's replicas serve, no standby copies") {
   // K = 16, E = 8: GPU g hosts expert g mod 8 with GPU g +- 8, each replica 256 of the expert's 512 pairs.
   // GPU 15 is backed up on GPU 7, the other host of expert 7: the same times as above.
-  const Record& backup = test::record(test::run_json(scenario(kTrigger, 16, 8)), "backup");
+  const RunResults results = test::run_json(scenario(kTrigger, 16, 8));
+  const Record& backup = test::record(results, "backup");
   CHECK(backup.step_time.mean == doctest::Approx(step_s(281)).epsilon(1e-12));
   CHECK(*backup.moe->backup_bytes_per_gpu == 0.0);
   CHECK(*backup.extra_work_fraction == doctest::Approx(74.0 / (15 * 138.0 + 281.0)).epsilon(1e-9));

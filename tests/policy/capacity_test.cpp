@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <numeric>
+#include <sstream>
 
 #include "sim/policy/policy.hpp"
 #include "sim/stats/capacity_math.hpp"
@@ -133,7 +134,9 @@ TEST_CASE("expected_device_share agrees with the exact hypergeometric sums on bo
   const BetaLowerMean top8(1.0, 7.0);
   for (const auto& [tokens, local, n, c] : std::vector<std::array<std::int64_t, 4>>{
            {800, 100, 100, 13}, {512, 64, 130, 16}, {256, 32, 20, 4}, {256, 256, 40, 32}, {64, 8, 64, 3}}) {
-    INFO("tokens " << tokens << ", local " << local << ", n " << n << ", c " << c);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << "tokens " << tokens << ", local " << local << ", n " << n << ", c " << c;
+    INFO(info_text.str());
     double mass = 0;
     for (std::int64_t x = c + 1; x <= n; ++x)
       mass += hypergeometric_pmf(tokens, local, n, x) * top8.lowest_sum(static_cast<double>(x), static_cast<double>(x - c));
@@ -176,7 +179,9 @@ TEST_CASE("lowest_sum: the expected sum of the lowest m of n scores, exact for u
   for (const auto& [n, m] : std::vector<std::pair<int, int>>{{32, 1}, {32, 3}, {32, 10}, {32, 28}, {64, 10}}) {
     double exact = 0;
     for (int i = 1; i <= m; ++i) exact += order_mean(n, i);
-    INFO("n " << n << ", m " << m);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << "n " << n << ", m " << m;
+    INFO(info_text.str());
     CHECK(top8.lowest_sum(n, m) == doctest::Approx(exact).epsilon(0.013));
   }
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <sstream>
 
 #include "sim/config/error.hpp"
 #include "tests/helpers.hpp"
@@ -71,7 +72,9 @@ Trace write_and_parse(const std::string& scenario, std::int64_t steps, const std
 // end of a slice other than a barrier wait on a GPU track. Nothing of a step leaves it.
 void check_steps(const Trace& t, std::int64_t steps) {
   for (const auto& [pid, name] : t.processes) {
-    INFO("process " << name);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << "process " << name;
+    INFO(info_text.str());
     const std::vector<const Slice*> st = t.steps(pid);
     REQUIRE(static_cast<std::int64_t>(st.size()) == steps);
     for (std::int64_t s = 0; s < steps; ++s) {
@@ -117,7 +120,9 @@ void check_same_steps_as_run(const std::string& scenario, const Trace& t) {
   std::size_t i = 0;
   for (const auto& [pid, name] : t.processes) {
     const Record& rec = r.records[i++];
-    INFO("process " << name << ", record " << rec.policy);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << "process " << name << ", record " << rec.policy;
+    INFO(info_text.str());
     CHECK(name.ends_with(rec.policy));
     std::int64_t max_ns = 0, sum_ns = 0;
     const std::vector<const Slice*> st = t.steps(pid);

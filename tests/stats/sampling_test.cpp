@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <sstream>
 #include <vector>
 
 #include "sim/core/rng.hpp"
@@ -258,7 +259,9 @@ TEST_CASE("the incomplete beta matches closed forms and the tabulated beta quant
     const BetaQuantileTable table(a, b);
     for (const double u : {1e-6, 0.01, 0.25, 0.5, 0.9, 0.999999}) {
       const double x = table.from_uniform(u);
-      INFO("Beta(" << a << ", " << b << ") at u = " << u);
+      std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+      info_text << "Beta(" << a << ", " << b << ") at u = " << u;
+      INFO(info_text.str());
       CHECK(x >= 0.0);
       CHECK(x <= 1.0);
       // Within one table step of the exact quantile: the CDF brackets u there.

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <sstream>
 #include <string>
 
 #include "sim/core/rng.hpp"
@@ -54,7 +55,9 @@ TEST_CASE("the sketch's summary: exact count, mean and max; quantiles within 2^-
   CHECK(s.ci95_high == doctest::Approx(e.ci95_high).epsilon(1e-9));
   for (const auto& [name, a, b] : {std::tuple{"p50", s.p50, e.p50}, std::tuple{"p90", s.p90, e.p90},
                                    std::tuple{"p99", s.p99, e.p99}, std::tuple{"p999", s.p999, e.p999}}) {
-    INFO(name << ": sketch " << a << " exact " << b);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << name << ": sketch " << a << " exact " << b;
+    INFO(info_text.str());
     CHECK(std::fabs(a - b) <= kBucketError * b);
   }
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "sim/stats/order_statistics.hpp"
 #include "sim/workload/bsp.hpp"
@@ -75,7 +76,9 @@ TEST_CASE("order statistics: E[max] and p99 match the exact integrals for K = 1,
                                                  R"([{"type": "none"}, {"type": "backup", "copies": 2}])", steps));
     for (const auto& [label, copies] : {std::pair<std::string, int>{"none", 1}, {"backup", 2}}) {
       const StepTimeSummary& s = test::record(r, label).step_time;
-      INFO("K = " << k << ", " << label);
+      std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+      info_text << "K = " << k << ", " << label;
+      INFO(info_text.str());
       CHECK(std::fabs(s.mean - test::exact_mean_max(k, copies)) < 4 * s.stddev / std::sqrt(steps));
       const double q = test::exact_quantile_max(k, 0.99, copies);
       CHECK(std::fabs(s.p99 - q) < 4 * std::sqrt(0.99 * 0.01 / steps) / test::density_max(k, q, copies));

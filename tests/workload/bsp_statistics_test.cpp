@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <sstream>
 
 #include "tests/helpers.hpp"
 #include "tests/workload/bsp_exact.hpp"
@@ -56,7 +57,9 @@ TEST_CASE("backup copies: the barrier waits for the max of K minima (survival S^
       k, steps, R"([{"type": "none"}, {"type": "backup", "copies": 2}, {"type": "backup", "copies": 3, "name": "b3"}])"));
   for (const auto& [label, copies] : {std::pair<std::string, int>{"none", 1}, {"backup", 2}, {"b3", 3}}) {
     const StepTimeSummary& s = test::record(r, label).step_time;
-    INFO(label);
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << label;
+    INFO(info_text.str());
     CHECK(std::fabs(s.mean - exact_mean_max(k, copies)) < 4 * s.stddev / std::sqrt(steps));
     const double q = exact_quantile_max(k, 0.99, copies);
     CHECK(std::fabs(s.p99 - q) < 4 * std::sqrt(0.99 * 0.01 / steps) / density_max(k, q, copies));

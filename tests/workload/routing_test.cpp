@@ -390,7 +390,9 @@ TEST_CASE("routing presets' layer correlation lies within the cross-layer estima
     REQUIRE(v.size() >= 8);
     std::sort(v.begin(), v.end());
     const double q1 = v[v.size() / 4], q3 = v[v.size() * 3 / 4];
-    INFO(preset << ": interquartile range " << q1 << " - " << q3 << ", median " << median(v));
+    std::ostringstream info_text;  // (clang 14 cannot capture structured bindings in INFO's lambda)
+    info_text << preset << ": interquartile range " << q1 << " - " << q3 << ", median " << median(v);
+    INFO(info_text.str());
     CHECK(routing_preset(preset)->layer_correlation >= q1);
     CHECK(routing_preset(preset)->layer_correlation <= q3);
   }
