@@ -56,13 +56,21 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
   const std::span<double> node_pairs = node_scratch.subspan(0, nodes), node_busiest = node_scratch.subspan(nodes, nodes);
   const std::span<double> gpu_reach_sum = node_scratch.subspan(2 * nodes, nodes);
   std::fill(node_scratch.begin(), node_scratch.begin() + static_cast<std::ptrdiff_t>(3 * nodes), 0.0);
+  // A twin node (an earlier node with the same inputs) takes that node's values below: the same bits.
+  const auto twin = [&](std::size_t node) { return twins.empty() ? std::int64_t{-1} : twins[node]; };
   double total = 0;
-  for (std::size_t node = 0, g = 0; node < nodes; ++node)
-    for (const std::size_t end = std::min(g + static_cast<std::size_t>(node_size), pairs.size()); g < end; ++g) {
+  for (std::size_t node = 0, g = 0; node < nodes; ++node) {
+    const std::size_t end = std::min(g + static_cast<std::size_t>(node_size), pairs.size());
+    if (twin(node) >= 0) {
+      for (; g < end; ++g) total += pairs[g];
+      continue;
+    }
+    for (; g < end; ++g) {
       node_pairs[node] += pairs[g];
       node_busiest[node] = std::max(node_busiest[node], busiest[g]);
       total += pairs[g];
     }
+  }
   if (total <= 0) {
     std::fill(ports.begin(), ports.end(), PortTraffic{});
     return;
@@ -76,8 +84,6 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
   };
   // Reach per GPU (kept in recv_intra until its turn) and per node; their sums. Loops run node by node (no
   // division per GPU); each value is the same expression as per GPU, so the results are too.
-  // A twin node (an earlier node with the same inputs) takes its values instead: the same bits.
-  const auto twin = [&](std::size_t node) { return twins.empty() ? std::int64_t{-1} : twins[node]; };
   for (std::size_t node = 0, g = 0; node < nodes; ++node) {
     const std::size_t end = std::min(g + static_cast<std::size_t>(node_size), pairs.size());
     if (const std::int64_t t = twin(node); t >= 0) {
@@ -124,14 +130,6 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
       p.send_intra = per_source * peers_reach + (node_reach > 0 ? recv_inter * peers_reach / node_reach : 0.0);
     }
   }
-}
-
-double all_to_all_seconds(const PortTraffic& p, double bytes_per_copy, const LinkSpec& nvlink, const LinkSpec& nic) {
-  const double intra = std::max(p.recv_intra, p.send_intra) * bytes_per_copy;
-  const double inter = std::max(p.recv_inter, p.send_inter) * bytes_per_copy;
-  const double t_intra = intra > 0 ? intra / nvlink.bandwidth_bytes_per_s + nvlink.latency_s : 0.0;
-  const double t_inter = inter > 0 ? inter / nic.bandwidth_bytes_per_s + nic.latency_s : 0.0;
-  return std::max(t_intra, t_inter);
 }
 
 }  // namespace tailsim

@@ -11,6 +11,7 @@
 // (flows sharing a port share its bandwidth) and adds its latency when it carries anything. The combine moves
 // the same copies back (reversed()).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <span>
 
@@ -47,7 +48,14 @@ void hierarchical_traffic(std::span<const double> pairs, std::span<const double>
                           int experts, int top_k, std::span<double> node_scratch, std::span<PortTraffic> ports,
                           double max_nodes = 0, std::span<const std::int64_t> twins = {});
 
-// Seconds for one GPU's share of an all-to-all phase moving `bytes_per_copy` per token copy.
-double all_to_all_seconds(const PortTraffic& port, double bytes_per_copy, const LinkSpec& nvlink, const LinkSpec& nic);
+// Seconds for one GPU's share of an all-to-all phase moving `bytes_per_copy` per token copy (inline: the moe
+// workload calls it twice per GPU and layer).
+inline double all_to_all_seconds(const PortTraffic& p, double bytes_per_copy, const LinkSpec& nvlink, const LinkSpec& nic) {
+  const double intra = std::max(p.recv_intra, p.send_intra) * bytes_per_copy;
+  const double inter = std::max(p.recv_inter, p.send_inter) * bytes_per_copy;
+  const double t_intra = intra > 0 ? intra / nvlink.bandwidth_bytes_per_s + nvlink.latency_s : 0.0;
+  const double t_inter = inter > 0 ? inter / nic.bandwidth_bytes_per_s + nic.latency_s : 0.0;
+  return std::max(t_intra, t_inter);
+}
 
 }  // namespace tailsim

@@ -100,9 +100,10 @@ std::uint64_t MoeWorkload::working_bytes(std::size_t) const {
   const auto k = static_cast<std::uint64_t>(config_.cluster.gpus);
   const auto e = static_cast<std::uint64_t>(config_.model.experts);
   const auto layers = static_cast<std::uint64_t>(config_.model.moe_layers());
-  // Per-GPU layer arrays and ports (about 200 bytes a GPU), the router's per-expert state over its layers and
-  // training's saved forward routing. A trace router's counts are shared with its source (count_held).
-  std::uint64_t bytes = (1u << 16) + k * 200 + e * layers * 64;
+  // Per-GPU layer arrays and ports (about 200 bytes a GPU), the router's per-expert state over its layers,
+  // training's saved forward routing and the expert-time cache. A trace router's counts are shared with its
+  // source (count_held).
+  std::uint64_t bytes = GroupedTimeCache::kMaxBytes + k * 200 + e * layers * 64;
   if (config_.mode == MoeMode::kTraining) bytes += e * layers * 8;
   if (config_.engine == MoeEngine::kTokens)  // a layer-step's pairs: expert, score and the policy's per-pair state
     bytes += static_cast<std::uint64_t>(config_.tokens_per_gpu) * k * static_cast<std::uint64_t>(config_.model.top_k) * 64;

@@ -57,13 +57,20 @@ class MoeRun final : public EventHandler {
   std::int64_t share(const ExpertPlacement::Slot& slot) const {
     return share_q_[slot.expert] + (slot.replica < share_r_[slot.expert] ? 1 : 0);
   }
-  std::array<double, 2> port_seconds(std::int64_t g) const;
-  // One GPU's all-to-all and expert times in the current layer (once place() and the traffic are done).
-  GpuPhases phases(std::int64_t g, double compute_factor, const std::array<double, 2>& port_s) const {
+  // One GPU's dispatch and combine seconds from its port traffic, before a fail-slow episode on its links.
+  std::array<double, 2> port_seconds(std::int64_t g) const {
+    const double hidden = static_cast<double>(c_.model.hidden);
+    const PortTraffic& port = ports_[g];
+    return {all_to_all_seconds(port, hidden * dispatch_bytes_per_element_, c_.cluster.nvlink, c_.cluster.nic),
+            all_to_all_seconds(port.reversed(), hidden * 2.0, c_.cluster.nvlink, c_.cluster.nic)};
+  }
+  // One GPU's all-to-all and expert times in the current layer (once place() and the traffic are done; the
+  // trace's view of what gpu_phases() computes for every GPU).
+  GpuPhases phases(std::int64_t g, double compute_factor) const {
+    const std::array<double, 2> port_s = port_seconds(g);
     const double link = link_.empty() ? 1.0 : link_[g];  // a fail-slow episode on the GPU's links
     return {port_s[0] * link, expert_s_[g] * compute_factor * noise_[g], port_s[1] * link};
   }
-  GpuPhases phases(std::int64_t g, double compute_factor) const { return phases(g, compute_factor, port_seconds(g)); }
   LayerSums gpu_phases(double compute_factor, double dense_s);
   void control_experts(const MoeLayer& view, double compute_factor, double dense_max, LayerSums& sums);
   void hedge(const Hedge& h, double compute_factor, LayerSums& sums);
