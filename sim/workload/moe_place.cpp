@@ -19,9 +19,9 @@ void MoeRun::place(const std::int64_t* counts) {
     share_q_[e] = r == 1 ? counts[e] : counts[e] / r;
     share_r_[e] = r == 1 ? 0 : counts[e] % r;
   }
+  layer_counts_ = counts;
   if (!twins_.empty()) return place_twins();
   const bool whole = !two_batch_ || controller_;
-  layer_counts_ = counts;
   for (std::int64_t g = 0; g < gpus_; ++g) {
     const std::span<const ExpertPlacement::Slot> slots = placement_.slots(g);
     if (slots.size() == 1 && !two_batch_) {  // one expert (or a replica of one): the common case at scale
